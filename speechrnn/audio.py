@@ -1,0 +1,190 @@
+"""Audio loading, resampling and log-mel features.
+
+Inside the library audio is mono float32 in [-1, 1] at ``SAMPLE_RATE`` unless a
+config says otherwise. ``LogMel`` reproduces librosa's
+``melspectrogram(power=2)`` (centred frames, zero padding, periodic Hann window,
+Slaney mel filters) followed by a natural log, for batches on any device.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import nn
+
+from speechrnn.errors import AudioError
+
+SAMPLE_RATE = 16000
+N_FFT = 400  # 25 ms window at 16 kHz
+HOP_LENGTH = 160  # 10 ms hop at 16 kHz
+N_MELS = 80
+LOG_FLOOR = 1e-10  # power floor before the log: log(1e-10) = -23.03
+
+AudioSource = Union[str, os.PathLike, np.ndarray, torch.Tensor]
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Resample ``audio`` (samples,) from ``source_rate`` to ``target_rate`` with soxr (HQ)."""
+    if source_rate <= 0 or target_rate <= 0:
+        raise AudioError(f"sample rate must be positive, got {source_rate} -> {target_rate}")
+    if source_rate == target_rate:
+        return audio.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(audio, source_rate, target_rate, quality="HQ").astype(np.float32)
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Raise if a RIFF/WAVE file declares more sample data than it holds (a truncated copy)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                if chunk_size != 0xFFFFFFFF and offset + 8 + chunk_size > size:
+                    missing = offset + 8 + chunk_size - size
+                    raise AudioError(f"{path}: truncated WAV file ({missing} bytes of audio data missing)")
+                return
+            offset += 8 + chunk_size + (chunk_size & 1)
+
+
+def _to_mono_float32(audio: np.ndarray, name: str) -> np.ndarray:
+    """Convert (samples,) or (samples, channels) int/float audio to mono float32 (samples,)."""
+    if audio.dtype.kind == "i":
+        audio = audio.astype(np.float32) / float(-np.iinfo(audio.dtype).min)
+    elif audio.dtype.kind == "u":
+        info = np.iinfo(audio.dtype)
+        audio = (audio.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+    elif audio.dtype.kind == "f":
+        audio = audio.astype(np.float32, copy=False)
+    else:
+        raise AudioError(f"{name}: unsupported sample type {audio.dtype}")
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1, dtype=np.float32)
+    elif audio.ndim != 1:
+        raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio, got shape {audio.shape}")
+    if audio.size == 0:
+        raise AudioError(f"{name}: contains no audio samples")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{name}: contains NaN or infinite samples")
+    return audio
+
+
+def load_audio(
+    source: AudioSource, sample_rate: int = SAMPLE_RATE, *, source_rate: int | None = None
+) -> np.ndarray:
+    """Load audio as mono float32 in [-1, 1] at ``sample_rate``.
+
+    Args:
+        source: a path to a WAV/FLAC/OGG/MP3 file, or samples as an array or tensor of
+            shape (samples,) or (samples, channels), integer PCM or float.
+        sample_rate: the rate to return.
+        source_rate: the rate of an array ``source``; it defaults to ``sample_rate``
+            (no resampling). Files carry their own rate.
+
+    Returns:
+        (samples,) float32 array.
+
+    Raises:
+        AudioError: missing, empty, unreadable, truncated, non-finite or non-audio input.
+    """
+    if isinstance(source, torch.Tensor):
+        source = source.detach().cpu().numpy()
+    if isinstance(source, np.ndarray):
+        audio = _to_mono_float32(source, "audio array")
+        return resample(audio, source_rate or sample_rate, sample_rate)
+
+    path = Path(source)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file")
+    _check_wav_complete(path)
+    try:
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        reason = str(error).split(":")[-1].strip() or "unknown format"
+        raise AudioError(f"{path}: not a readable audio file ({reason})") from None
+    audio = _to_mono_float32(data, str(path))
+    return resample(audio, file_rate, sample_rate)
+
+
+def num_frames(num_samples: torch.Tensor | int, hop_length: int = HOP_LENGTH) -> torch.Tensor | int:
+    """Number of centred frames for ``num_samples`` samples: ``1 + num_samples // hop_length``."""
+    return 1 + num_samples // hop_length
+
+
+class LogMel(nn.Module):
+    """Natural-log mel power spectrogram, equal to librosa's ``melspectrogram(power=2)`` + log.
+
+    Frames are centred (``n_fft // 2`` zeros on each side), windowed with a periodic
+    Hann window and mapped with Slaney-normalised mel filters (librosa defaults).
+    Zero padding appended to a signal never changes its first ``num_frames(len)`` frames,
+    so a padded batch gives each item its unpadded features.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = SAMPLE_RATE,
+        n_fft: int = N_FFT,
+        hop_length: int = HOP_LENGTH,
+        n_mels: int = N_MELS,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+    ) -> None:
+        super().__init__()
+        import librosa
+
+        self.sample_rate = sample_rate
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
+        # (n_mels, n_fft // 2 + 1): left-multiplies the (freq, frames) power spectrum
+        self.register_buffer("mel_basis", torch.from_numpy(mel).float().contiguous(), persistent=False)
+        self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
+
+    def logmel_from_padded(self, padded: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) signal already padded at its edges -> (batch, frames, n_mels).
+
+        Frames start every ``hop_length`` samples from sample 0 and need ``n_fft`` samples
+        each: ``frames = 1 + (samples - n_fft) // hop_length``. The one place the spectral
+        maths happens; the offline forward and the streaming extractor both call it.
+        """
+        spectrum = torch.stft(
+            padded, self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
+        )  # (batch, n_fft // 2 + 1, frames)
+        power = spectrum.real.square() + spectrum.imag.square()
+        mel = self.mel_basis @ power  # (batch, n_mels, frames)
+        return torch.log(torch.clamp(mel, min=LOG_FLOOR)).transpose(1, 2)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) float audio -> (batch, 1 + samples // hop_length, n_mels)."""
+        if audio.dim() == 1:
+            audio = audio.unsqueeze(0)
+        pad = self.n_fft // 2
+        return self.logmel_from_padded(torch.nn.functional.pad(audio.float(), (pad, pad)))
+
+
+def log_mel(
+    source: AudioSource, *, sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS, device: str | None = None
+) -> torch.Tensor:
+    """Log-mel features of a path, array or tensor: (frames, n_mels)."""
+    audio = torch.from_numpy(load_audio(source, sample_rate))
+    module = LogMel(sample_rate=sample_rate, n_mels=n_mels)
+    if device:
+        audio, module = audio.to(device), module.to(device)
+    return module(audio.unsqueeze(0))[0]

@@ -1,0 +1,51 @@
+"""``speechrnn <command>``: a thin argparse layer over the library.
+
+Each command lives in the module that does its work; that module provides
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from speechrnn.errors import SpeechRNNError
+
+COMMANDS = {
+    "transcribe": ("speechrnn.transcribe", "transcribe or classify audio files"),
+    "train": ("speechrnn.train", "train a model from a config file"),
+    "evaluate": ("speechrnn.evaluate", "score a model on a manifest"),
+    "prepare": ("speechrnn.data.prepare", "download and prepare a dataset"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="speechrnn", description="Speech command recognition with recurrent networks.")
+    from speechrnn import __version__
+
+    parser.add_argument("--version", action="version", version=f"speechrnn {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip().splitlines()[0])
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SpeechRNNError as error:
+        print(f"speechrnn {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"speechrnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

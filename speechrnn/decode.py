@@ -1,0 +1,133 @@
+"""Turning model outputs into results: CTC greedy decoding with word times, classification.
+
+Options and results are frozen dataclasses (whisper's ``decoding.py`` style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from speechrnn.audio import load_audio
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How to decode: ``method`` is "greedy" or "beam" (CTC prefix beam search)."""
+
+    method: str = "greedy"
+    beam_size: int = 8
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """One recognised word and its time span in seconds."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A result: ``text`` always; ``words`` for CTC models; ``label``/``score``/``scores`` for classifiers."""
+
+    text: str
+    words: tuple[WordTiming, ...] = ()
+    label: str | None = None
+    score: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    duration: float = 0.0
+
+
+def greedy_path(log_probs: torch.Tensor) -> list[tuple[int, int, int]]:
+    """Best CTC path of (steps, vocab) log-probs as (token, first_step, last_step) runs, blanks dropped.
+
+    Token ids are model output ids (blank = 0, label i = i + 1).
+    """
+    best = log_probs.argmax(dim=-1).tolist()
+    runs: list[tuple[int, int, int]] = []
+    previous = 0
+    for step, token in enumerate(best):
+        if token != 0:
+            if token == previous:
+                runs[-1] = (token, runs[-1][1], step)
+            else:
+                runs.append((token, step, step))
+        previous = token
+    return runs
+
+
+def tokens_to_words(
+    runs: list[tuple[int, int, int]], labels: list[str], unit: str, frame_shift: float, offset: float = 0.0
+) -> list[WordTiming]:
+    """(token, first_step, last_step) runs -> words with times; char units split words at " "."""
+    if unit == "word":
+        return [
+            WordTiming(labels[t - 1], offset + first * frame_shift, offset + (last + 1) * frame_shift)
+            for t, first, last in runs
+        ]
+    words: list[WordTiming] = []
+    chars, start, end = [], 0, 0
+    for token, first, last in runs + [(None, 0, 0)]:
+        char = labels[token - 1] if token is not None else " "
+        if char == " ":
+            if chars:
+                words.append(WordTiming("".join(chars), offset + start * frame_shift, offset + (end + 1) * frame_shift))
+            chars = []
+            continue
+        if not chars:
+            start = first
+        chars.append(char)
+        end = last
+    return words
+
+
+def words_to_text(words: list[WordTiming] | tuple[WordTiming, ...]) -> str:
+    return " ".join(w.word for w in words)
+
+
+def decode_ctc(log_probs: torch.Tensor, labels: list[str], unit: str, frame_shift: float, options=None):
+    """(steps, vocab) CTC log-probs of one utterance -> (text, words)."""
+    options = options or DecodingOptions()
+    if options.method == "beam":
+        from speechrnn.beam import prefix_beam_search  # noqa: PLC0415 - optional, heavier decoder
+
+        runs = prefix_beam_search(log_probs, options.beam_size)
+    else:
+        runs = greedy_path(log_probs)
+    words = tokens_to_words(runs, labels, unit, frame_shift)
+    return words_to_text(words), words
+
+
+def classification_result(logits: torch.Tensor, labels: list[str], duration: float = 0.0) -> Transcription:
+    """(classes,) logits -> a Transcription whose text is the best label."""
+    probs = logits.float().softmax(dim=-1)
+    best = int(probs.argmax())
+    return Transcription(
+        text=labels[best],
+        label=labels[best],
+        score=float(probs[best]),
+        scores={label: float(p) for label, p in zip(labels, probs)},
+        duration=duration,
+    )
+
+
+@torch.inference_mode()
+def transcribe(model, audio, sample_rate: int | None = None, **options) -> Transcription:
+    """Transcribe (CTC) or classify one path / array / tensor with ``model``.
+
+    ``sample_rate`` is the rate of an array input; it is resampled to the model's rate.
+    """
+    config = model.config
+    samples = load_audio(audio, config.sample_rate, source_rate=sample_rate)
+    batch = torch.from_numpy(samples).to(model.device).unsqueeze(0)
+    outputs, steps = model(batch)
+    duration = len(samples) / config.sample_rate
+    if config.head == "classify":
+        return classification_result(outputs[0], config.labels, duration)
+    text, words = decode_ctc(
+        outputs[0, : steps[0]].float().cpu(), config.labels, config.unit, config.frame_shift, DecodingOptions(**options)
+    )
+    return Transcription(text=text, words=tuple(words), duration=duration)

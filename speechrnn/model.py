@@ -1,0 +1,446 @@
+"""SpeechRNN: LogMel -> normalisation -> subsampling -> (Bi)GRU encoder -> classify or CTC head.
+
+The encoder runs in one of three modes, all sharing the same weights layout:
+
+- full-utterance bidirectional (``chunk_size=0``, ``bidirectional=True``);
+- unidirectional (``bidirectional=False``): streams frame by frame;
+- latency-controlled chunked bidirectional (``chunk_size=C``, ``right_context=R``):
+  the forward direction runs over the whole utterance with its state carried from
+  chunk to chunk; the backward direction runs inside each chunk of C frames plus R
+  frames of right context, from a zero state. Each chunk goes through all layers as
+  one block, so the delay is C + R frames whatever the depth. Training uses the same
+  computation (batched over chunks), so offline and streaming results are identical.
+
+Padding never changes a result: every operation masks or ignores frames past an
+item's length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from speechrnn.audio import LogMel, num_frames
+from speechrnn.errors import ConfigError, ModelError
+
+CHECKPOINT_FORMAT = 1
+BUNDLED_MODEL = Path(__file__).parent / "assets" / "digits_ctc.pt"
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a SpeechRNN; saved inside every checkpoint."""
+
+    head: str = "ctc"  # "ctc" (per-frame log-probs, blank = index 0) or "classify"
+    labels: list[str] = field(default_factory=list)  # classes, or CTC tokens without the blank
+    unit: str = "word"  # CTC tokens are "word"s (joined by spaces) or "char"s (" " separates words)
+    sample_rate: int = 16000
+    n_fft: int = 400
+    hop_length: int = 160
+    n_mels: int = 80
+    normalization: str = "global"  # "global" (mean/std from training data), "utterance" or "none"
+    subsampling: str = "stack"  # "none", "stack" (concatenate frames) or "conv" (2 causal conv layers)
+    subsampling_factor: int = 3  # frames merged by "stack"; "conv" always subsamples by 4
+    conv_channels: int = 32
+    hidden_size: int = 128
+    num_layers: int = 2
+    bidirectional: bool = True
+    chunk_size: int = 0  # encoder frames per chunk for the backward direction; 0 = whole utterance
+    right_context: int = 0  # encoder frames of lookahead for each chunk
+    dropout: float = 0.1
+    pooling: str = "attention"  # classify head: "mean" or "attention" over valid frames
+
+    def __post_init__(self) -> None:
+        choices = {
+            "head": ("ctc", "classify"),
+            "unit": ("word", "char"),
+            "normalization": ("global", "utterance", "none"),
+            "subsampling": ("none", "stack", "conv"),
+            "pooling": ("mean", "attention"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"model.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.chunk_size < 0 or self.right_context < 0:
+            raise ConfigError("model.chunk_size and model.right_context must be >= 0")
+        if self.chunk_size and not self.bidirectional:
+            raise ConfigError("model.chunk_size applies to bidirectional models; set model.bidirectional=true")
+        if self.right_context and not self.chunk_size:
+            raise ConfigError("model.right_context needs model.chunk_size > 0")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds between encoder output frames."""
+        return self.hop_length * self.frames_per_step / self.sample_rate
+
+    @property
+    def frames_per_step(self) -> int:
+        """Feature frames merged into one encoder frame by subsampling."""
+        return {"none": 1, "stack": self.subsampling_factor, "conv": 4}[self.subsampling]
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels) + (1 if self.head == "ctc" else 0)
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
+    """(batch,) lengths -> (batch, max_length) bool mask, True on valid positions."""
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first ``lengths[b]`` steps of each item of (batch, time, dim); padding stays put."""
+    time = torch.arange(x.size(1), device=x.device)[None, :]
+    index = torch.where(time < lengths[:, None], lengths[:, None] - 1 - time, time)
+    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+
+
+class FeatureNormalizer(nn.Module):
+    """Global mean/std (from training data, saved in the checkpoint) or per-utterance normalisation."""
+
+    def __init__(self, mode: str, n_mels: int) -> None:
+        super().__init__()
+        self.mode = mode
+        self.register_buffer("mean", torch.zeros(n_mels))
+        self.register_buffer("std", torch.ones(n_mels))
+
+    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp(min=1e-5))
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, n_mels) -> same shape; frames past ``lengths`` are set to 0."""
+        mask = lengths_to_mask(lengths, feats.size(1)).unsqueeze(-1)
+        if self.mode == "global":
+            feats = (feats - self.mean) / self.std
+        elif self.mode == "utterance":
+            count = lengths.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
+            mean = (feats * mask).sum(1, keepdim=True) / count
+            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
+            feats = (feats - mean) / (var + 1e-5).sqrt()
+        return feats * mask
+
+
+class Subsampling(nn.Module):
+    """(batch, frames, n_mels) -> (batch, ceil(frames / factor), dim); frame-exact for streaming.
+
+    "stack" concatenates ``factor`` consecutive frames; "conv" applies two Conv2d layers with
+    stride 2 and kernel 3, padded causally in time (two frames of left context), so an output
+    frame depends only on input frames up to its own.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.kind = config.subsampling
+        self.factor = config.frames_per_step
+        if self.kind == "conv":
+            c = config.conv_channels
+            self.conv = nn.Sequential(
+                nn.Conv2d(1, c, 3, stride=2), nn.ReLU(), nn.Conv2d(c, c, 3, stride=2), nn.ReLU()
+            )
+            freq = ((config.n_mels - 1) // 2 - 1) // 2
+            self.output_dim = c * freq
+        else:
+            self.output_dim = config.n_mels * self.factor
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.div(lengths + self.factor - 1, self.factor, rounding_mode="floor")
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        batch, frames, dim = feats.shape
+        steps = -(-frames // self.factor)
+        if self.kind == "conv":
+            # causal in time: 2 frames of left padding per layer; pad the right to a whole step
+            x = nn.functional.pad(feats, (0, 0, 2, steps * 4 - frames)).unsqueeze(1)
+            x = self.conv[1](self.conv[0](x))
+            x = nn.functional.pad(x, (0, 0, 2, 0))
+            x = self.conv[3](self.conv[2](x))  # (batch, channels, steps, freq)
+            return x.transpose(1, 2).flatten(2)
+        if self.factor == 1:
+            return feats
+        feats = nn.functional.pad(feats, (0, 0, 0, steps * self.factor - frames))
+        return feats.reshape(batch, steps, self.factor * dim)
+
+
+class GRULayer(nn.Module):
+    """One encoder layer: a forward GRU and, for bidirectional models, a backward GRU."""
+
+    def __init__(self, input_size: int, hidden_size: int, bidirectional: bool) -> None:
+        super().__init__()
+        self.forward_gru = nn.GRU(input_size, hidden_size, batch_first=True)
+        self.backward_gru = nn.GRU(input_size, hidden_size, batch_first=True) if bidirectional else None
+
+    def backward_direction(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Backward GRU over the first ``lengths[b]`` steps of each item, from a zero state."""
+        out, _ = self.backward_gru(reverse_padded(x, lengths))
+        return reverse_padded(out, lengths)
+
+
+class GRUEncoder(nn.Module):
+    """Stack of GRU layers in full, unidirectional or latency-controlled chunked mode."""
+
+    def __init__(self, input_size: int, config: ModelConfig) -> None:
+        super().__init__()
+        self.chunk_size = config.chunk_size
+        self.right_context = config.right_context
+        self.dropout = nn.Dropout(config.dropout)
+        directions = 2 if config.bidirectional else 1
+        self.layers = nn.ModuleList(
+            GRULayer(input_size if i == 0 else config.hidden_size * directions, config.hidden_size, config.bidirectional)
+            for i in range(config.num_layers)
+        )
+        self.output_size = config.hidden_size * directions
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, input_size), (batch,) -> (batch, steps, output_size)."""
+        if self.chunk_size:
+            return self._forward_chunked(x, lengths)
+        for i, layer in enumerate(self.layers):
+            if i:
+                x = self.dropout(x)
+            out, _ = layer.forward_gru(x)
+            if layer.backward_gru is not None:
+                out = torch.cat([out, layer.backward_direction(x, lengths)], dim=-1)
+            x = out
+        return x
+
+    def _forward_chunked(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Latency-controlled mode, batched over chunks; see ``stream_chunk`` for the same per chunk."""
+        batch, steps, _ = x.shape
+        size, right = self.chunk_size, self.right_context
+        chunks = -(-steps // size)
+        main = nn.functional.pad(x, (0, 0, 0, chunks * size + right - steps))
+        # right context of chunk k: input steps [kC + C, kC + C + R), zero past the end
+        index = (torch.arange(chunks, device=x.device) * size + size)[:, None] + torch.arange(right, device=x.device)
+        context = main[:, index]  # (batch, chunks, R, dim)
+        main = main[:, : chunks * size]
+        # valid steps of each block of C + R steps (the backward direction starts at its last one)
+        starts = torch.arange(chunks, device=x.device) * size
+        block_lengths = (lengths[:, None] - starts[None, :]).clamp(0, size + right).reshape(-1)
+        block_lengths = block_lengths.clamp(min=1)  # blocks wholly in padding: any value, masked later
+        for i, layer in enumerate(self.layers):
+            if i:
+                main, context = self.dropout(main), self.dropout(context)
+            forward_main, _ = layer.forward_gru(main)  # (batch, chunks*C, H)
+            # forward direction over the right context continues from the state at the chunk's end
+            ends = forward_main[:, size - 1 :: size]  # (batch, chunks, H)
+            if right:
+                initial = ends.reshape(1, batch * chunks, -1).contiguous()
+                forward_context, _ = layer.forward_gru(context.reshape(batch * chunks, right, -1), initial)
+            else:
+                forward_context = forward_main.new_zeros(batch * chunks, 0, forward_main.size(-1))
+            blocks = torch.cat([main.reshape(batch, chunks, size, -1), context], dim=2).flatten(0, 1)
+            backward = layer.backward_direction(blocks, block_lengths)  # (batch*chunks, C+R, H)
+            main = torch.cat(
+                [forward_main, backward[:, :size].reshape(batch, chunks * size, -1)], dim=-1
+            )
+            context = torch.cat([forward_context, backward[:, size:]], dim=-1).reshape(batch, chunks, right, main.size(-1))
+        return main[:, :steps]
+
+    def initial_state(self, batch: int = 1, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Carried forward-direction state: (num_layers, batch, hidden_size) zeros."""
+        hidden = self.layers[0].forward_gru.hidden_size
+        return torch.zeros(len(self.layers), batch, hidden, device=device)
+
+    def stream_chunk(
+        self, main: torch.Tensor, context: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode one chunk for streaming, the same computation as the offline forward.
+
+        Args:
+            main: (batch, C', input_size) the chunk's steps (C' <= chunk_size only at the end;
+                any number of steps for a unidirectional model).
+            context: (batch, R', input_size) right-context steps (R' <= right_context; 0 at the end).
+            state: (num_layers, batch, hidden) forward states after the previous chunk.
+
+        Returns:
+            (batch, C', output_size) encoder outputs for ``main`` and the new state.
+        """
+        if self.layers[0].backward_gru is not None and not self.chunk_size:
+            raise ModelError("a full-utterance bidirectional model cannot stream chunk by chunk")
+        new_state = []
+        size = main.size(1)
+        for i, layer in enumerate(self.layers):
+            forward_main, h = layer.forward_gru(main, state[i : i + 1].contiguous())
+            new_state.append(h)
+            if layer.backward_gru is None:
+                main = forward_main
+                continue
+            if context.size(1):
+                forward_context, _ = layer.forward_gru(context, h)
+            else:
+                forward_context = forward_main[:, :0]
+            backward, _ = layer.backward_gru(torch.cat([main, context], dim=1).flip(1))
+            backward = backward.flip(1)
+            main = torch.cat([forward_main, backward[:, :size]], dim=-1)
+            context = torch.cat([forward_context, backward[:, size:]], dim=-1)
+        return main, torch.cat(new_state, dim=0)
+
+
+class ClassifyHead(nn.Module):
+    """Pool valid frames (mean or attention) and map to class logits: (batch, steps, dim) -> (batch, classes)."""
+
+    def __init__(self, input_size: int, num_classes: int, pooling: str) -> None:
+        super().__init__()
+        self.pooling = pooling
+        self.attention = nn.Linear(input_size, 1) if pooling == "attention" else None
+        self.output = nn.Linear(input_size, num_classes)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = lengths_to_mask(lengths, x.size(1))
+        if self.attention is not None:
+            scores = self.attention(x).squeeze(-1).masked_fill(~mask, float("-inf"))
+            weights = scores.softmax(dim=1)
+        else:
+            weights = mask.to(x.dtype) / lengths.clamp(min=1)[:, None].to(x.dtype)
+        return self.output((weights.unsqueeze(-1) * x).sum(dim=1))
+
+
+class SpeechRNN(nn.Module):
+    """Audio in, class logits (classify) or per-frame CTC log-probabilities (ctc) out."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not config.labels:
+            raise ConfigError("model.labels is empty: a model needs its classes or CTC tokens")
+        self.config = config
+        self.frontend = LogMel(config.sample_rate, config.n_fft, config.hop_length, config.n_mels)
+        self.normalizer = FeatureNormalizer(config.normalization, config.n_mels)
+        self.subsampling = Subsampling(config)
+        self.encoder = GRUEncoder(self.subsampling.output_dim, config)
+        self.dropout = nn.Dropout(config.dropout)
+        if config.head == "classify":
+            self.head = ClassifyHead(self.encoder.output_size, config.num_outputs, config.pooling)
+        else:
+            self.head = nn.Linear(self.encoder.output_size, config.num_outputs)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.config.labels
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def features(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, samples), (batch,) -> normalised log-mels (batch, frames, n_mels), (batch,) frames."""
+        lengths = num_frames(audio_lengths, self.config.hop_length)
+        audio = audio * lengths_to_mask(audio_lengths, audio.size(1)).to(audio.dtype)  # padding may hold anything
+        feats = self.frontend(audio)
+        return self.normalizer(feats, lengths), lengths
+
+    def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised features -> head outputs and their lengths.
+
+        Returns:
+            classify: (batch, classes) logits and (batch,) encoder lengths;
+            ctc: (batch, steps, len(labels) + 1) log-probabilities (blank = 0) and (batch,) steps.
+        """
+        feats = feats * lengths_to_mask(lengths, feats.size(1)).unsqueeze(-1).to(feats.dtype)
+        x = self.subsampling(feats)
+        steps = self.subsampling.output_lengths(lengths)
+        x = self.dropout(self.encoder(x, steps))
+        return self.output(x, steps), steps
+
+    def output(self, encoded: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Apply the head to encoder outputs (batch, steps, dim)."""
+        if self.config.head == "classify":
+            return self.head(encoded, steps)
+        return self.head(encoded).float().log_softmax(dim=-1)
+
+    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor | None = None):
+        """(batch, samples) audio at ``config.sample_rate`` -> see ``encode``."""
+        if audio.dim() == 1:
+            audio = audio.unsqueeze(0)
+        if audio_lengths is None:
+            audio_lengths = torch.full((audio.size(0),), audio.size(1), device=audio.device)
+        feats, lengths = self.features(audio, audio_lengths)
+        return self.encode(feats, lengths)
+
+    def transcribe(self, audio, sample_rate: int | None = None, **options):
+        """Transcribe or classify one path, array or tensor; returns a ``decode.Transcription``.
+
+        ``sample_rate`` is the rate of an array input (files carry their own); keyword
+        options go to ``decode.DecodingOptions``.
+        """
+        from speechrnn.decode import transcribe
+
+        return transcribe(self, audio, sample_rate=sample_rate, **options)
+
+
+def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> None:
+    """Write a checkpoint atomically (temp file + rename).
+
+    The checkpoint holds ``model_config``, ``state_dict`` (no ``module.``/``_orig_mod.``
+    prefixes), ``labels``, ``normalization`` and any ``extra`` entries (``train_config``,
+    ``metadata``, ``optimizer``, ...), all loadable with ``weights_only=True``.
+    """
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    config = model.config
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": dataclasses.asdict(config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "labels": list(config.labels),
+        "normalization": {
+            "mode": config.normalization,
+            "mean": model.normalizer.mean.tolist(),
+            "std": model.normalizer.std.tolist(),
+        },
+        **extra,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint dict with ``weights_only=True``; a clear ModelError if it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a bad file
+        raise ModelError(f"{path}: not a speechrnn checkpoint ({type(error).__name__})") from None
+    if not isinstance(checkpoint, dict) or "model_config" not in checkpoint or "state_dict" not in checkpoint:
+        raise ModelError(f"{path}: not a speechrnn checkpoint (no model_config/state_dict)")
+    return checkpoint
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> SpeechRNN:
+    """Rebuild a model from a checkpoint; ``path=None`` loads the bundled connected-digits model."""
+    if path is None:
+        path = BUNDLED_MODEL
+        if not path.is_file():
+            raise ModelError(f"bundled model missing at {path}: reinstall speechrnn or pass --model")
+    checkpoint = load_checkpoint(path)
+    try:
+        model = SpeechRNN(ModelConfig.from_dict(checkpoint["model_config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+    except (ConfigError, RuntimeError, TypeError) as error:
+        raise ModelError(f"{path}: checkpoint does not match the model ({str(error).splitlines()[0]})") from None
+    return model.to(device).eval()
