@@ -1,0 +1,172 @@
+"""Training data pipeline: manifest dataset, padding collate, duration-bucketed batch sampler."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from speechrnn.audio import load_audio
+from speechrnn.data.manifest import Utterance
+from speechrnn.errors import DataError
+
+
+def collate_audio(samples: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """List of (samples,) float tensors -> zero-padded (batch, max_samples) and (batch,) lengths."""
+    lengths = torch.tensor([len(s) for s in samples], dtype=torch.long)
+    batch = torch.zeros(len(samples), int(lengths.max()), dtype=torch.float32)
+    for i, s in enumerate(samples):
+        batch[i, : len(s)] = s
+    return batch, lengths
+
+
+def load_utterance(utterance: Utterance, sample_rate: int) -> np.ndarray:
+    """Samples of one manifest entry (honours ``offset``/``duration`` for a segment of a longer file)."""
+    audio = load_audio(utterance.audio, sample_rate)
+    if utterance.offset:
+        start = int(round(utterance.offset * sample_rate))
+        audio = audio[start : start + int(round(utterance.duration * sample_rate))]
+    return audio
+
+
+def targets_for(utterance: Utterance, head: str, unit: str, index: dict[str, int]) -> list[int]:
+    """Class index (classify) or CTC token ids (label i -> id i + 1) for one utterance."""
+    if head == "classify":
+        if utterance.label not in index:
+            raise DataError(f"{utterance.audio}: label {utterance.label!r} is not one of the model's labels")
+        return [index[utterance.label]]
+    text = utterance.text or ""
+    tokens = text.split() if unit == "word" else list(" ".join(text.split()))
+    unknown = [t for t in tokens if t not in index]
+    if unknown:
+        raise DataError(f"{utterance.audio}: token {unknown[0]!r} is not in the model's vocabulary")
+    return [index[t] + 1 for t in tokens]
+
+
+def vocabulary(utterances: Sequence[Utterance], head: str, unit: str) -> list[str]:
+    """Sorted labels (classify) or tokens (ctc) seen in ``utterances``."""
+    if head == "classify":
+        return sorted({u.label for u in utterances if u.label is not None})
+    tokens: set[str] = set()
+    for u in utterances:
+        text = " ".join((u.text or "").split())
+        tokens.update(text.split() if unit == "word" else text)
+    return sorted(tokens)
+
+
+class ManifestDataset(torch.utils.data.Dataset):
+    """Manifest utterances as (audio (samples,) float32 tensor, targets list[int]).
+
+    ``augment`` (optional) maps a numpy waveform to an augmented one; it runs in the
+    DataLoader workers, on the CPU.
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        labels: Sequence[str],
+        head: str,
+        unit: str = "word",
+        sample_rate: int = 16000,
+        augment: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self.utterances = list(utterances)
+        self.head, self.unit, self.sample_rate = head, unit, sample_rate
+        self.index = {label: i for i, label in enumerate(labels)}
+        self.augment = augment
+        self.targets = [targets_for(u, head, unit, self.index) for u in self.utterances]  # fail early
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, list[int]]:
+        audio = load_utterance(self.utterances[i], self.sample_rate)
+        if self.augment is not None:
+            audio = self.augment(audio)
+        return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self.targets[i]
+
+
+def collate_batch(items: Sequence[tuple[torch.Tensor, list[int]]]) -> dict[str, torch.Tensor]:
+    """Dataset items -> {"audio" (B, S), "audio_lengths" (B,), "targets" (sum of target lengths,),
+    "target_lengths" (B,)}; targets concatenated as ``ctc_loss`` wants (one id each for classify)."""
+    audio, lengths = collate_audio([a for a, _ in items])
+    targets = [t for _, t in items]
+    return {
+        "audio": audio,
+        "audio_lengths": lengths,
+        "targets": torch.tensor([x for t in targets for x in t], dtype=torch.long),
+        "target_lengths": torch.tensor([len(t) for t in targets], dtype=torch.long),
+    }
+
+
+class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of similar duration whose padded size (items x longest) stays within ``max_seconds``.
+
+    Every epoch (``set_epoch``) reshuffles deterministically from ``seed``. Under DDP each rank
+    gets its own slice ``[rank::world_size]`` of every global batch, so all ranks see the same
+    number of batches and together the same global batch as one process would.
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        max_seconds: float,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        max_items: int | None = None,
+    ) -> None:
+        if max_seconds <= 0:
+            raise DataError(f"max_seconds must be positive, got {max_seconds}")
+        self.durations = list(durations)
+        self.max_seconds, self.shuffle, self.seed = max_seconds, shuffle, seed
+        self.rank, self.world_size, self.max_items = rank, world_size, max_items
+        self.epoch = 0
+        self.batches = self._make_batches()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.batches = self._make_batches()
+
+    def _make_batches(self) -> list[list[int]]:
+        order = list(range(len(self.durations)))
+        rng = random.Random(self.seed + self.epoch)
+        if self.shuffle:
+            rng.shuffle(order)
+        # sort inside large pools: batches of similar length, still random across epochs
+        pool = 100 * max(1, int(self.max_seconds // max(1e-3, np.median(self.durations)))) if self.shuffle else len(order)
+        order = [i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=self.durations.__getitem__)]
+        batches, batch, longest = [], [], 0.0
+        for i in order:
+            longest_with = max(longest, self.durations[i])
+            full = self.max_items is not None and len(batch) >= self.max_items
+            if batch and (longest_with * (len(batch) + 1) > self.max_seconds or full):
+                batches.append(batch)
+                batch, longest_with = [], self.durations[i]
+            batch.append(i)
+            longest = longest_with
+        if batch:
+            batches.append(batch)
+        batches = [b for b in batches if len(b) >= self.world_size]  # every rank gets at least one item
+        if self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            yield batch[self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def global_batch_size(self, index: int) -> int:
+        return len(self.batches[index])
+
+
+def total_hours(durations: Sequence[float]) -> float:
+    return math.fsum(durations) / 3600
