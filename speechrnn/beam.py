@@ -14,6 +14,7 @@ Blank is output id 0; label i is id i + 1 (the model's CTC layout).
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -93,19 +94,12 @@ def prefix_beam_search(log_probs: torch.Tensor | np.ndarray, beam_size: int = 8)
         blank_lp = float(frame[0])
         # tokens that could matter at this step: skip the hopeless ones (cheap pruning)
         candidates = [c for c in range(1, vocab) if frame[c] > NEG_INF]
-        following: dict[tuple[int, ...], _Prefix] = {}
-
-        def slot(prefix: tuple[int, ...]) -> _Prefix:
-            entry = following.get(prefix)
-            if entry is None:
-                entry = following[prefix] = _Prefix()
-            return entry
-
+        following: defaultdict[tuple[int, ...], _Prefix] = defaultdict(_Prefix)
         for prefix, scores in beam.items():
             total = scores.total
             best_any, runs_any = scores.best()
             # stay on the same prefix through a blank
-            slot(prefix).add_blank(total + blank_lp, best_any + blank_lp, runs_any)
+            following[prefix].add_blank(total + blank_lp, best_any + blank_lp, runs_any)
             last = prefix[-1] if prefix else None
             for token in candidates:
                 token_lp = float(frame[token])
@@ -113,16 +107,16 @@ def prefix_beam_search(log_probs: torch.Tensor | np.ndarray, beam_size: int = 8)
                     # repeat without a blank: same prefix, its last run grows to this step
                     if scores.token > NEG_INF:
                         runs = scores.runs_token[:-1] + ((token, scores.runs_token[-1][1], step),)
-                        slot(prefix).add_token(scores.token + token_lp, scores.best_token + token_lp, runs)
+                        following[prefix].add_token(scores.token + token_lp, scores.best_token + token_lp, runs)
                     # a new occurrence of the same token needs a blank in between
                     if scores.blank > NEG_INF:
                         runs = scores.runs_blank + ((token, step, step),)
-                        slot(prefix + (token,)).add_token(
+                        following[prefix + (token,)].add_token(
                             scores.blank + token_lp, scores.best_blank + token_lp, runs
                         )
                 else:
                     runs = runs_any + ((token, step, step),)
-                    slot(prefix + (token,)).add_token(total + token_lp, best_any + token_lp, runs)
+                    following[prefix + (token,)].add_token(total + token_lp, best_any + token_lp, runs)
         ranked = sorted(following.items(), key=lambda item: item[1].total, reverse=True)
         beam = dict(ranked[:beam_size])
 
