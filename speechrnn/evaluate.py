@@ -1,0 +1,351 @@
+"""Score a model on a manifest: accuracy and confusion matrix (classify) or WER/CER (CTC).
+
+``evaluate(model, utterances)`` returns a report dict; ``speechrnn evaluate`` prints a
+summary and writes ``report.json``, ``predictions.jsonl`` and, for classifiers,
+``confusion_matrix.png`` into ``--output-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance
+from speechrnn.data.manifest import Utterance, read_manifest
+from speechrnn.decode import DecodingOptions, decode_ctc
+from speechrnn.errors import ConfigError, DataError
+from speechrnn.metrics import (
+    char_counts,
+    classification_scores,
+    confusion_matrix,
+    error_rates,
+    format_class_table,
+    normalize_text,
+    plot_confusion_matrix,
+    word_counts,
+)
+
+DECODERS = ("greedy", "beam")
+
+
+def utterance_name(utterance: Utterance) -> str:
+    """The manifest id, else the audio path (with the offset for a segment)."""
+    if utterance.id:
+        return utterance.id
+    return f"{utterance.audio}@{utterance.offset:g}" if utterance.offset else utterance.audio
+
+
+def _references(utterances: Sequence[Utterance], config) -> list:
+    """Class indices (classify) or normalised reference texts (ctc); DataError names a bad utterance."""
+    if config.head == "classify":
+        index = {label: i for i, label in enumerate(config.labels)}
+        references = []
+        for u in utterances:
+            if u.label is None:
+                raise DataError(f"{utterance_name(u)}: no 'label' to score a classifier against")
+            if u.label not in index:
+                raise DataError(
+                    f"{utterance_name(u)}: label {u.label!r} is not one of the model's labels "
+                    f"({', '.join(config.labels)})"
+                )
+            references.append(index[u.label])
+        return references
+    references = []
+    for u in utterances:
+        text = u.text if u.text is not None else u.label
+        if text is None:
+            raise DataError(f"{utterance_name(u)}: no 'text' to score a transcription against")
+        references.append(normalize_text(text))
+    return references
+
+
+def _check_decoders(decoders: Sequence[str]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Validate decoder names; returns (decoders to run, {skipped decoder: reason})."""
+    decoders = tuple(dict.fromkeys(decoders))
+    unknown = [d for d in decoders if d not in DECODERS]
+    if unknown or not decoders:
+        raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {unknown[0] if unknown else 'none'!r}")
+    skipped = {}
+    if "beam" in decoders and importlib.util.find_spec("speechrnn.beam") is None:
+        if decoders == ("beam",):
+            raise ConfigError("beam decoding needs speechrnn.beam, which is not available; use --decoder greedy")
+        skipped["beam"] = "speechrnn.beam is not available"
+        decoders = tuple(d for d in decoders if d != "beam")
+    return decoders, skipped
+
+
+def evaluate(
+    model,
+    utterances: Sequence[Utterance],
+    *,
+    decoders: Sequence[str] = DECODERS,
+    beam_size: int = 8,
+    max_seconds: float = 60.0,
+    device: str | torch.device | None = None,
+    quiet: bool = False,
+    worst: int = 10,
+) -> dict:
+    """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
+
+    Args:
+        model: a SpeechRNN (put in eval mode here); ``device`` moves it (None: stay where it is).
+        utterances: manifest entries with ``label`` (classify) or ``text`` (ctc).
+        decoders: CTC decoders to score, "greedy" and/or "beam"; ignored for classifiers.
+        max_seconds: padded audio per batch (items x longest item).
+        worst: how many of the worst CTC utterances (most word errors) to list per decoder.
+
+    Returns:
+        {"num_utterances", "head", "labels", "device", "metrics", "timing", "predictions"}:
+        classify metrics hold accuracy, per-class scores and "confusion_matrix" {"labels", "counts"}
+        (rows = reference); ctc metrics hold, per decoder, wer, cer, word/char counts and "worst".
+        "predictions" has one dict per utterance in manifest order.
+
+    Raises:
+        DataError: no utterances, or a label/text the model cannot be scored against.
+        ConfigError: an unknown decoder, or beam requested alone without ``speechrnn.beam``.
+    """
+    utterances = list(utterances)
+    if not utterances:
+        raise DataError("no utterances to evaluate")
+    config = model.config
+    references = _references(utterances, config)
+    classify = config.head == "classify"
+    skipped: dict[str, str] = {}
+    if not classify:
+        decoders, skipped = _check_decoders(decoders)
+    if beam_size < 1:
+        raise ConfigError(f"beam size must be >= 1, got {beam_size}")
+    device = torch.device(device) if device is not None else model.device
+    model = model.to(device).eval()
+    sample_rate = config.sample_rate
+
+    sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
+    predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
+    scores: list[float | None] = [None] * len(utterances)
+    audio_seconds = 0.0
+    model_seconds = 0.0
+    decode_seconds = {d: 0.0 for d in (() if classify else decoders)}
+    options = {"greedy": DecodingOptions(method="greedy"), "beam": DecodingOptions(method="beam", beam_size=beam_size)}
+    start = time.perf_counter()
+    progress = tqdm(
+        total=len(utterances), desc="evaluate", unit="utt", disable=quiet or not sys.stderr.isatty(), leave=False
+    )
+    with progress:
+        for batch in sampler:
+            audio, lengths = collate_audio(
+                [torch.from_numpy(load_utterance(utterances[i], sample_rate)) for i in batch]
+            )
+            audio_seconds += float(lengths.sum()) / sample_rate
+            tick = time.perf_counter()
+            with torch.inference_mode():
+                outputs, steps = model(audio.to(device), lengths.to(device))
+                outputs, steps = outputs.float().cpu(), steps.cpu()
+            model_seconds += time.perf_counter() - tick
+            if classify:
+                probs = outputs.softmax(dim=-1)
+                best = probs.argmax(dim=-1)
+                for j, i in enumerate(batch):
+                    predicted[i] = int(best[j])
+                    scores[i] = float(probs[j, best[j]])
+            else:
+                for j, i in enumerate(batch):
+                    log_probs = outputs[j, : int(steps[j])]
+                    texts = {}
+                    for name in decoders:
+                        tick = time.perf_counter()
+                        texts[name], _ = decode_ctc(
+                            log_probs, config.labels, config.unit, config.frame_shift, options[name]
+                        )
+                        decode_seconds[name] += time.perf_counter() - tick
+                    predicted[i] = texts
+            progress.update(len(batch))
+    seconds = time.perf_counter() - start
+
+    if classify:
+        metrics, predictions = _classification_metrics(utterances, references, predicted, scores, config.labels)
+    else:
+        metrics, predictions = _ctc_metrics(utterances, references, predicted, decoders, worst)
+        if skipped:
+            metrics["skipped_decoders"] = skipped
+    return {
+        "num_utterances": len(utterances),
+        "head": config.head,
+        "labels": list(config.labels),
+        "device": str(device),
+        "metrics": metrics,
+        "timing": {
+            "seconds": seconds,
+            "audio_seconds": audio_seconds,
+            "real_time_factor": seconds / audio_seconds if audio_seconds else 0.0,
+            "model_seconds": model_seconds,
+            "decode_seconds": decode_seconds,
+            "batches": len(sampler),
+        },
+        "predictions": predictions,
+    }
+
+
+def _classification_metrics(utterances, references, predicted, scores, labels) -> tuple[dict, list[dict]]:
+    matrix = confusion_matrix(references, predicted, len(labels))
+    metrics = classification_scores(matrix, labels)
+    metrics["confusion_matrix"] = {"labels": list(labels), "counts": matrix.tolist()}
+    predictions = [
+        {"id": utterance_name(u), "reference": labels[r], "prediction": labels[p], "score": s}
+        for u, r, p, s in zip(utterances, references, predicted, scores, strict=True)
+    ]
+    return metrics, predictions
+
+
+def _ctc_metrics(utterances, references, predicted, decoders, worst) -> tuple[dict, list[dict]]:
+    metrics = {}
+    for name in decoders:
+        hypotheses = [p[name] for p in predicted]
+        result = error_rates(references, hypotheses)
+        per_utterance = []
+        for u, ref, hyp in zip(utterances, references, hypotheses, strict=True):
+            words = word_counts(ref, hyp)
+            if words.errors:
+                per_utterance.append(
+                    {
+                        "id": utterance_name(u),
+                        "reference": ref,
+                        "hypothesis": hyp,
+                        "word_errors": words.errors,
+                        "wer": words.rate,
+                        "cer": char_counts(ref, hyp).rate,
+                    }
+                )
+        per_utterance.sort(key=lambda e: (-e["word_errors"], -e["wer"], e["id"]))
+        result["worst"] = per_utterance[: max(worst, 0)]
+        result["utterances_with_errors"] = len(per_utterance)
+        metrics[name] = result
+    predictions = [
+        {"id": utterance_name(u), "reference": ref, **{name: p[name] for name in decoders}}
+        for u, ref, p in zip(utterances, references, predicted, strict=True)
+    ]
+    return metrics, predictions
+
+
+def format_summary(report: dict) -> str:
+    """A human-readable summary of a report (what the CLI prints)."""
+    lines = []
+    if report.get("model") or report.get("manifest"):
+        lines.append(f"model {report.get('model')}  manifest {report.get('manifest')}")
+    timing = report["timing"]
+    lines.append(
+        f"{report['num_utterances']} utterances, {timing['audio_seconds']:.1f} s of audio in {timing['seconds']:.2f} s "
+        f"on {report['device']} (real-time factor {timing['real_time_factor']:.4f})"
+    )
+    metrics = report["metrics"]
+    if report["head"] == "classify":
+        lines.append(format_class_table(metrics))
+        return "\n".join(lines)
+    for name, reason in metrics.get("skipped_decoders", {}).items():
+        lines.append(f"{name}: skipped ({reason})")
+    for name in DECODERS:
+        if name not in metrics:
+            continue
+        m = metrics[name]
+        w, c = m["words"], m["chars"]
+        lines.append(
+            f"{name}: WER {100 * m['wer']:.2f}% (S={w['substitutions']} D={w['deletions']} I={w['insertions']} "
+            f"N={w['reference_length']})  CER {100 * m['cer']:.2f}% (N={c['reference_length']})  "
+            f"{m['utterances_with_errors']} utterances with errors"
+        )
+        for e in m["worst"]:
+            lines.append(
+                f"  {e['id']}: {e['word_errors']} errors\n    ref: {e['reference']}\n    hyp: {e['hypothesis']}"
+            )
+    return "\n".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: dict, output_dir: str | os.PathLike) -> list[Path]:
+    """Write report.json (without per-utterance predictions), predictions.jsonl and, for a
+    classifier, confusion_matrix.png into ``output_dir``, each atomically; returns the paths."""
+    output_dir = Path(output_dir)
+    summary = {k: v for k, v in report.items() if k != "predictions"}
+    paths = [output_dir / "report.json", output_dir / "predictions.jsonl"]
+    _write_atomic(paths[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    _write_atomic(paths[1], "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in report.get("predictions", [])))
+    if report["head"] == "classify":
+        matrix = report["metrics"]["confusion_matrix"]
+        title = f"accuracy {report['metrics']['accuracy']:.3f} on {report['num_utterances']} utterances"
+        paths.append(
+            plot_confusion_matrix(
+                np.array(matrix["counts"]), matrix["labels"], output_dir / "confusion_matrix.png", title
+            )
+        )
+    return paths
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """ "cuda" when available for None; ConfigError for an unknown or unavailable device."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="checkpoint to evaluate (default: the bundled digits model)")
+    parser.add_argument("--manifest", required=True, help="JSONL manifest with label (classify) or text (ctc)")
+    parser.add_argument("--output-dir", help="write report.json, predictions.jsonl and confusion_matrix.png here")
+    parser.add_argument("--decoder", choices=("greedy", "beam", "both"), default="both", help="CTC decoder(s) to score")
+    parser.add_argument("--beam-size", type=int, default=8, help="beam width for --decoder beam/both (default 8)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
+    parser.add_argument("--worst", type=int, default=10, help="worst CTC utterances to list (default 10)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from speechrnn.model import load_model
+
+    device = resolve_device(args.device)
+    utterances = read_manifest(args.manifest)
+    model = load_model(args.model, device=device)
+    decoders = DECODERS if args.decoder == "both" else (args.decoder,)
+    report = evaluate(
+        model,
+        utterances,
+        decoders=decoders,
+        beam_size=args.beam_size,
+        max_seconds=args.max_seconds,
+        device=device,
+        quiet=args.quiet,
+        worst=args.worst,
+    )
+    report = {"model": str(args.model) if args.model else "bundled", "manifest": str(args.manifest), **report}
+    print(format_summary(report))
+    if args.output_dir:
+        for path in write_report(report, args.output_dir):
+            print(f"wrote {path}")
+    return 0
