@@ -164,19 +164,20 @@ class LogMel(nn.Module):
         each: ``frames = 1 + (samples - n_fft) // hop_length``. The one place the spectral
         maths happens; the offline forward and the streaming extractor both call it.
         """
-        spectrum = torch.stft(
-            padded, self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
-        )  # (batch, n_fft // 2 + 1, frames)
-        power = spectrum.real.square() + spectrum.imag.square()
-        mel = self.mel_basis @ power  # (batch, n_mels, frames)
-        return torch.log(torch.clamp(mel, min=LOG_FLOOR)).transpose(1, 2)
+        with torch.autocast(padded.device.type, enabled=False):  # power and log need float32 under AMP
+            spectrum = torch.stft(
+                padded.float(), self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
+            )  # (batch, n_fft // 2 + 1, frames)
+            power = spectrum.real.square() + spectrum.imag.square()
+            mel = self.mel_basis @ power  # (batch, n_mels, frames)
+            return torch.log(torch.clamp(mel, min=LOG_FLOOR)).transpose(1, 2)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(batch, samples) float audio -> (batch, 1 + samples // hop_length, n_mels)."""
         if audio.dim() == 1:
             audio = audio.unsqueeze(0)
         pad = self.n_fft // 2
-        return self.logmel_from_padded(torch.nn.functional.pad(audio.float(), (pad, pad)))
+        return self.logmel_from_padded(torch.nn.functional.pad(audio, (pad, pad)))
 
 
 def log_mel(

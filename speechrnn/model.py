@@ -45,6 +45,7 @@ class ModelConfig:
     n_fft: int = 400
     hop_length: int = 160
     n_mels: int = 80
+    f_max: float | None = None  # highest mel frequency; 4000 makes 8 kHz and 16 kHz input look alike
     normalization: str = "global"  # "global" (mean/std from training data), "utterance" or "none"
     subsampling: str = "stack"  # "none", "stack" (concatenate frames) or "conv" (2 causal conv layers)
     subsampling_factor: int = 3  # frames merged by "stack"; "conv" always subsamples by 4
@@ -76,7 +77,7 @@ class ModelConfig:
             raise ConfigError("model.right_context needs model.chunk_size > 0")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -319,7 +320,7 @@ class SpeechRNN(nn.Module):
         if not config.labels:
             raise ConfigError("model.labels is empty: a model needs its classes or CTC tokens")
         self.config = config
-        self.frontend = LogMel(config.sample_rate, config.n_fft, config.hop_length, config.n_mels)
+        self.frontend = LogMel(config.sample_rate, config.n_fft, config.hop_length, config.n_mels, f_max=config.f_max)
         self.normalizer = FeatureNormalizer(config.normalization, config.n_mels)
         self.subsampling = Subsampling(config)
         self.encoder = GRUEncoder(self.subsampling.output_dim, config)
@@ -363,13 +364,19 @@ class SpeechRNN(nn.Module):
             return self.head(encoded, steps)
         return self.head(encoded).float().log_softmax(dim=-1)
 
-    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor | None = None):
-        """(batch, samples) audio at ``config.sample_rate`` -> see ``encode``."""
+    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor | None = None, feature_transform=None):
+        """(batch, samples) audio at ``config.sample_rate`` -> see ``encode``.
+
+        ``feature_transform(feats, lengths) -> feats`` (e.g. SpecAugment) runs between the
+        normalised features and the encoder; training passes it so that DDP sees one forward.
+        """
         if audio.dim() == 1:
             audio = audio.unsqueeze(0)
         if audio_lengths is None:
             audio_lengths = torch.full((audio.size(0),), audio.size(1), device=audio.device)
         feats, lengths = self.features(audio, audio_lengths)
+        if feature_transform is not None:
+            feats = feature_transform(feats, lengths)
         return self.encode(feats, lengths)
 
     def transcribe(self, audio, sample_rate: int | None = None, **options):

@@ -1,0 +1,131 @@
+"""Data augmentation: waveform effects (CPU, in loader workers) and SpecAugment (on the device).
+
+Waveform effects, each applied with its own probability: speed perturbation (resampling,
+which changes tempo and pitch like ``sox speed``), gain, a random lead-in shift, a telephone
+band-limit (8 kHz round trip) and additive noise at a random SNR from noise files (e.g.
+Speech Commands' ``_background_noise_``) or from generated coloured noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from speechrnn.audio import load_audio, resample
+from speechrnn.model import lengths_to_mask
+
+
+@dataclass
+class AugmentConfig:
+    speed_factors: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]; empty = off
+    gain_db: list[float] = field(default_factory=list)  # [low, high] uniform; empty = off
+    shift_ms: float = 0.0  # random leading silence of up to this many ms
+    band_limit_prob: float = 0.0  # probability of an 8 kHz round trip (telephone band)
+    noise_prob: float = 0.0  # probability of additive noise
+    snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])  # [low, high] uniform
+    spec_time_masks: int = 0
+    spec_time_width: float = 0.05  # widest time mask as a fraction of the utterance
+    spec_freq_masks: int = 0
+    spec_freq_width: int = 10  # widest frequency mask in mel bins
+
+    @property
+    def waveform_enabled(self) -> bool:
+        return bool(
+            self.speed_factors or self.gain_db or self.shift_ms or self.band_limit_prob or self.noise_prob
+        )
+
+
+def coloured_noise(rng: np.random.Generator, length: int, exponent: float) -> np.ndarray:
+    """Unit-power noise with a 1/f^exponent power spectrum (0 white, 1 pink, 2 brown): (length,)."""
+    spectrum = rng.standard_normal(length // 2 + 1) + 1j * rng.standard_normal(length // 2 + 1)
+    freqs = np.maximum(np.arange(length // 2 + 1), 1.0)
+    noise = np.fft.irfft(spectrum / freqs ** (exponent / 2), n=length)
+    return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+
+
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """speech + noise scaled so that 10 log10(P_speech / P_noise) = snr_db; same length as speech."""
+    speech_power = float(np.mean(speech**2)) + 1e-10
+    noise_power = float(np.mean(noise**2)) + 1e-10
+    scale = np.sqrt(speech_power / (noise_power * 10 ** (snr_db / 10)))
+    return (speech + scale * noise).astype(np.float32)
+
+
+class WaveformAugment:
+    """Callable numpy (samples,) -> augmented (samples',) at ``sample_rate``.
+
+    Random numbers come from a generator seeded from torch's per-worker seed, so runs
+    with the same ``train.seed`` see the same augmentations.
+    """
+
+    def __init__(self, config: AugmentConfig, sample_rate: int, noise_files: Sequence[str] = ()) -> None:
+        self.config, self.sample_rate = config, sample_rate
+        self.noise_files = list(noise_files)
+        self._noise_cache: dict[str, np.ndarray] = {}
+        self._rng: np.random.Generator | None = None
+        self._rng_seed: int | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        seed = torch.initial_seed() % 2**63
+        if self._rng is None or self._rng_seed != seed:
+            self._rng, self._rng_seed = np.random.default_rng(seed), seed
+        return self._rng
+
+    def _noise(self, length: int) -> np.ndarray:
+        rng = self.rng
+        if not self.noise_files:
+            return coloured_noise(rng, length, float(rng.choice([0.0, 1.0, 2.0])))
+        path = self.noise_files[rng.integers(len(self.noise_files))]
+        if path not in self._noise_cache:
+            self._noise_cache[path] = load_audio(path, self.sample_rate)
+        noise = self._noise_cache[path]
+        if len(noise) < length:
+            noise = np.tile(noise, -(-length // len(noise)))
+        start = rng.integers(len(noise) - length + 1)
+        return noise[start : start + length]
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        c, rng, rate = self.config, self.rng, self.sample_rate
+        if c.speed_factors:
+            factor = float(rng.choice(c.speed_factors))
+            if factor != 1.0:
+                audio = resample(audio, round(rate * factor), rate)
+        if c.band_limit_prob and rng.random() < c.band_limit_prob:
+            audio = resample(resample(audio, rate, 8000), 8000, rate)
+        if c.gain_db:
+            audio = audio * np.float32(10 ** (rng.uniform(*c.gain_db) / 20))
+        if c.shift_ms:
+            lead = int(rng.uniform(0, c.shift_ms) * rate / 1000)
+            audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
+        if c.noise_prob and rng.random() < c.noise_prob:
+            audio = mix_at_snr(audio, self._noise(len(audio)), rng.uniform(*c.snr_db))
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        return audio / peak if peak > 1.0 else audio
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, config: AugmentConfig) -> torch.Tensor:
+    """SpecAugment on normalised features (batch, frames, n_mels): masked cells set to 0 (the mean).
+
+    Time masks are at most ``spec_time_width`` of each item's own length; padding stays 0.
+    """
+    if not (config.spec_time_masks or config.spec_freq_masks):
+        return feats
+    batch, frames, bins = feats.shape
+    device = feats.device
+    keep = torch.ones_like(feats, dtype=torch.bool)
+    time = torch.arange(frames, device=device)[None, :]
+    for _ in range(config.spec_time_masks):
+        width = (torch.rand(batch, device=device) * config.spec_time_width * lengths).long()
+        start = (torch.rand(batch, device=device) * (lengths - width).clamp(min=1)).long()
+        keep &= ~((time >= start[:, None]) & (time < (start + width)[:, None])).unsqueeze(-1)
+    freq = torch.arange(bins, device=device)[None, :]
+    for _ in range(config.spec_freq_masks):
+        width = torch.randint(0, config.spec_freq_width + 1, (batch,), device=device)
+        start = (torch.rand(batch, device=device) * (bins - width).clamp(min=1)).long()
+        keep &= ~((freq >= start[:, None]) & (freq < (start + width)[:, None])).unsqueeze(1)
+    return feats * keep * lengths_to_mask(lengths, frames).unsqueeze(-1)
+

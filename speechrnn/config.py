@@ -1,0 +1,143 @@
+"""Training configuration: one TOML file, plain dataclasses, ``--set section.key=value`` overrides.
+
+Sections: ``[model]`` (ModelConfig), ``[data]``, ``[augment]`` (AugmentConfig), ``[optim]`` and
+``[train]``. Every key has a default; an unknown section or key is a one-line ConfigError.
+The resolved config is saved next to the run (``config.json``) and in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from speechrnn.augment import AugmentConfig
+from speechrnn.errors import ConfigError
+from speechrnn.model import ModelConfig
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=list)  # one or more JSONL manifests
+    valid: str = ""
+    noise: str = ""  # optional manifest of noise recordings for additive noise
+    max_seconds: float = 60.0  # padded seconds of audio per (global) batch
+    max_items: int = 0  # cap on utterances per batch; 0 = no cap
+    num_workers: int = 2
+    normalization_utterances: int = 500  # utterances used for the global mean/std
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 200
+    schedule: str = "cosine"  # "cosine" (to min_lr_ratio * lr) or "constant" after warm-up
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 5.0
+    label_smoothing: float = 0.0  # classify head only
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = "exp/run"
+    epochs: int = 30
+    max_steps: int = 0  # stop after this many optimizer steps; 0 = run all epochs
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16)
+    compile: bool = False  # torch.compile the model
+    log_every: int = 20  # optimizer steps between log lines
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for name, section_values in values.items():
+            if name not in sections:
+                raise ConfigError(f"unknown config section [{name}] (known: {', '.join(sections)})")
+            if not isinstance(section_values, dict):
+                raise ConfigError(f"config section [{name}] must be a table of keys")
+            section_class = _SECTION_CLASSES[name]
+            if section_class is ModelConfig:
+                kwargs[name] = ModelConfig.from_dict(section_values)
+            else:
+                kwargs[name] = _build(section_class, name, section_values)
+        return cls(**kwargs)
+
+
+_SECTION_CLASSES = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "augment": AugmentConfig,
+    "optim": OptimConfig,
+    "train": RunConfig,
+}
+
+
+def _build(section_class, name: str, values: dict[str, Any]):
+    known = {f.name: f for f in dataclasses.fields(section_class)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown config key {name}.{key} (known: {', '.join(sorted(known))})")
+        default = getattr(section_class(), key)
+        if key == "train" and isinstance(value, str):  # data.train accepts one manifest or a list
+            values[key] = value = [value]
+        if isinstance(default, bool) != isinstance(value, bool) or (
+            isinstance(default, (int, float)) and not isinstance(value, (int, float))
+        ):
+            raise ConfigError(f"config key {name}.{key} must be {type(default).__name__}, got {value!r}")
+        if isinstance(default, float) and isinstance(value, int):
+            values[key] = float(value)
+    return section_class(**values)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string such as a path
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as TOML, else taken as strings)."""
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"override {override!r} must look like section.key=value")
+        values.setdefault(section, {})[name] = _parse_value(text.strip())
+    return values
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a TOML (or a run's config.json) file and apply overrides -> TrainConfig."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            text = path.read_text(encoding="utf-8")
+            values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: not a valid config file ({str(error).splitlines()[0]})") from None
+    try:
+        return TrainConfig.from_dict(apply_overrides(values, list(overrides)))
+    except TypeError as error:
+        raise ConfigError(f"bad config: {error}") from None

@@ -1,0 +1,393 @@
+"""Train a SpeechRNN from a TOML config, on CPU, one GPU, or several with ``torchrun``.
+
+    speechrnn train CONFIG [--set section.key=value ...] [--resume] [--quiet]
+    torchrun --nproc-per-node N -m speechrnn.train CONFIG [--set ...]
+
+Features are computed on the device inside the step; batches are bucketed by duration
+under a padded-seconds budget. Under DDP every rank takes its slice of each global batch
+and the loss is normalised by the global batch size, so N processes compute exactly the
+update one process computes. ``last.pt`` (every epoch) and ``best.pt`` carry the model,
+the full config, optimizer/scheduler/RNG state, step and best metric; ``--resume``
+continues from ``last.pt`` as if never interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from speechrnn.augment import WaveformAugment, spec_augment
+from speechrnn.config import TrainConfig, load_config
+from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
+from speechrnn.data.manifest import read_manifest
+from speechrnn.decode import greedy_path
+from speechrnn.errors import ConfigError, ModelError
+from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="TOML config file (or a run's config.json)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value, e.g. --set train.epochs=5 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.overrides)
+    best = train(config, resume=args.resume, quiet=args.quiet)
+    if is_main_process():
+        print(f"best checkpoint: {best}")
+    return 0
+
+
+# --- distributed helpers -------------------------------------------------------------------------
+
+def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
+    """(rank, world_size, device); starts a process group when launched by torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_name == "auto":
+        device_name = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_name == "cuda" and world_size > 1:
+        device_name = f"cuda:{local_rank}"
+    device = torch.device(device_name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device={device_name} but CUDA is not available")
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world_size, device
+
+
+def is_main_process() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    if not dist.is_initialized():
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+# --- pieces of the loop --------------------------------------------------------------------------
+
+def build_model(config: TrainConfig, utterances) -> SpeechRNN:
+    model_values = config.model.__dict__.copy()
+    if not model_values["labels"]:
+        model_values["labels"] = vocabulary(utterances, config.model.head, config.model.unit)
+    return SpeechRNN(ModelConfig(**model_values))
+
+
+@torch.no_grad()
+def fit_normalizer(model: SpeechRNN, dataset: ManifestDataset, count: int, seed: int) -> None:
+    """Set the global feature mean/std from up to ``count`` training utterances (no augmentation)."""
+    if model.config.normalization != "global":
+        return
+    indices = random.Random(seed).sample(range(len(dataset)), min(count, len(dataset)))
+    total, total_sq, frames = 0.0, 0.0, 0
+    augment, dataset.augment = dataset.augment, None
+    for i in indices:
+        feats = model.frontend(dataset[i][0].unsqueeze(0))[0].double()
+        total, total_sq, frames = total + feats.sum(0), total_sq + (feats**2).sum(0), frames + feats.size(0)
+    dataset.augment = augment
+    mean = total / frames
+    model.normalizer.set_statistics(mean.float(), (total_sq / frames - mean**2).clamp(min=0).sqrt().float())
+
+
+def learning_rate_factor(step: int, total_steps: int, config) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps))
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def item_losses(model_config: ModelConfig, outputs, steps, batch, label_smoothing: float) -> torch.Tensor:
+    """(batch,) loss per utterance: CTC negative log-likelihood or cross-entropy."""
+    if model_config.head == "classify":
+        return F.cross_entropy(outputs.float(), batch["targets"], reduction="none", label_smoothing=label_smoothing)
+    return F.ctc_loss(outputs.transpose(0, 1), batch["targets"], steps, batch["target_lengths"],
+                      blank=0, reduction="none", zero_infinity=True)
+
+
+def count_errors(model_config: ModelConfig, outputs, steps, batch) -> tuple[float, float]:
+    """(errors, total): misclassified utterances, or word edit distance and reference words (greedy)."""
+    if model_config.head == "classify":
+        return float((outputs.argmax(-1) != batch["targets"]).sum()), float(len(outputs))
+    import jiwer
+
+    references, hypotheses, offset = [], [], 0
+    for i, target_length in enumerate(batch["target_lengths"].tolist()):
+        ids = batch["targets"][offset : offset + target_length].tolist()
+        offset += target_length
+        joiner = " " if model_config.unit == "word" else ""
+        references.append(joiner.join(model_config.labels[t - 1] for t in ids))
+        runs = greedy_path(outputs[i, : steps[i]].float().cpu())
+        hypotheses.append(joiner.join(model_config.labels[t - 1] for t, _, _ in runs))
+    words = sum(len(r.split()) for r in references)
+    pairs = [(r, h) for r, h in zip(references, hypotheses) if r.strip()]
+    errors = sum(len(h.split()) for r, h in zip(references, hypotheses) if not r.strip())
+    if pairs:
+        result = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
+        errors += result.substitutions + result.deletions + result.insertions
+    return float(errors), float(words)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def autocast(device: torch.device, enabled: bool):
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+@torch.no_grad()
+def validate(model: SpeechRNN, loader, device, amp: bool) -> dict[str, float]:
+    """Loss and error rate (accuracy errors or greedy WER) over this rank's share of ``loader``."""
+    model.eval()
+    loss_sum = errors = total = items = 0.0
+    for batch in loader:
+        batch = to_device(batch, device)
+        with autocast(device, amp):
+            outputs, steps = model(batch["audio"], batch["audio_lengths"])
+        loss_sum += float(item_losses(model.config, outputs, steps, batch, 0.0).sum())
+        e, t = count_errors(model.config, outputs, steps, batch)
+        errors, total, items = errors + e, total + t, items + len(batch["audio"])
+    loss_sum, errors, total, items = all_reduce_sum([loss_sum, errors, total, items], device)
+    return {"valid_loss": loss_sum / max(items, 1), "valid_error": errors / max(total, 1)}
+
+
+def make_loader(dataset, sampler, num_workers: int, pin_memory: bool):
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=collate_batch, num_workers=num_workers,
+        pin_memory=pin_memory, persistent_workers=num_workers > 0,
+    )
+
+
+def rng_state() -> dict:
+    """Torch RNG states: they drive dropout, SpecAugment and the loader workers' seeds."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RunLog:
+    """CSV and TensorBoard logs in the run directory (rank 0 only)."""
+
+    FIELDS = ["epoch", "step", "lr", "train_loss", "valid_loss", "valid_error", "utts_per_s",
+              "audio_hours_per_hour", "peak_memory_mb", "elapsed_s"]
+
+    def __init__(self, out_dir: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        if not enabled:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.path = out_dir / "log.csv"
+        if not self.path.exists():
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerow(self.FIELDS)
+        self.tensorboard = SummaryWriter(str(out_dir / "tb"))
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
+        for key, value in row.items():
+            if key not in ("epoch", "step") and value != "":
+                self.tensorboard.add_scalar(key, value, row["step"])
+        self.tensorboard.flush()
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Path:
+    """Train with ``config``; returns the path of the best checkpoint."""
+    rank, world_size, device = setup_distributed(config.train.device)
+    main = rank == 0
+    out_dir = Path(config.train.out_dir)
+    if not config.data.train:
+        raise ConfigError("data.train is empty: give one or more training manifests")
+    if not config.data.valid:
+        raise ConfigError("data.valid is empty: give a validation manifest")
+    torch.manual_seed(config.train.seed)
+
+    utterances = [u for path in config.data.train for u in read_manifest(path)]
+    valid_utterances = read_manifest(config.data.valid)
+    model = build_model(config, utterances)
+    config.model = model.config  # labels resolved: the saved config rebuilds this exact model
+    mc = model.config
+    noise_files = [u.audio for u in read_manifest(config.data.noise)] if config.data.noise else []
+    augment = WaveformAugment(config.augment, mc.sample_rate, noise_files) if config.augment.waveform_enabled else None
+    train_set = ManifestDataset(utterances, mc.labels, mc.head, mc.unit, mc.sample_rate, augment)
+    valid_set = ManifestDataset(valid_utterances, mc.labels, mc.head, mc.unit, mc.sample_rate)
+    fit_normalizer(model, train_set, config.data.normalization_utterances, config.train.seed)
+    model.to(device)
+
+    max_items = config.data.max_items or None
+    train_sampler = BucketBatchSampler([u.duration for u in utterances], config.data.max_seconds,
+                                       seed=config.train.seed, rank=rank, world_size=world_size, max_items=max_items)
+    valid_sampler = BucketBatchSampler([u.duration for u in valid_utterances], config.data.max_seconds,
+                                       shuffle=False, rank=rank, world_size=world_size, max_items=max_items)
+    pin = device.type == "cuda"
+    train_loader = make_loader(train_set, train_sampler, config.data.num_workers, pin)
+    valid_loader = make_loader(valid_set, valid_sampler, min(config.data.num_workers, 1), pin)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    total_steps = config.train.max_steps or config.train.epochs * len(train_sampler)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: learning_rate_factor(s, total_steps, config.optim))
+    scaler = torch.amp.GradScaler("cuda", enabled=config.train.amp and device.type == "cuda"
+                                  and not torch.cuda.is_bf16_supported())
+    start_epoch, step, best_error = 0, 0, float("inf")
+    if resume:
+        state = load_checkpoint(out_dir / "last.pt")
+        if state.get("train_config", {}).get("model") != config.to_dict()["model"]:
+            raise ConfigError(f"{out_dir / 'last.pt'}: --resume needs the same model config as that run")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, step, best_error = state["epoch"], state["step"], state["best_error"]
+        set_rng_state(state["rng"])
+    elif main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("last.pt", "best.pt", "log.csv"):
+            (out_dir / stale).unlink(missing_ok=True)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    step_model = model
+    if world_size > 1:
+        step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if pin else None)
+    if config.train.compile:
+        step_model = torch.compile(step_model)
+    log = RunLog(out_dir, main)
+    n_params = sum(p.numel() for p in model.parameters())
+    if main and not quiet:
+        print(f"model: {n_params / 1e6:.2f}M parameters, {len(mc.labels)} labels, device {device}, "
+              f"{world_size} process(es); train {len(train_set)} utts, valid {len(valid_set)} utts", file=sys.stderr)
+    started = time.time()
+    metadata = {"parameters": n_params, "train_utterances": len(train_set), "world_size": world_size}
+
+    def feature_transform(feats, lengths):
+        return spec_augment(feats, lengths, config.augment)
+
+    for epoch in range(start_epoch, config.train.epochs):
+        if config.train.max_steps and step >= config.train.max_steps:
+            break
+        train_sampler.set_epoch(epoch)
+        model.train()
+        epoch_loss = epoch_items = epoch_audio = 0.0
+        epoch_start = time.time()
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False,
+                   disable=quiet or not main or not sys.stderr.isatty())
+        for batch in bar:
+            batch = to_device(batch, device)
+            with autocast(device, config.train.amp):
+                outputs, steps = step_model(batch["audio"], batch["audio_lengths"], feature_transform=feature_transform)
+            losses = item_losses(mc, outputs, steps, batch, config.optim.label_smoothing)
+            global_items = all_reduce_sum([float(len(losses))], device)[0]
+            loss = losses.sum() / global_items * world_size  # DDP averages: sum over ranks / global items
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            epoch_loss += float(losses.detach().sum())
+            epoch_items += len(losses)
+            epoch_audio += float(batch["audio_lengths"].sum()) / mc.sample_rate
+            bar.set_postfix(loss=f"{epoch_loss / epoch_items:.3f}")
+            if config.train.max_steps and step >= config.train.max_steps:
+                break
+        elapsed = time.time() - epoch_start
+        epoch_loss, epoch_items, epoch_audio = all_reduce_sum([epoch_loss, epoch_items, epoch_audio], device)
+        metrics = validate(model, valid_loader, device, config.train.amp)
+        is_best = metrics["valid_error"] < best_error
+        best_error = min(best_error, metrics["valid_error"])
+        row = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
+               "train_loss": epoch_loss / max(epoch_items, 1), **metrics,
+               "utts_per_s": epoch_items / elapsed, "audio_hours_per_hour": epoch_audio / elapsed,
+               "peak_memory_mb": peak_memory_mb(device), "elapsed_s": time.time() - started}
+        if main:
+            log.write(row)
+            if not quiet:
+                name = "error" if mc.head == "classify" else "WER"
+                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, valid loss {metrics['valid_loss']:.4f}, "
+                      f"valid {name} {100 * metrics['valid_error']:.2f}%, {row['utts_per_s']:.1f} utts/s"
+                      + (" (best)" if is_best else ""), file=sys.stderr)
+            extra = {"train_config": config.to_dict(), "metadata": {**metadata, **row, "best_error": best_error}}
+            if is_best:
+                save_checkpoint(out_dir / "best.pt", model, **extra)
+            save_checkpoint(out_dir / "last.pt", model, **extra, optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(), epoch=epoch + 1, step=step,
+                            best_error=best_error, rng=rng_state())
+    if world_size > 1:
+        dist.barrier()
+    if not (out_dir / "best.pt").is_file():
+        raise ModelError(f"{out_dir}: training finished without a checkpoint (no epoch completed)")
+    return out_dir / "best.pt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m speechrnn.train`` / ``torchrun -m speechrnn.train``."""
+    from speechrnn.errors import SpeechRNNError
+
+    parser = argparse.ArgumentParser(prog="speechrnn.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except SpeechRNNError as error:
+        print(f"speechrnn train: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("speechrnn train: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
