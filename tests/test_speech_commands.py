@@ -1,0 +1,236 @@
+"""Speech Commands preparation on a small archive with the real layout, served over loopback HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import tarfile
+import threading
+from collections import Counter
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechrnn.data import speech_commands as sc
+from speechrnn.data.download import is_done
+from speechrnn.data.manifest import read_manifest
+from speechrnn.errors import DataError
+
+WORDS = {"yes": 300.0, "no": 450.0, "up": 600.0, "cat": 750.0, "dog": 900.0}  # tone per word
+SPEAKERS = ["0a7c2a8d", "0b09edd3", "1a892463", "2bdbe5f7", "3d53244b", "5e3dde6b"]
+TAKES = 2
+VALID_SPEAKER, TEST_SPEAKER = SPEAKERS[4], SPEAKERS[5]
+NOISE_SECONDS = 12.0
+
+
+def _wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _clip(word: str, speaker_index: int, take: int) -> np.ndarray:
+    rng = np.random.default_rng(1000 * speaker_index + 10 * take + len(word))
+    seconds = 1.0 if take == 0 else 0.8  # most clips are 1 s, some shorter, as in the corpus
+    t = np.arange(int(seconds * 16000)) / 16000
+    freq = WORDS[word] * (1 + 0.03 * speaker_index)
+    return (0.4 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def speech_commands_members() -> dict[str, bytes]:
+    """Archive member name -> content, laid out like speech_commands_v0.02.tar.gz ("./word/spk_nohash_n.wav")."""
+    members, valid, test = {}, [], []
+    for word in WORDS:
+        for s, speaker in enumerate(SPEAKERS):
+            for take in range(TAKES):
+                name = f"{word}/{speaker}_nohash_{take}.wav"
+                members[f"./{name}"] = _wav_bytes(_clip(word, s, take))
+                if speaker == VALID_SPEAKER:
+                    valid.append(name)
+                elif speaker == TEST_SPEAKER:
+                    test.append(name)
+    rng = np.random.default_rng(7)
+    members["./_background_noise_/white_noise.wav"] = _wav_bytes(
+        (0.3 * rng.standard_normal(int(NOISE_SECONDS * 16000))).astype(np.float32)
+    )
+    members["./_background_noise_/running_tap.wav"] = _wav_bytes(
+        (0.2 * np.sin(np.arange(int(NOISE_SECONDS * 16000)) * 0.05)).astype(np.float32)
+    )
+    members["./_background_noise_/README.md"] = b"noise\n"
+    members["./validation_list.txt"] = ("\n".join(valid) + "\n").encode()
+    members["./testing_list.txt"] = ("\n".join(test) + "\n").encode()
+    members["./LICENSE"] = b"CC BY 4.0\n"
+    return members
+
+
+def make_tar_gz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def archive() -> bytes:
+    return make_tar_gz(speech_commands_members())
+
+
+@contextlib.contextmanager
+def loopback_server():
+    """conftest's loopback HTTP server for a module-scoped fixture (``http_server`` is per test)."""
+    from conftest import LoopbackServer, _make_handler
+
+    state = LoopbackServer()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    server.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, archive):
+    """Prepared once over HTTP; the first response hangs up after a third of the archive."""
+    root = tmp_path_factory.mktemp("sc")
+    with loopback_server() as state:
+        url = state.add("/speech_commands_v0.02.tar.gz", archive)
+        state.drop_after["/speech_commands_v0.02.tar.gz"] = [len(archive) // 3]
+        manifest_dir = sc.prepare(root, url=url, sha256=hashlib.sha256(archive).hexdigest(), quiet=True)
+    return root, manifest_dir, state
+
+
+def test_download_resumes_after_a_dropped_connection(prepared, archive):
+    root, _, state = prepared
+    ranges = state.range_requests("/speech_commands_v0.02.tar.gz")
+    assert ranges == [f"bytes={len(archive) // 3}-"]
+    assert (root / "speech_commands_v0.02.tar.gz").read_bytes() == archive
+    assert not (root / "speech_commands_v0.02.tar.gz.part").exists()
+    for stage in ("download", "extract", "manifests", "task12"):
+        assert is_done(root, stage)
+
+
+def test_word_manifests_follow_the_archive_lists(prepared):
+    root, manifest_dir, _ = prepared
+    data_dir = root / sc.DATA_FOLDER
+    valid = set((data_dir / "validation_list.txt").read_text().split())
+    test = set((data_dir / "testing_list.txt").read_text().split())
+    per_speaker = len(WORDS) * TAKES
+    expected = {"train": per_speaker * (len(SPEAKERS) - 2), "valid": per_speaker, "test": per_speaker}
+    seen = {}
+    for split in sc.SPLITS:
+        utterances = read_manifest(manifest_dir / f"sc35_{split}.jsonl")
+        assert len(utterances) == expected[split]
+        for u in utterances:
+            name = Path(u.audio).resolve().relative_to(data_dir.resolve()).as_posix()
+            assert (name in valid) == (split == "valid") and (name in test) == (split == "test")
+            assert u.label == name.split("/")[0] and u.speaker == name.split("/")[1].split("_")[0]
+            assert u.duration == pytest.approx(1.0 if name.endswith("_0.wav") else 0.8)
+            seen[name] = split
+        assert Counter(u.label for u in utterances) == {w: expected[split] // len(WORDS) for w in WORDS}
+    assert len(seen) == len(WORDS) * len(SPEAKERS) * TAKES  # every clip exactly once
+    # relative audio paths: the manifests stay valid when the root folder moves
+    first = json.loads((manifest_dir / "sc35_train.jsonl").read_text().splitlines()[0])
+    assert not Path(first["audio"]).is_absolute()
+
+
+def test_twelve_class_task_construction(prepared):
+    root, manifest_dir, _ = prepared
+    for split in sc.SPLITS:
+        words = {u.id: u.label for u in read_manifest(manifest_dir / f"sc35_{split}.jsonl")}
+        utterances = read_manifest(manifest_dir / f"sc12_{split}.jsonl")
+        counts = Counter(u.label for u in utterances)
+        commands = sum(1 for w in words.values() if w in sc.COMMANDS)
+        assert counts[sc.UNKNOWN] == math.ceil(commands * sc.UNKNOWN_PERCENT / 100)
+        assert counts[sc.SILENCE] == math.ceil(commands * sc.SILENCE_PERCENT / 100)
+        assert sum(counts[w] for w in sc.COMMANDS) == commands
+        for u in utterances:
+            if u.label == sc.UNKNOWN:
+                assert words[u.id] not in sc.COMMANDS  # unknown clips come from the same split's other words
+            elif u.label == sc.SILENCE:
+                audio, rate = sf.read(u.audio, dtype="float32")
+                assert rate == 16000 and len(audio) == 16000 and u.duration == 1.0
+                assert Path(u.audio).resolve().parent == (root / "silence" / split).resolve()
+            else:
+                assert words[u.id] == u.label
+    # noise: each recording is cut 80/10/10 in time; noise.jsonl lists the train parts only
+    noise = read_manifest(manifest_dir / "noise.jsonl")
+    assert sorted(Path(u.audio).name for u in noise) == ["running_tap.wav", "white_noise.wav"]
+    for u in noise:
+        assert Path(u.audio).resolve().parent == (root / "noise" / "train").resolve()
+        assert u.duration == pytest.approx(0.8 * NOISE_SECONDS)
+    valid_part, _ = sf.read(root / "noise" / "valid" / "white_noise.wav")
+    assert len(valid_part) == pytest.approx(0.1 * NOISE_SECONDS * 16000, abs=1)
+
+
+def test_rerun_skips_finished_stages(prepared, http_server, archive):
+    root, manifest_dir, _ = prepared
+    before = {p.name: p.stat().st_mtime_ns for p in manifest_dir.iterdir()}
+    url = http_server.add("/speech_commands_v0.02.tar.gz", archive)
+    sc.prepare(root, url=url, quiet=True)
+    assert http_server.requests == []  # nothing downloaded again
+    assert {p.name: p.stat().st_mtime_ns for p in manifest_dir.iterdir()} == before
+
+
+def test_twelve_class_construction_is_seeded(prepared, tmp_path):
+    root, manifest_dir, _ = prepared
+    data_dir = root / sc.DATA_FOLDER
+    sc.build_task12(data_dir, tmp_path / "a", tmp_path / "a" / "manifests", seed=sc.SEED, quiet=True)
+    sc.build_task12(data_dir, tmp_path / "b", tmp_path / "b" / "manifests", seed=1, quiet=True)
+
+    def ids_and_gains(folder: Path, split: str):
+        utterances = read_manifest(folder / f"sc12_{split}.jsonl")
+        unknown = sorted(u.id for u in utterances if u.label == sc.UNKNOWN)
+        silence = [float(np.abs(sf.read(u.audio)[0]).max()) for u in utterances if u.label == sc.SILENCE]
+        return unknown, silence
+
+    same = ids_and_gains(tmp_path / "a" / "manifests", "train")
+    assert same == ids_and_gains(manifest_dir, "train")
+    assert ids_and_gains(tmp_path / "b" / "manifests", "train") != same
+
+
+def test_checksum_mismatch_keeps_nothing(http_server, archive, tmp_path):
+    url = http_server.add("/speech_commands_v0.02.tar.gz", archive)
+    with pytest.raises(DataError, match="checksum mismatch"):
+        sc.prepare(tmp_path, url=url, sha256="0" * 64, quiet=True)
+    assert not list(tmp_path.glob("speech_commands_v0.02.tar.gz*"))
+    assert not is_done(tmp_path, "download")
+
+
+def test_official_url_uses_the_published_checksum(http_server, archive, tmp_path, monkeypatch):
+    # a stand-in for the official URL: the published SHA-256 must be checked (and fail for our archive)
+    url = http_server.add("/speech_commands_v0.02.tar.gz", archive)
+    monkeypatch.setattr(sc, "URL", url)
+    with pytest.raises(DataError, match=sc.ARCHIVE_SHA256):
+        sc.prepare(tmp_path, url=url, quiet=True)
+
+
+def test_malicious_archive_is_refused(http_server, tmp_path):
+    members = {"./yes/a_nohash_0.wav": _wav_bytes(np.zeros(1600, np.float32)), "../../escaped.txt": b"x"}
+    payload = make_tar_gz(members)
+    url = http_server.add("/evil.tar.gz", payload)
+    root = tmp_path / "root"
+    with pytest.raises(DataError, match=r"escaped\.txt"):
+        sc.prepare(root, url=url, quiet=True)
+    assert not (tmp_path / "escaped.txt").exists() and not (root.parent.parent / "escaped.txt").exists()
+    assert not (root / sc.DATA_FOLDER).exists() and not is_done(root, "extract")
+
+
+def test_missing_split_lists_are_a_data_error(tmp_path):
+    (tmp_path / "yes").mkdir()
+    sf.write(tmp_path / "yes" / "a_nohash_0.wav", np.zeros(1600, np.float32), 16000)
+    with pytest.raises(DataError, match="validation_list.txt"):
+        sc.split_words(tmp_path)
