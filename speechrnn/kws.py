@@ -1,0 +1,119 @@
+"""Keyword / command detection with a classifier over a sliding window of a stream.
+
+Every ``hop`` seconds the classifier scores the last ``window`` seconds of audio; the
+class posteriors of the last ``smoothing`` windows are averaged; when the best keyword
+(any class that is not a filler such as ``_unknown_`` or ``_silence_``) reaches
+``threshold`` and no detection happened in the last ``refractory`` seconds, an event
+``(label, start, end, score)`` is emitted. ``start``/``end`` are the span of the
+smoothed windows that were above the threshold (seconds from the stream start), so
+they bracket the keyword rather than time it exactly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from speechrnn.errors import ConfigError, ModelError
+
+FILLER_LABELS = ("_unknown_", "_silence_", "_noise_", "_background_noise_")
+
+
+@dataclass(frozen=True)
+class KeywordConfig:
+    """Sliding-window detector settings (seconds, probabilities)."""
+
+    window: float = 1.0
+    hop: float = 0.1
+    smoothing: int = 3
+    threshold: float = 0.6
+    refractory: float = 1.0
+    fillers: tuple[str, ...] = FILLER_LABELS
+
+    def __post_init__(self) -> None:
+        if self.window <= 0 or self.hop <= 0 or self.hop > self.window:
+            raise ConfigError(f"keyword window/hop must satisfy 0 < hop <= window, got {self.window}/{self.hop}")
+        if self.smoothing < 1:
+            raise ConfigError(f"keyword smoothing must be >= 1 window, got {self.smoothing}")
+        if not 0 < self.threshold <= 1:
+            raise ConfigError(f"keyword threshold must be in (0, 1], got {self.threshold}")
+
+
+@dataclass(frozen=True)
+class KeywordEvent:
+    label: str
+    start: float
+    end: float
+    score: float
+
+
+class KeywordSpotter:
+    """Stateful detector; ``accept(samples)`` takes model-rate float32 audio and returns ``StreamEvent``s."""
+
+    def __init__(self, model, config: KeywordConfig | None = None) -> None:
+        if model.config.head != "classify":
+            raise ModelError("keyword detection needs a classification model (head 'classify')")
+        self.model = model.eval()
+        self.config = config or KeywordConfig()
+        rate = model.config.sample_rate
+        self.sample_rate = rate
+        self.window = int(round(self.config.window * rate))
+        self.hop = int(round(self.config.hop * rate))
+        labels = model.config.labels
+        self.keyword_index = [i for i, label in enumerate(labels) if label not in self.config.fillers]
+        if not self.keyword_index:
+            raise ModelError("the classifier has only filler classes: nothing to detect")
+        self.reset()
+
+    def reset(self) -> None:
+        self._audio = np.zeros(self.window, dtype=np.float32)  # the last `window` samples (zeros = silence)
+        self._samples = 0  # samples seen in the stream
+        self._since_hop = 0
+        self._posteriors: deque[tuple[float, torch.Tensor]] = deque(maxlen=self.config.smoothing)
+        self._last_detection = -float("inf")  # seconds
+
+    @torch.inference_mode()
+    def _score_window(self) -> torch.Tensor:
+        audio = torch.from_numpy(self._audio).to(self.model.device)[None]
+        logits, _ = self.model(audio)
+        return logits[0].float().softmax(dim=-1).cpu()
+
+    def accept(self, samples: np.ndarray) -> list:
+        """Model-rate (n,) float32 samples -> list of ``stream.StreamEvent`` detections."""
+        from speechrnn.stream import StreamEvent  # noqa: PLC0415 - avoid an import cycle
+
+        events = []
+        begin = 0
+        while begin < samples.size:
+            take = min(self.hop - self._since_hop, samples.size - begin)
+            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
+            self._since_hop += take
+            self._samples += take
+            begin += take
+            if self._since_hop < self.hop:
+                continue
+            self._since_hop = 0
+            end = self._samples / self.sample_rate
+            self._posteriors.append((end, self._score_window()))
+            event = self._detect(end)
+            if event is not None:
+                events.append(
+                    StreamEvent("detection", event.label, event.start, event.end, (), event.label, event.score)
+                )
+        return events
+
+    def _detect(self, end: float) -> KeywordEvent | None:
+        smoothed = torch.stack([p for _, p in self._posteriors]).mean(dim=0)
+        scores = smoothed[self.keyword_index]
+        best = int(scores.argmax())
+        score = float(scores[best])
+        if score < self.config.threshold or end - self._last_detection < self.config.refractory:
+            return None
+        self._last_detection = end
+        index = self.keyword_index[best]
+        above = [t for t, p in self._posteriors if float(p[index]) >= self.config.threshold] or [end]
+        start = max(0.0, min(above) - self.config.window)
+        return KeywordEvent(self.model.config.labels[index], start, max(above), score)

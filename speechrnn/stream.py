@@ -1,0 +1,451 @@
+"""Streaming recognition: ``StreamingRecognizer`` and ``speechrnn transcribe --stream``.
+
+Audio arrives in chunks of any size and rate. The pipeline per utterance is
+resampling (``soxr.ResampleStream``) -> ``StreamingLogMel`` -> global normalisation and
+subsampling (``StreamingSubsampler``) -> ``GRUEncoder.stream_chunk`` (chunks of
+``chunk_size`` steps once ``right_context`` further steps exist; any number of steps
+for unidirectional models) -> head. Models that cannot stream step by step
+(full-utterance bidirectional encoders, per-utterance normalisation) re-run the
+buffered utterance for partials every ``partial_interval`` seconds of audio and at the
+end. Either way the final result equals ``model.transcribe`` on the whole utterance.
+
+With an ``EndpointConfig`` a continuous stream is cut into utterances, each with its own
+final result and times relative to the start of the stream; memory stays bounded by the
+longest utterance (rule 3).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from speechrnn.decode import (
+    DecodingOptions,
+    Transcription,
+    WordTiming,
+    classification_result,
+    decode_ctc,
+    tokens_to_words,
+    words_to_text,
+)
+from speechrnn.endpoint import EndpointConfig, EnergyTracker
+from speechrnn.errors import AudioError, ConfigError
+from speechrnn.stream_features import StreamingLogMel, StreamingSubsampler
+
+FLOAT_KINDS = ("float16", "float32", "float64")
+INT_SCALES = {"int16": 32768.0, "int32": 2147483648.0}
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """Something that changed: a ``partial`` or ``final`` text, or a keyword ``detection``.
+
+    Times are seconds from the start of the stream. ``result`` is the final ``Transcription``.
+    """
+
+    kind: str
+    text: str
+    start: float
+    end: float
+    words: tuple[WordTiming, ...] = ()
+    label: str | None = None
+    score: float | None = None
+    reason: str | None = None  # what ended a final: "rule1"/"rule2"/"rule3" or "end"
+    result: Transcription | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        out = {"type": self.kind, "text": self.text, "start": round(self.start, 3), "end": round(self.end, 3)}
+        if self.kind == "final":
+            out["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in self.words]
+            out["reason"] = self.reason
+        if self.label is not None:
+            out["label"] = self.label
+        if self.score is not None:
+            out["score"] = round(self.score, 4)
+        return out
+
+
+def as_float_samples(samples, name: str = "samples") -> np.ndarray:
+    """(n,) or (n, channels) float or int16/int32 samples -> mono float32 (n,); AudioError otherwise."""
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    if not isinstance(samples, np.ndarray):
+        raise AudioError(f"{name}: expected a numpy array or torch tensor, got {type(samples).__name__}")
+    dtype = samples.dtype.name
+    if dtype in FLOAT_KINDS:
+        audio = samples.astype(np.float32, copy=False)
+    elif dtype in INT_SCALES:
+        audio = samples.astype(np.float32) / np.float32(INT_SCALES[dtype])
+    else:
+        raise AudioError(f"{name}: unsupported sample type {dtype} (use float32/float64 or int16/int32 PCM)")
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1, dtype=np.float32)
+    elif audio.ndim != 1:
+        raise AudioError(f"{name}: expected (samples,) or (samples, channels), got shape {samples.shape}")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{name}: contains NaN or infinite samples")
+    return audio
+
+
+def _check_rate(sample_rate) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+class StreamingRecognizer:
+    """Incremental recognition for one stream of audio.
+
+    Args:
+        model: a ``SpeechRNN`` (CTC or classify head), in eval mode.
+        endpoint: rules that cut the stream into utterances; None = one utterance until ``finalize``.
+        decoding: ``DecodingOptions`` (or a dict of them) for final CTC results; partials are greedy.
+        partial_interval: seconds of audio between re-runs for models that cannot stream step by step.
+        keywords: ``kws.KeywordConfig`` for classifier detections (default settings when None).
+
+    ``accept_waveform(samples, sample_rate)`` returns a list of ``StreamEvent`` (partials that
+    changed, finals cut by the endpointer, keyword detections); ``finalize()`` ends the stream
+    and returns the final ``Transcription`` of its last utterance; ``reset()`` drops everything.
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        endpoint: EndpointConfig | None = None,
+        decoding: DecodingOptions | dict | None = None,
+        partial_interval: float = 0.3,
+        keywords=None,
+    ) -> None:
+        self.model = model.eval()
+        self.config = model.config
+        self.sample_rate = self.config.sample_rate
+        self.endpoint = endpoint
+        if isinstance(decoding, dict):
+            decoding = DecodingOptions(**decoding)
+        self.decoding = decoding or DecodingOptions()
+        self.is_ctc = self.config.head == "ctc"
+        self.silence = endpoint.silence if endpoint else "energy"
+        if self.silence == "auto":
+            self.silence = "blank" if self.is_ctc else "energy"
+        if self.silence == "blank" and not self.is_ctc:
+            raise ConfigError("endpoint silence 'blank' needs a CTC model; use 'energy' for classifiers")
+        encoder = model.encoder
+        bidirectional_full = encoder.layers[0].backward_gru is not None and not encoder.chunk_size
+        self.rerun = bidirectional_full or self.config.normalization == "utterance"
+        self.partial_interval = partial_interval
+        self._features = StreamingLogMel(model.frontend)
+        self._subsampler = None if self.rerun else StreamingSubsampler(model)
+        self._energy = EnergyTracker(self.config.hop_length, endpoint.energy_floor_db if endpoint else -45.0)
+        self.spotter = None
+        if not self.is_ctc:
+            from speechrnn.kws import KeywordSpotter  # noqa: PLC0415 - classifiers only
+
+            self.spotter = KeywordSpotter(model, keywords)
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget all audio and start a new stream at time 0."""
+        self._resampler = None
+        self._input_rate = None
+        self._stream_samples = 0  # model-rate samples of finished utterances
+        if self.spotter is not None:
+            self.spotter.reset()
+        self._reset_utterance()
+
+    def _reset_utterance(self) -> None:
+        self._features.reset()
+        if self._subsampler is not None:
+            self._subsampler.reset()
+        self._energy.reset()
+        self._samples = 0  # model-rate samples of this utterance
+        self._pending = None  # encoder inputs waiting for their chunk / right context
+        self._state = self.model.encoder.initial_state(1, self.model.device)
+        self._outputs: list[torch.Tensor] = []  # CTC log-probs (steps, V) or encoder outputs (steps, H)
+        self._best: list[int] = []  # CTC argmax per step (stream mode)
+        self._raw_frames: list[torch.Tensor] = []  # log-mel frames (re-run mode)
+        self._since_rerun = 0
+        self._rerun_log_probs = None
+        self._partial_text = ""
+
+    @property
+    def utterance_start(self) -> float:
+        """Seconds from the stream start to the start of the current utterance."""
+        return self._stream_samples / self.sample_rate
+
+    @property
+    def time(self) -> float:
+        """Seconds of audio (at the model rate) accepted so far in this stream."""
+        return (self._stream_samples + self._samples) / self.sample_rate
+
+    # ------------------------------------------------------------------ input
+    def _resample(self, audio: np.ndarray, sample_rate: int, last: bool = False) -> np.ndarray:
+        if self._input_rate is None:
+            self._input_rate = sample_rate
+        elif sample_rate != self._input_rate:
+            raise AudioError(
+                f"sample rate changed from {self._input_rate} to {sample_rate} within a stream; "
+                "call finalize() or reset() first"
+            )
+        if sample_rate == self.sample_rate:
+            return audio
+        if self._resampler is None:
+            import soxr  # noqa: PLC0415
+
+            self._resampler = soxr.ResampleStream(sample_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        return self._resampler.resample_chunk(audio, last=last)
+
+    @torch.inference_mode()
+    def accept_waveform(self, samples, sample_rate: int | None = None) -> list[StreamEvent]:
+        """Feed (n,) or (n, channels) float/int16 samples at ``sample_rate`` (default: the model's).
+
+        Returns the events this audio caused, possibly none.
+        """
+        rate = self.sample_rate if sample_rate is None else _check_rate(sample_rate)
+        audio = as_float_samples(samples)
+        if audio.size == 0:
+            return []
+        return self._process(self._resample(audio, rate))
+
+    def _process(self, audio: np.ndarray) -> list[StreamEvent]:
+        """Model-rate audio -> events; cut into 100 ms pieces so endpoints fall where they happen."""
+        events: list[StreamEvent] = []
+        piece = self.sample_rate // 10 if self.endpoint else max(audio.size, 1)
+        for begin in range(0, audio.size, piece):
+            part = audio[begin : begin + piece]
+            if self.spotter is not None:
+                events += self.spotter.accept(part)
+            self._samples += part.size
+            if self.endpoint and self.silence == "energy":
+                self._energy.accept(part)
+            frames = self._features.accept(torch.from_numpy(np.ascontiguousarray(part)))
+            self._advance(frames, final=False)
+            partial = self._partial_event()
+            if partial is not None:
+                events.append(partial)
+            reason = self._endpoint_reason()
+            if reason is not None:
+                final = self._finish_utterance(reason)
+                if final is not None:
+                    events.append(final)
+        return events
+
+    # ------------------------------------------------------------------ model
+    def _advance(self, frames: torch.Tensor, final: bool) -> None:
+        """Push new log-mel frames through normalisation, subsampling, encoder and head."""
+        if self.rerun:
+            if frames.numel():
+                self._raw_frames.append(frames)
+            self._since_rerun += frames.size(0)
+            interval = self.partial_interval * self.sample_rate / self.config.hop_length
+            if final or (self.is_ctc and self._since_rerun >= interval):
+                self._rerun_whole()
+            return
+        steps = self._subsampler.accept(frames)
+        if final:
+            steps = torch.cat([steps, self._subsampler.finalize()])
+        if self._pending is not None:
+            steps = torch.cat([self._pending, steps])
+        encoder = self.model.encoder
+        size, right = encoder.chunk_size, encoder.right_context
+        if not size:  # unidirectional: any number of steps
+            if steps.size(0):
+                self._encode(steps, steps[:0])
+            self._pending = None
+            return
+        while steps.size(0) >= size + right or (final and steps.size(0)):
+            self._encode(steps[:size], steps[size : size + right])
+            steps = steps[size:]
+        self._pending = steps
+
+    def _encode(self, main: torch.Tensor, context: torch.Tensor) -> None:
+        out, self._state = self.model.encoder.stream_chunk(main[None], context[None], self._state)
+        out = out[0]
+        if self.is_ctc:
+            log_probs = self.model.head(out).float().log_softmax(dim=-1)
+            self._outputs.append(log_probs)
+            self._best += log_probs.argmax(dim=-1).tolist()
+        else:
+            self._outputs.append(out)
+
+    def _rerun_whole(self) -> None:
+        """Re-run normalisation, subsampling, encoder and head over the buffered utterance."""
+        self._since_rerun = 0
+        if not self._raw_frames or not self.is_ctc:
+            return
+        feats = torch.cat(self._raw_frames)[None]
+        lengths = torch.tensor([feats.size(1)], device=feats.device)
+        outputs, steps = self.model.encode(self.model.normalizer(feats, lengths), lengths)
+        self._rerun_log_probs = outputs[0, : steps[0]].float()
+        self._best = self._rerun_log_probs.argmax(dim=-1).tolist()
+
+    # ------------------------------------------------------------------ results
+    def _partial_event(self) -> StreamEvent | None:
+        if not self.is_ctc:
+            return None
+        words = self._greedy_words()
+        text = words_to_text(words)
+        if text == self._partial_text:
+            return None
+        self._partial_text = text
+        return StreamEvent("partial", text, self.utterance_start, self.time, tuple(words))
+
+    def _greedy_words(self) -> list[WordTiming]:
+        config = self.config
+        return tokens_to_words(_runs(self._best), config.labels, config.unit, config.frame_shift, self.utterance_start)
+
+    def _endpoint_reason(self) -> str | None:
+        if self.endpoint is None:
+            return None
+        length = self._samples / self.sample_rate
+        if self.silence == "energy":
+            trailing = self._energy.trailing_silence(self.sample_rate)
+            return self.endpoint.detect(length, trailing, self._energy.has_speech)
+        runs = _runs(self._best)
+        shift = self.config.frame_shift
+        decoded = len(self._best) * shift
+        trailing = decoded - (runs[-1][2] + 1) * shift if runs else decoded
+        return self.endpoint.detect(length, trailing, bool(runs))
+
+    def _finish_utterance(self, reason: str) -> StreamEvent | None:
+        """Flush the current utterance, return its final event (None for dropped silence) and start the next."""
+        if self._samples == 0:
+            return None
+        self._advance(self._features.finalize(), final=True)
+        start, end = self.utterance_start, self.time
+        duration = end - start
+        if self.is_ctc:
+            log_probs = self._rerun_log_probs if self.rerun else torch.cat(self._outputs)
+            text, words = decode_ctc(
+                log_probs.cpu(), self.config.labels, self.config.unit, self.config.frame_shift, self.decoding
+            )
+            words = tuple(WordTiming(w.word, w.start + start, w.end + start) for w in words)
+            result = Transcription(text=text, words=words, duration=duration)
+        else:
+            result = classification_result(self._classify(), self.config.labels, duration)
+        self._stream_samples += self._samples
+        self._reset_utterance()
+        if reason == "rule1" and (not self.is_ctc or not result.text):
+            return None
+        return StreamEvent("final", result.text, start, end, result.words, result.label, result.score, reason, result)
+
+    def _classify(self) -> torch.Tensor:
+        if self.rerun:
+            feats = torch.cat(self._raw_frames)[None]
+            lengths = torch.tensor([feats.size(1)], device=feats.device)
+            logits, _ = self.model.encode(self.model.normalizer(feats, lengths), lengths)
+            return logits[0]
+        encoded = torch.cat(self._outputs)[None]
+        return self.model.head(encoded, torch.tensor([encoded.size(1)], device=encoded.device))[0]
+
+    @torch.inference_mode()
+    def finish(self) -> list[StreamEvent]:
+        """End the stream: flush the resampler and the last utterance; return the remaining events.
+
+        The last utterance's final event is included when it has text or is the stream's only one.
+        """
+        events: list[StreamEvent] = []
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            if tail.size:
+                events += self._process(tail)
+        self._last_result = None
+        had_final = any(e.kind == "final" for e in events) or self._stream_samples > 0
+        if self._samples:
+            start, end = self.utterance_start, self.time
+            final = self._finish_utterance("end")
+            if final is not None:
+                self._last_result = final.result
+                if final.text or not had_final:
+                    events.append(final)
+            else:
+                self._last_result = Transcription(text="", duration=end - start)
+        self.reset()
+        return events
+
+    def finalize(self) -> Transcription:
+        """End the stream and return the final result of its last utterance (word times from the stream start)."""
+        self.finish()
+        return self._last_result or Transcription(text="")
+
+
+def _runs(best: list[int]) -> list[tuple[int, int, int]]:
+    """Argmax ids per step -> (token, first_step, last_step) runs without blanks (as ``greedy_path``)."""
+    runs: list[tuple[int, int, int]] = []
+    previous = 0
+    for step, token in enumerate(best):
+        if token != 0:
+            if token == previous:
+                runs[-1] = (token, runs[-1][1], step)
+            else:
+                runs.append((token, step, step))
+        previous = token
+    return runs
+
+
+# ---------------------------------------------------------------------- CLI
+def _read_file(path: str) -> tuple[np.ndarray, int]:
+    """A file's samples at its own rate: (samples,) float32 and the rate."""
+    import soundfile as sf  # noqa: PLC0415
+
+    from speechrnn.audio import load_audio  # noqa: PLC0415
+
+    try:
+        rate = sf.info(str(path)).samplerate
+    except Exception:  # noqa: BLE001 - load_audio raises the precise AudioError
+        load_audio(path)
+        raise AudioError(f"{path}: not a readable audio file") from None
+    return load_audio(path, rate), rate
+
+
+def _format_text(event: StreamEvent, prefix: str) -> str:
+    if event.kind == "partial":
+        return f"{prefix}partial: {event.text}"
+    if event.kind == "detection":
+        return f"{prefix}[{event.start:.2f}-{event.end:.2f}] detected {event.label} ({event.score:.2f})"
+    return f"{prefix}[{event.start:.2f}-{event.end:.2f}] {event.text}"
+
+
+def transcribe_stream_cli(args, model) -> int:
+    """``speechrnn transcribe --stream``: feed each file in ``--chunk-ms`` chunks, print events as they come.
+
+    Text output: ``partial: ...`` lines when the partial text changes and ``[start-end] text``
+    per final utterance (prefixed by the file name when there are several files);
+    ``--format json`` prints one JSON object per event.
+    """
+    chunk_ms = getattr(args, "chunk_ms", None) or 100
+    if chunk_ms <= 0:
+        raise ConfigError(f"--chunk-ms must be positive, got {chunk_ms}")
+    decoder = getattr(args, "decoder", None) or "greedy"
+    options = {"method": decoder}
+    if getattr(args, "beam_size", None):
+        options["beam_size"] = args.beam_size
+    as_json = getattr(args, "format", "text") == "json"
+    paths = list(args.audio)
+    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(), decoding=DecodingOptions(**options))
+    for path in paths:
+        audio, rate = _read_file(path)
+        prefix = f"{path}: " if len(paths) > 1 else ""
+        chunk = max(1, rate * chunk_ms // 1000)
+        events_of_file = (
+            event
+            for begin in range(0, audio.size, chunk)
+            for event in recognizer.accept_waveform(audio[begin : begin + chunk], rate)
+        )
+        for event in _chain(events_of_file, recognizer.finish):
+            if as_json:
+                print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
+            else:
+                print(_format_text(event, prefix), flush=True)
+    sys.stdout.flush()
+    return 0
+
+
+def _chain(events, finish):
+    yield from events
+    yield from finish()
