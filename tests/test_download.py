@@ -178,6 +178,9 @@ def test_extract_good_tar(tmp_path, suffix, mode):
     for name, data in GOOD_FILES.items():
         assert (target / name).read_bytes() == data
     assert (target / "top/sub/alias.bin").read_bytes() == GOOD_FILES["top/sub/data.bin"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask  # not the private mode of a temp folder
     assert _leftovers(tmp_path) == sorted([archive.name, "out"])
 
 

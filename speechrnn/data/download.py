@@ -306,6 +306,7 @@ def extract_archive(archive: str | os.PathLike, target_dir: str | os.PathLike, *
             (_extract_zip if kind == "zip" else _extract_tar)(archive, root)
             bar.update(1)
         if not target_dir.exists():
+            publish_mode(staging)
             os.rename(staging, target_dir)
             return target_dir
         if not target_dir.is_dir():
@@ -326,6 +327,14 @@ def extract_archive(archive: str | os.PathLike, target_dir: str | os.PathLike, *
 
 
 # --------------------------------------------------------------------------- markers
+
+
+def publish_mode(path: str | os.PathLike) -> None:
+    """Give a temp file or folder (``mkstemp``/``mkdtemp`` make them private) the usual permissions:
+    0666 (files) or 0777 (folders) minus the umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
 
 
 def _marker_path(folder: Path, stage: str) -> Path:
@@ -359,6 +368,7 @@ def mark_done(folder: str | os.PathLike, stage: str, info: dict | None = None) -
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=1, sort_keys=True)
             f.write("\n")
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -366,4 +376,4 @@ def mark_done(folder: str | os.PathLike, stage: str, info: dict | None = None) -
     return path
 
 
-__all__ = ["download_file", "extract_archive", "is_done", "mark_done", "read_marker", "sha256sum"]
+__all__ = ["download_file", "extract_archive", "is_done", "mark_done", "publish_mode", "read_marker", "sha256sum"]

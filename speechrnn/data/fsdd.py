@@ -1,0 +1,435 @@
+"""Free Spoken Digit Dataset (FSDD): locate, download (pinned commit) and prepare manifests.
+
+``speechrnn prepare fsdd --output DIR [--source DIR] [--download] [--url URL] [--seed N]
+[--test-speaker NAME] [--quiet]`` writes, under ``DIR``:
+
+* ``isolated/official/{train,test}.jsonl``: the dataset's own split (indices 0-4 test, 5-49 train),
+  ``label`` = digit word ("zero".."nine"), audio paths absolute (the source recordings, 8 kHz).
+* ``isolated/loso/<speaker>/{train,valid,test}.jsonl`` for each speaker: test = all of that speaker,
+  valid = indices 0-4 of the other five, train = indices 5-49 of the other five.
+* ``connected/{train,valid,test}.jsonl`` + ``connected/wav/<split>/*.wav`` (16 kHz, 16-bit): seeded
+  digit strings of 1..``max_digits`` digits, each from ONE speaker's isolated clips joined by 60-300 ms
+  pauses (silence or very low noise) with a short lead-in/out; ``text`` like "four two seven".
+  train/valid use the five speakers other than ``test_speaker`` (valid from clip indices 0-4, train
+  from 5-49: disjoint clips); test uses only ``test_speaker``. Word times go to
+  ``connected/<split>_alignments.jsonl`` ({"id", "words": [{"word", "start", "end"}]}).
+
+Each stage leaves a completion marker (``.done-<stage>`` with its parameters) so a re-run with the
+same parameters skips it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from speechrnn.data.download import (
+    download_file,
+    extract_archive,
+    mark_done,
+    publish_mode,
+    read_marker,
+    sha256sum,
+)
+from speechrnn.data.manifest import Utterance, write_manifest
+from speechrnn.errors import DataError
+
+COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
+URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{COMMIT}.tar.gz"
+# Digest of the recordings at COMMIT: sha256 over the sorted lines "<file name> <sha256 of file>\n"
+# of recordings/*.wav (see ``recordings_digest``). GitHub archives are generated on the fly, so the
+# archive's own digest is not stable; the extracted recordings are what we verify.
+RECORDING_COUNT = 3000
+RECORDINGS_SHA256 = "dbd573d7cafe79c4b49f65718115e1304e24e067fa39eff18a660dc6cb9c360f"
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+TEST_INDICES = range(0, 5)  # the official test split; also the LOSO / connected validation clips
+CONNECTED_RATE = 16000
+_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+_SPLIT_STREAMS = {"train": 0, "valid": 1, "test": 2}
+
+
+def fsdd_root() -> Path:
+    """The local FSDD copy: ``$SPEECHRNN_FSDD``, else ``<repo>/../shared/data/fsdd``, else
+    ``<cwd>/../shared/data/fsdd``; the first that holds ``recordings/``.
+
+    Raises:
+        DataError: none of them does (the message says how to set ``SPEECHRNN_FSDD``).
+    """
+    candidates = []
+    if os.environ.get("SPEECHRNN_FSDD"):
+        candidates.append(Path(os.environ["SPEECHRNN_FSDD"]).expanduser())
+    candidates.append(Path(__file__).resolve().parents[3] / "shared/data/fsdd")
+    candidates.append(Path.cwd().parent / "shared/data/fsdd")
+    for candidate in candidates:
+        if (candidate / "recordings").is_dir():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates)
+    raise DataError(
+        f"Free Spoken Digit Dataset not found (looked in {looked}); set SPEECHRNN_FSDD to a folder "
+        "containing recordings/, or run 'speechrnn prepare fsdd --download'"
+    )
+
+
+def recordings_digest(recordings: str | os.PathLike) -> tuple[int, str]:
+    """(number of ``*.wav`` files, sha256 over their sorted "<name> <sha256>\\n" lines)."""
+    files = sorted(p for p in Path(recordings).iterdir() if p.suffix == ".wav" and p.is_file())
+    lines = "".join(f"{p.name} {sha256sum(p)}\n" for p in files)
+    return len(files), hashlib.sha256(lines.encode()).hexdigest()
+
+
+def download_fsdd(
+    target_dir: str | os.PathLike,
+    url: str | None = None,
+    *,
+    expected_count: int = RECORDING_COUNT,
+    expected_digest: str = RECORDINGS_SHA256,
+    quiet: bool = False,
+) -> Path:
+    """Download the pinned FSDD archive and install ``target_dir/recordings`` (verified).
+
+    The archive (``url``, default the GitHub archive of ``COMMIT``) is fetched with resume and retries,
+    extracted safely, and its ``recordings/`` checked against ``expected_count`` files and
+    ``expected_digest`` (see ``recordings_digest``) before it is moved into place. Skipped when a
+    previous run completed (marker ``.done-download``).
+
+    Returns:
+        ``target_dir`` (pass it as ``source_dir`` to ``prepare_fsdd``).
+
+    Raises:
+        DataError: download failure, unsafe or unreadable archive, no recordings folder, or recordings
+            that do not match the expected digest (the archive is then deleted).
+    """
+    target_dir = Path(target_dir)
+    url = url or URL
+    info = {"count": expected_count, "digest": expected_digest}
+    if read_marker(target_dir, "download") == info and (target_dir / "recordings").is_dir():
+        return target_dir
+    target_dir.mkdir(parents=True, exist_ok=True)
+    archive = target_dir / f"free-spoken-digit-dataset-{COMMIT[:12]}.tar.gz"
+    staging = target_dir / ".extracted"
+    if staging.exists():
+        shutil.rmtree(staging)
+    download_file(url, archive, quiet=quiet)
+    try:
+        extract_archive(archive, staging, quiet=quiet)
+        found = [d / "recordings" for d in [staging, *sorted(staging.iterdir())] if (d / "recordings").is_dir()]
+        if len(found) != 1:
+            raise DataError(f"{url}: expected one recordings/ folder in the archive, found {len(found)}")
+        count, digest = recordings_digest(found[0])
+        if (count, digest) != (expected_count, expected_digest):
+            archive.unlink(missing_ok=True)
+            raise DataError(
+                f"{url}: recordings do not match the pinned FSDD commit ({count} files with digest {digest}; "
+                f"expected {expected_count} files with digest {expected_digest})"
+            )
+        final = target_dir / "recordings"
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(found[0], final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    archive.unlink(missing_ok=True)
+    mark_done(target_dir, "download", info)
+    return target_dir
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def _recordings_folder(source_dir: Path) -> Path:
+    if not source_dir.is_dir():
+        raise DataError(f"{source_dir}: no such folder (expected the FSDD folder holding recordings/)")
+    folder = source_dir / "recordings" if (source_dir / "recordings").is_dir() else source_dir
+    return folder
+
+
+def scan_recordings(source_dir: str | os.PathLike) -> list[tuple[int, str, int, Path]]:
+    """Sorted (digit, speaker, index, absolute path) of ``source_dir[/recordings]/*.wav``.
+
+    Raises:
+        DataError: a missing folder, no recordings, or a WAV whose name is not ``{digit}_{speaker}_{index}.wav``.
+    """
+    folder = _recordings_folder(Path(source_dir)).resolve()
+    entries = []
+    for path in folder.iterdir():
+        if path.suffix != ".wav":
+            continue
+        match = _NAME.match(path.name)
+        if not match:
+            raise DataError(f"{path}: not an FSDD recording name (expected {{digit}}_{{speaker}}_{{index}}.wav)")
+        entries.append((int(match[1]), match[2], int(match[3]), path))
+    if not entries:
+        raise DataError(f"{folder}: no FSDD recordings (*.wav) found")
+    return sorted(entries, key=lambda e: (e[1], e[0], e[2]))
+
+
+def _is_test_index(index: int) -> bool:
+    return index in TEST_INDICES
+
+
+def _isolated_manifests(recordings: list[tuple[int, str, int, Path]], quiet: bool) -> dict[str, list[Utterance]]:
+    utterances = []
+    for digit, speaker, index, path in tqdm(recordings, desc="fsdd isolated", disable=_quiet(quiet), leave=False):
+        info = sf.info(str(path))
+        duration = round(info.frames / info.samplerate, 6)
+        utterances.append(
+            (
+                index,
+                Utterance(audio=str(path), duration=duration, speaker=speaker, label=DIGIT_WORDS[digit], id=path.stem),
+            )
+        )
+    manifests = {
+        "isolated/official/train.jsonl": [u for i, u in utterances if not _is_test_index(i)],
+        "isolated/official/test.jsonl": [u for i, u in utterances if _is_test_index(i)],
+    }
+    for held_out in sorted({u.speaker for _, u in utterances}):
+        others = [(i, u) for i, u in utterances if u.speaker != held_out]
+        manifests[f"isolated/loso/{held_out}/train.jsonl"] = [u for i, u in others if not _is_test_index(i)]
+        manifests[f"isolated/loso/{held_out}/valid.jsonl"] = [u for i, u in others if _is_test_index(i)]
+        manifests[f"isolated/loso/{held_out}/test.jsonl"] = [u for _, u in utterances if u.speaker == held_out]
+    return manifests
+
+
+def _quiet(quiet: bool) -> bool:
+    return quiet or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+def _pause(rng: np.random.Generator, low: float, high: float) -> np.ndarray:
+    """A pause of uniform(low, high) seconds: digital silence or very low noise (-75..-55 dBFS RMS)."""
+    samples = int(round(rng.uniform(low, high) * CONNECTED_RATE))
+    if rng.random() < 0.5:
+        return np.zeros(samples, dtype=np.float32)
+    level = 10.0 ** (rng.uniform(-75.0, -55.0) / 20.0)
+    return (rng.standard_normal(samples) * level).astype(np.float32)
+
+
+def _write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav.tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
+        publish_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _connected_split(
+    split: str,
+    pools: dict[tuple[str, int], list[Path]],
+    speakers: list[str],
+    count: int,
+    seed: int,
+    max_digits: int,
+    output_dir: Path,
+    quiet: bool,
+) -> tuple[list[Utterance], list[dict]]:
+    """Generate ``count`` connected-digit WAVs for one split; returns (utterances, alignments)."""
+    from speechrnn.audio import load_audio
+
+    rng = np.random.default_rng([seed, _SPLIT_STREAMS[split]])
+    cache: dict[Path, np.ndarray] = {}
+    wav_dir = output_dir / "connected" / "wav" / split
+    if wav_dir.exists():
+        shutil.rmtree(wav_dir)  # stale files of an unfinished or differently parameterised run
+    utterances, alignments = [], []
+    for number in tqdm(range(count), desc=f"fsdd connected {split}", disable=_quiet(quiet), leave=False):
+        speaker = speakers[rng.integers(len(speakers))]
+        digits = rng.integers(0, 10, size=int(rng.integers(1, max_digits + 1)))
+        pieces, words, position = [], [], 0
+        for k, digit in enumerate(digits):
+            pause = _pause(rng, 0.05, 0.25) if k == 0 else _pause(rng, 0.06, 0.30)
+            pool = pools[(speaker, int(digit))]
+            clip_path = pool[rng.integers(len(pool))]
+            if clip_path not in cache:
+                cache[clip_path] = load_audio(clip_path, CONNECTED_RATE)
+            clip = cache[clip_path]
+            pieces += [pause, clip]
+            start = position + len(pause)
+            position = start + len(clip)
+            words.append(
+                {
+                    "word": DIGIT_WORDS[digit],
+                    "start": round(start / CONNECTED_RATE, 4),
+                    "end": round(position / CONNECTED_RATE, 4),
+                }
+            )
+        pieces.append(_pause(rng, 0.05, 0.25))
+        audio = np.clip(np.concatenate(pieces), -1.0, 32767 / 32768)
+        utterance_id = f"{split}_{number:05d}"
+        relative = f"wav/{split}/{utterance_id}.wav"
+        _write_wav_atomic(output_dir / "connected" / relative, audio, CONNECTED_RATE)
+        text = " ".join(w["word"] for w in words)
+        utterances.append(
+            Utterance(
+                audio=relative,
+                duration=round(len(audio) / CONNECTED_RATE, 6),
+                speaker=speaker,
+                text=text,
+                id=utterance_id,
+            )
+        )
+        alignments.append({"id": utterance_id, "words": words})
+    return utterances, alignments
+
+
+def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+        publish_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_fsdd(
+    source_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    test_speaker: str = "theo",
+    connected_train: int = 3000,
+    connected_valid: int = 300,
+    connected_test: int = 500,
+    max_digits: int = 7,
+    quiet: bool = False,
+) -> dict:
+    """Write the isolated and connected FSDD manifests (see the module docstring) under ``output_dir``.
+
+    Args:
+        source_dir: the FSDD folder (holding ``recordings/``) or the recordings folder itself.
+        output_dir: created if needed.
+        seed: seeds the connected-digit generation (same seed -> identical manifests and WAV bytes).
+        test_speaker: the speaker reserved for the connected test split.
+        connected_train, connected_valid, connected_test: utterances per connected split.
+        max_digits: the longest digit string.
+
+    Returns:
+        {"manifests": {relative manifest path: utterances}, "skipped": [stages already done]}.
+
+    Raises:
+        DataError: a missing source folder, no recordings, an unknown ``test_speaker``, bad counts.
+    """
+    source_dir, output_dir = Path(source_dir), Path(output_dir)
+    recordings = scan_recordings(source_dir)
+    speakers = sorted({speaker for _, speaker, _, _ in recordings})
+    if test_speaker not in speakers:
+        raise DataError(f"test speaker {test_speaker!r} is not in {source_dir} (speakers: {', '.join(speakers)})")
+    if max_digits < 1 or min(connected_train, connected_valid, connected_test) < 0:
+        raise DataError(
+            f"max_digits must be >= 1 and connected counts >= 0, got {max_digits} and "
+            f"{connected_train}/{connected_valid}/{connected_test}"
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    source = str(_recordings_folder(source_dir).resolve())
+    result: dict = {"manifests": {}, "skipped": []}
+
+    stage_info = {"source": source, "recordings": len(recordings)}
+    if read_marker(output_dir, "isolated") == stage_info:
+        result["skipped"].append("isolated")
+    else:
+        for relative, utterances in _isolated_manifests(recordings, quiet).items():
+            write_manifest(output_dir / relative, utterances)
+        mark_done(output_dir, "isolated", stage_info)
+
+    train_speakers = [s for s in speakers if s != test_speaker]
+    pools: dict[str, dict[tuple[str, int], list[Path]]] = {s: defaultdict(list) for s in _SPLIT_STREAMS}
+    for digit, speaker, index, path in recordings:
+        if speaker == test_speaker:
+            pools["test"][(speaker, digit)].append(path)
+        else:
+            pools["valid" if _is_test_index(index) else "train"][(speaker, digit)].append(path)
+    plan = {
+        "train": (connected_train, train_speakers),
+        "valid": (connected_valid, train_speakers),
+        "test": (connected_test, [test_speaker]),
+    }
+    for split, (count, split_speakers) in plan.items():
+        stage = f"connected-{split}"
+        info = {"source": source, "seed": seed, "count": count, "max_digits": max_digits, "speakers": split_speakers}
+        if read_marker(output_dir, stage) == info:
+            result["skipped"].append(stage)
+            continue
+        missing = [f"{s}/{d}" for s in split_speakers for d in range(10) if not pools[split][(s, d)]]
+        if count and missing:
+            raise DataError(f"{source}: no {split} clips for speaker/digit {missing[0]} (incomplete recordings)")
+        utterances, alignments = _connected_split(
+            split, pools[split], split_speakers, count, seed, max_digits, output_dir, quiet
+        )
+        if utterances:
+            write_manifest(output_dir / "connected" / f"{split}.jsonl", utterances)
+        _write_jsonl_atomic(output_dir / "connected" / f"{split}_alignments.jsonl", alignments)
+        mark_done(output_dir, stage, info)
+
+    for manifest in sorted(output_dir.glob("isolated/**/*.jsonl")) + sorted(output_dir.glob("connected/*.jsonl")):
+        if not manifest.name.endswith("_alignments.jsonl"):
+            with open(manifest, encoding="utf-8") as f:
+                result["manifests"][manifest.relative_to(output_dir).as_posix()] = sum(1 for line in f if line.strip())
+    return result
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_prepare_arguments(parser) -> None:
+    """Options of ``speechrnn prepare fsdd``."""
+    parser.add_argument("--output", required=True, help="folder for the manifests and connected-digit WAVs")
+    parser.add_argument(
+        "--source",
+        help="FSDD folder holding recordings/ (default: the local copy, see "
+        "SPEECHRNN_FSDD; with --download: where to download to, default OUTPUT/source)",
+    )
+    parser.add_argument("--download", action="store_true", help="download the pinned FSDD archive first")
+    parser.add_argument("--url", help=f"archive URL for --download (default {URL})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the connected-digit generation (default 0)")
+    parser.add_argument("--test-speaker", default="theo", help="speaker reserved for connected test (default theo)")
+    parser.add_argument("--connected-train", type=int, default=3000, help="connected train utterances (3000)")
+    parser.add_argument("--connected-valid", type=int, default=300, help="connected valid utterances (300)")
+    parser.add_argument("--connected-test", type=int, default=500, help="connected test utterances (500)")
+    parser.add_argument("--max-digits", type=int, default=7, help="longest connected digit string (7)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+
+
+def run_prepare(args) -> int:
+    """Run ``speechrnn prepare fsdd``; returns the exit code."""
+    if args.download or args.url:
+        target = Path(args.source) if args.source else Path(args.output) / "source"
+        source = download_fsdd(target, args.url, quiet=args.quiet)
+    else:
+        source = Path(args.source) if args.source else fsdd_root()
+    result = prepare_fsdd(
+        source,
+        args.output,
+        seed=args.seed,
+        test_speaker=args.test_speaker,
+        connected_train=args.connected_train,
+        connected_valid=args.connected_valid,
+        connected_test=args.connected_test,
+        max_digits=args.max_digits,
+        quiet=args.quiet,
+    )
+    if not args.quiet:
+        for relative, count in result["manifests"].items():
+            print(f"{count:6d}  {Path(args.output) / relative}")
+        if result["skipped"]:
+            print(f"skipped (already done): {', '.join(result['skipped'])}")
+    return 0
