@@ -234,3 +234,53 @@ def test_missing_split_lists_are_a_data_error(tmp_path):
     sf.write(tmp_path / "yes" / "a_nohash_0.wav", np.zeros(1600, np.float32), 16000)
     with pytest.raises(DataError, match="validation_list.txt"):
         sc.split_words(tmp_path)
+
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "speech_commands" / "configs" / "sc12_bigru.toml"
+
+
+def test_recipe_config_trains_and_evaluates_on_the_fixture(prepared, tmp_path, capsys):
+    """One epoch of ``speechrnn train`` (the 12-class recipe config, shrunk with --set) and ``speechrnn evaluate``."""
+    from speechrnn.cli import main
+    from speechrnn.model import load_model
+
+    _, manifest_dir, _ = prepared
+    out_dir = tmp_path / "run"
+    overrides = {
+        "data.train": manifest_dir / "sc12_train.jsonl",
+        "data.valid": manifest_dir / "sc12_valid.jsonl",
+        "data.noise": manifest_dir / "noise.jsonl",  # the recipe's noise augmentation, on the fixture's noise
+        "data.num_workers": 0,
+        "data.max_seconds": 8.0,
+        "model.hidden_size": 16,
+        "model.num_layers": 1,
+        "optim.warmup_steps": 1,
+        "train.epochs": 1,
+        "train.out_dir": out_dir,
+    }
+    argv = ["train", str(RECIPE), "--quiet"] + [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
+    assert main(argv) == 0
+    model = load_model(out_dir / "best.pt")
+    assert model.labels == sorted(["yes", "no", "up", sc.SILENCE, sc.UNKNOWN])  # labels taken from the manifest
+    assert model.config.pooling == "attention" and model.config.hidden_size == 16
+
+    test_manifest = manifest_dir / "sc12_test.jsonl"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(out_dir / "best.pt"),
+                "--manifest",
+                str(test_manifest),
+                "--output-dir",
+                str(tmp_path / "eval"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["num_utterances"] == len(read_manifest(test_manifest))
+    assert 0.0 <= report["metrics"]["accuracy"] <= 1.0
+    assert (tmp_path / "eval" / "confusion_matrix.png").stat().st_size > 0
