@@ -112,12 +112,12 @@ def test_cli_reports_the_filtered_count(http_server, archives, tmp_path, capsys)
 
     base, sums = _serve(http_server, archives)
     parser = argparse.ArgumentParser()
-    ls.add_arguments(parser)
+    ls.add_prepare_arguments(parser)
     args = parser.parse_args(
         ["--root", str(tmp_path), "--parts", "train-clean-100", "--url-base", base, "--max-duration", "3"]
         + ["--sha256", f"train-clean-100={sums['train-clean-100']}"]
     )
-    assert ls.run(args) == 0
+    assert ls.run_prepare(args) == 0
     out = capsys.readouterr().out
     assert "train-clean-100: 3 utterances" in out and "dropped 2 outside [1, 3] s" in out
 

@@ -284,3 +284,20 @@ def test_recipe_config_trains_and_evaluates_on_the_fixture(prepared, tmp_path, c
     assert report["num_utterances"] == len(read_manifest(test_manifest))
     assert 0.0 <= report["metrics"]["accuracy"] <= 1.0
     assert (tmp_path / "eval" / "confusion_matrix.png").stat().st_size > 0
+
+
+def test_cli_prepare_reports_errors_in_one_line(http_server, archive, tmp_path):
+    import subprocess
+    import sys
+
+    url = http_server.add("/speech_commands_v0.02.tar.gz", archive)
+    command = [sys.executable, "-m", "speechrnn", "prepare", "speech_commands", "--root", str(tmp_path), "--url", url]
+    bad = subprocess.run(command + ["--sha256", "1" * 64], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("speechrnn prepare: error: ") and "checksum mismatch" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    good = subprocess.run(
+        command + ["--sha256", hashlib.sha256(archive).hexdigest()], capture_output=True, text=True, timeout=120
+    )
+    assert good.returncode == 0, good.stderr
+    assert "12-class train:" in good.stdout and (tmp_path / "manifests" / "sc12_test.jsonl").is_file()

@@ -170,7 +170,7 @@ def _parse_sha256(values: list[str]) -> dict[str, str]:
     return result
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", required=True, type=Path, help="folder for archives, audio and manifests")
     parser.add_argument(
         "--parts", default="train-clean-100,dev-clean,test-clean", help="comma-separated parts (default: %(default)s)"
@@ -184,7 +184,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
 
-def run(args: argparse.Namespace) -> int:
+def run_prepare(args: argparse.Namespace) -> int:
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     prepare(
         args.root,

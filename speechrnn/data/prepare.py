@@ -11,10 +11,14 @@ import sys
 
 CORPORA = {
     "fsdd": "speechrnn.data.fsdd",
+    "speech_commands": "speechrnn.data.speech_commands",
+    "librispeech": "speechrnn.data.librispeech",
 }
 
 _HELP = {
     "fsdd": "Free Spoken Digit Dataset: isolated (official, leave-one-speaker-out) and connected digits",
+    "speech_commands": "Google Speech Commands v0.02: 35-word and 12-class tasks, background-noise manifest",
+    "librispeech": "LibriSpeech (OpenSLR 12): character CTC manifests for the chosen parts",
 }
 
 

@@ -266,7 +266,7 @@ def prepare(
     return manifest_dir
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", required=True, type=Path, help="folder for the archive, audio and manifests")
     parser.add_argument("--url", default=URL, help=f"archive URL (default: {URL})")
     parser.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (known for the default URL)")
@@ -274,6 +274,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
 
-def run(args: argparse.Namespace) -> int:
+def run_prepare(args: argparse.Namespace) -> int:
     prepare(args.root, url=args.url, sha256=args.sha256, seed=args.seed, quiet=args.quiet)
     return 0
