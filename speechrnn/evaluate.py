@@ -8,7 +8,6 @@ summary and writes ``report.json``, ``predictions.jsonl`` and, for classifiers,
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -70,19 +69,13 @@ def _references(utterances: Sequence[Utterance], config) -> list:
     return references
 
 
-def _check_decoders(decoders: Sequence[str]) -> tuple[tuple[str, ...], dict[str, str]]:
-    """Validate decoder names; returns (decoders to run, {skipped decoder: reason})."""
+def _check_decoders(decoders: Sequence[str]) -> tuple[str, ...]:
+    """Validate decoder names (duplicates dropped, order kept)."""
     decoders = tuple(dict.fromkeys(decoders))
     unknown = [d for d in decoders if d not in DECODERS]
     if unknown or not decoders:
         raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {unknown[0] if unknown else 'none'!r}")
-    skipped = {}
-    if "beam" in decoders and importlib.util.find_spec("speechrnn.beam") is None:
-        if decoders == ("beam",):
-            raise ConfigError("beam decoding needs speechrnn.beam, which is not available; use --decoder greedy")
-        skipped["beam"] = "speechrnn.beam is not available"
-        decoders = tuple(d for d in decoders if d != "beam")
-    return decoders, skipped
+    return decoders
 
 
 def evaluate(
@@ -113,7 +106,7 @@ def evaluate(
 
     Raises:
         DataError: no utterances, or a label/text the model cannot be scored against.
-        ConfigError: an unknown decoder, or beam requested alone without ``speechrnn.beam``.
+        ConfigError: an unknown decoder or a beam size below 1.
     """
     utterances = list(utterances)
     if not utterances:
@@ -121,9 +114,8 @@ def evaluate(
     config = model.config
     references = _references(utterances, config)
     classify = config.head == "classify"
-    skipped: dict[str, str] = {}
     if not classify:
-        decoders, skipped = _check_decoders(decoders)
+        decoders = _check_decoders(decoders)
     if beam_size < 1:
         raise ConfigError(f"beam size must be >= 1, got {beam_size}")
     device = torch.device(device) if device is not None else model.device
@@ -176,8 +168,6 @@ def evaluate(
         metrics, predictions = _classification_metrics(utterances, references, predicted, scores, config.labels)
     else:
         metrics, predictions = _ctc_metrics(utterances, references, predicted, decoders, worst)
-        if skipped:
-            metrics["skipped_decoders"] = skipped
     return {
         "num_utterances": len(utterances),
         "head": config.head,
@@ -251,8 +241,6 @@ def format_summary(report: dict) -> str:
     if report["head"] == "classify":
         lines.append(format_class_table(metrics))
         return "\n".join(lines)
-    for name, reason in metrics.get("skipped_decoders", {}).items():
-        lines.append(f"{name}: skipped ({reason})")
     for name in DECODERS:
         if name not in metrics:
             continue

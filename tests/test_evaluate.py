@@ -224,6 +224,8 @@ def test_bad_decoder_and_empty_input_are_rejected(recordings):
     utterances = with_fields(recordings, text=["a"] * 8)
     with pytest.raises(ConfigError, match="decoder must be one of greedy, beam, got 'viterbi'"):
         evaluate(model, utterances, decoders=("viterbi",), quiet=True)
+    with pytest.raises(ConfigError, match="beam size must be >= 1, got 0"):
+        evaluate(model, utterances, decoders=("beam",), beam_size=0, quiet=True)
     with pytest.raises(DataError, match="no utterances"):
         evaluate(model, [], quiet=True)
 
@@ -316,3 +318,14 @@ def test_cli_unknown_label_exits_1(tmp_path, recordings, capsys):
         main(["evaluate", "--model", str(checkpoint), "--manifest", str(manifest), "--quiet", "--device", "cpu"]) == 1
     )
     assert "label 'zebra' is not one of the model's labels" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_cli_unavailable_device_exits_1(tmp_path, recordings, capsys):
+    checkpoint = tmp_path / "model.pt"
+    save_checkpoint(checkpoint, tiny_model("classify", ["a", "b"]))
+    manifest = tmp_path / "test.jsonl"
+    write_manifest(manifest, with_fields(recordings, label=["a"] * 8))
+    code = main(["evaluate", "--model", str(checkpoint), "--manifest", str(manifest), "--quiet", "--device", "cuda"])
+    assert code == 1
+    assert "device 'cuda' requested but CUDA is not available" in capsys.readouterr().err
