@@ -1,0 +1,97 @@
+"""Transcribe (CTC models) or classify audio files.
+
+Without ``--output-dir`` results go to stdout: ``txt`` prints each file's text (prefixed by
+``path<TAB>`` when there are several files), ``json`` prints one JSON object per file per line.
+With ``--output-dir`` one file per input and format is written there (``--format all``
+writes txt, json, srt, vtt and tsv). A file that fails prints
+``speechrnn transcribe: error: <path>: <reason>`` on stderr and the others go on; the exit
+code is 1 if any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from speechrnn.errors import ConfigError, SpeechRNNError
+from speechrnn.writers import FORMATS, get_writer, result_to_dict
+
+PROG = "speechrnn transcribe"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files (wav, flac, ogg, mp3; any rate)")
+    parser.add_argument("--model", default=None, metavar="CKPT", help="checkpoint (default: bundled digits model)")
+    parser.add_argument(
+        "--format",
+        default="txt",
+        choices=[*FORMATS, "all"],
+        help="output format (default: txt; srt/vtt/tsv/all need --output-dir)",
+    )
+    parser.add_argument("--output-dir", default=None, metavar="DIR", help="write one file per input and format here")
+    parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam"], help="CTC decoder (default: greedy)")
+    parser.add_argument("--beam-size", type=int, default=8, metavar="N", help="beam width for --decoder beam")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run the model")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--stream", action="store_true", help="feed files in real-time-sized chunks; print partials")
+    parser.add_argument("--chunk-ms", type=int, default=None, metavar="N", help="chunk length for --stream (ms)")
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    if args.beam_size < 1:
+        raise ConfigError(f"--beam-size must be >= 1, got {args.beam_size}")
+    if args.chunk_ms is not None and args.chunk_ms <= 0:
+        raise ConfigError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
+    if args.format == "all" and args.output_dir is None and not args.stream:
+        raise ConfigError("--format all needs --output-dir")
+    if args.format in ("srt", "vtt", "tsv") and args.output_dir is None and not args.stream:
+        raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: CUDA is not available on this machine")
+
+
+def _progress(items: list[str], args: argparse.Namespace):
+    """A tqdm bar over files when writing to --output-dir and stderr is a terminal."""
+    show = args.output_dir is not None and not args.quiet and sys.stderr.isatty()
+    if not show:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="transcribing", unit="file")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_arguments(args)
+    from speechrnn.model import load_model
+
+    model = load_model(args.model, device=args.device)  # ModelError -> one line, exit 1 (cli.main)
+    if args.stream:
+        from speechrnn.stream import transcribe_stream_cli  # written by the streaming module
+
+        return int(transcribe_stream_cli(args, model) or 0)
+
+    options = {"method": args.decoder, "beam_size": args.beam_size}
+    write = get_writer(args.format, args.output_dir) if args.output_dir is not None else None
+    several = len(args.audio) > 1
+    failures = 0
+    for path in _progress(args.audio, args):
+        try:
+            result = model.transcribe(path, **options)
+        except SpeechRNNError as error:
+            message = str(error)
+            if not message.startswith(str(path)):
+                message = f"{path}: {message}"
+            print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+            failures += 1
+            continue
+        if write is not None:
+            write(result, path)
+        elif args.format == "json":
+            print(json.dumps(result_to_dict(result, path), ensure_ascii=False), flush=True)
+        else:
+            print(f"{path}\t{result.text}" if several else result.text, flush=True)
+    return 1 if failures else 0
