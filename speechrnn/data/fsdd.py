@@ -12,7 +12,8 @@
   pauses (silence or very low noise) with a short lead-in/out; ``text`` like "four two seven".
   train/valid use the five speakers other than ``test_speaker`` (valid from clip indices 0-4, train
   from 5-49: disjoint clips); test uses only ``test_speaker``. Word times go to
-  ``connected/<split>_alignments.jsonl`` ({"id", "words": [{"word", "start", "end"}]}).
+  ``connected/<split>_alignments.jsonl`` ({"id", "words": [{"word", "start", "end", "clip"}]}, clip =
+  the source recording's file name).
 
 Each stage leaves a completion marker (``.done-<stage>`` with its parameters) so a re-run with the
 same parameters skips it.
@@ -267,6 +268,7 @@ def _connected_split(
                     "word": DIGIT_WORDS[digit],
                     "start": round(start / CONNECTED_RATE, 4),
                     "end": round(position / CONNECTED_RATE, 4),
+                    "clip": clip_path.name,
                 }
             )
         pieces.append(_pause(rng, 0.05, 0.25))
