@@ -89,6 +89,10 @@ def _transfer(url: str, part: Path, timeout: float, quiet: bool) -> None:
 
     with response:
         status = getattr(response, "status", None) or 200
+        content_range = response.headers.get("Content-Range") or ""
+        if offset and status == 206 and not content_range.startswith(f"bytes {offset}-"):
+            part.unlink(missing_ok=True)  # a range we did not ask for: start again from zero
+            raise _RetryableError(f"unexpected Content-Range {content_range!r} for offset {offset}")
         if offset and status == 206:
             mode = "ab"
             expected_total = _parse_content_range_total(response.headers.get("Content-Range"))
