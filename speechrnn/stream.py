@@ -154,6 +154,7 @@ class StreamingRecognizer:
         self._resampler = None
         self._input_rate = None
         self._stream_samples = 0  # model-rate samples of finished utterances
+        self._finals_emitted = 0
         if self.spotter is not None:
             self.spotter.reset()
         self._reset_utterance()
@@ -233,6 +234,7 @@ class StreamingRecognizer:
                 final = self._finish_utterance(reason)
                 if final is not None:
                     events.append(final)
+                    self._finals_emitted += 1
         return events
 
     # ------------------------------------------------------------------ model
@@ -330,7 +332,7 @@ class StreamingRecognizer:
             result = classification_result(self._classify(), self.config.labels, duration)
         self._stream_samples += self._samples
         self._reset_utterance()
-        if reason == "rule1" and (not self.is_ctc or not result.text):
+        if reason == "rule1":  # silence before any speech: dropped
             return None
         return StreamEvent("final", result.text, start, end, result.words, result.label, result.score, reason, result)
 
@@ -347,31 +349,28 @@ class StreamingRecognizer:
     def finish(self) -> list[StreamEvent]:
         """End the stream: flush the resampler and the last utterance; return the remaining events.
 
-        The last utterance's final event is included when it has text or is the stream's only one.
+        With endpointing, the last utterance's final event is left out when it holds no speech
+        (no text, or no energy above the floor) unless it is the stream's only utterance.
         """
         events: list[StreamEvent] = []
         if self._resampler is not None:
             tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
             if tail.size:
                 events += self._process(tail)
-        self._last_result = None
-        had_final = any(e.kind == "final" for e in events) or self._stream_samples > 0
+        self._last_result = Transcription(text="")
         if self._samples:
-            start, end = self.utterance_start, self.time
+            speech = self._energy.has_speech if self.silence == "energy" else True
             final = self._finish_utterance("end")
-            if final is not None:
-                self._last_result = final.result
-                if final.text or not had_final:
-                    events.append(final)
-            else:
-                self._last_result = Transcription(text="", duration=end - start)
+            self._last_result = final.result
+            if self.endpoint is None or (speech and final.text) or not self._finals_emitted:
+                events.append(final)
         self.reset()
         return events
 
     def finalize(self) -> Transcription:
         """End the stream and return the final result of its last utterance (word times from the stream start)."""
         self.finish()
-        return self._last_result or Transcription(text="")
+        return self._last_result
 
 
 def _runs(best: list[int]) -> list[tuple[int, int, int]]:
