@@ -402,7 +402,8 @@ def _read_file(path: str) -> tuple[np.ndarray, int]:
     return load_audio(path, rate), rate
 
 
-def _format_text(event: StreamEvent, prefix: str) -> str:
+def format_event(event: StreamEvent, prefix: str = "") -> str:
+    """One text line for an event: `partial: ...`, `[start-end] text` or `[start-end] detected label (score)`."""
     if event.kind == "partial":
         return f"{prefix}partial: {event.text}"
     if event.kind == "detection":
@@ -440,7 +441,7 @@ def transcribe_stream_cli(args, model) -> int:
             if as_json:
                 print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
             else:
-                print(_format_text(event, prefix), flush=True)
+                print(format_event(event, prefix), flush=True)
     sys.stdout.flush()
     return 0
 
