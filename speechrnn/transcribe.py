@@ -64,6 +64,17 @@ def _progress(items: list[str], args: argparse.Namespace):
     return tqdm(items, desc="transcribing", unit="file")
 
 
+def _report_failure(path: str, error: Exception) -> None:
+    """One line on stderr naming the file; the batch goes on."""
+    if isinstance(error, SpeechRNNError):
+        message = str(error)
+    else:  # OSError: an unreadable input or an output that cannot be written
+        message = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+    if not message.startswith(str(path)):
+        message = f"{path}: {message}"
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
     from speechrnn.model import load_model
@@ -81,17 +92,13 @@ def run(args: argparse.Namespace) -> int:
     for path in _progress(args.audio, args):
         try:
             result = model.transcribe(path, **options)
-        except SpeechRNNError as error:
-            message = str(error)
-            if not message.startswith(str(path)):
-                message = f"{path}: {message}"
-            print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+            if write is not None:
+                write(result, path)
+            elif args.format == "json":
+                print(json.dumps(result_to_dict(result, path), ensure_ascii=False), flush=True)
+            else:
+                print(f"{path}\t{result.text}" if several else result.text, flush=True)
+        except (SpeechRNNError, OSError) as error:
             failures += 1
-            continue
-        if write is not None:
-            write(result, path)
-        elif args.format == "json":
-            print(json.dumps(result_to_dict(result, path), ensure_ascii=False), flush=True)
-        else:
-            print(f"{path}\t{result.text}" if several else result.text, flush=True)
+            _report_failure(path, error)
     return 1 if failures else 0

@@ -146,6 +146,20 @@ def test_model_errors_are_one_line(tmp_path):
     assert done.stdout == ""
 
 
+def test_unwritable_output_dir_fails_each_file_in_one_line(models, tmp_path, capsys):
+    from speechrnn.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the output folder should go")
+    code = main(["transcribe", str(EXAMPLE), str(EXAMPLE), "--model", str(models["ctc"]), "--output-dir", str(blocker)])
+    captured = capsys.readouterr()
+    assert code == 1
+    lines = error_lines(captured.err)
+    assert len(lines) == 2
+    assert all(re.fullmatch(rf"speechrnn transcribe: error: {EXAMPLE}: [A-Za-z ]+: {blocker}", line) for line in lines)
+    assert captured.out == ""
+
+
 @pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason=f"bundled model {BUNDLED_MODEL.name} not trained yet")
 def test_bundled_model_transcribes_example():
     done = speechrnn("transcribe", "speechrnn/assets/example_digits.wav", cwd=REPO)
