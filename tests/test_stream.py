@@ -231,3 +231,19 @@ def test_load_audio_agrees_with_streamed_duration(tmp_path):
     audio, rate = sf.read(path, dtype="float32")
     _, streamed = stream_in_chunks(StreamingRecognizer(model), audio, rate, [1000])
     assert streamed.duration == pytest.approx(load_audio(path).size / 16000, abs=1 / 16000)
+
+
+def test_shell_command_streams_files(tmp_path, capsys):
+    from speechrnn.cli import main
+    from speechrnn.model import save_checkpoint
+
+    model = make_model(**MODEL_KINDS["chunked"])
+    save_checkpoint(tmp_path / "m.pt", model)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, speechlike(0.7, seed=11), 16000)
+    code = main(
+        ["transcribe", "--stream", "--chunk-ms", "30", "--format", "json", "--model", str(tmp_path / "m.pt"), str(wav)]
+    )
+    assert code == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[-1]["type"] == "final" and events[-1]["text"] == model.transcribe(str(wav)).text
