@@ -20,7 +20,19 @@ import numpy as np
 import torch
 
 NEG_INF = float("-inf")
+TOKEN_MIN_LOGP = -10.0  # tokens less likely than this at a step are not tried (the best one always is)
 Run = tuple[int, int, int]
+# token runs of an alignment as an immutable linked list, newest run first: (earlier, token, first, last);
+# extending a prefix is O(1) whatever its length
+Runs = tuple | None
+
+
+def _runs_to_list(runs: Runs) -> list[Run]:
+    out = []
+    while runs is not None:
+        runs, token, first, last = runs
+        out.append((token, first, last))
+    return out[::-1]
 
 
 def _logaddexp(a: float, b: float) -> float:
@@ -43,35 +55,39 @@ class _Prefix:
         self.token = NEG_INF  # sum over alignments ending in the prefix's last token
         self.best_blank = NEG_INF  # best single alignment ending in blank ...
         self.best_token = NEG_INF
-        self.runs_blank: tuple[Run, ...] = ()  # ... and its token runs
-        self.runs_token: tuple[Run, ...] = ()
+        self.runs_blank: Runs = None  # ... and its token runs
+        self.runs_token: Runs = None
 
     @property
     def total(self) -> float:
         return _logaddexp(self.blank, self.token)
 
-    def best(self) -> tuple[float, tuple[Run, ...]]:
+    def best(self) -> tuple[float, Runs]:
         if self.best_token > self.best_blank:
             return self.best_token, self.runs_token
         return self.best_blank, self.runs_blank
 
-    def add_blank(self, score: float, best: float, runs: tuple[Run, ...]) -> None:
+    def add_blank(self, score: float, best: float, runs: Runs) -> None:
         self.blank = _logaddexp(self.blank, score)
         if best > self.best_blank:
             self.best_blank, self.runs_blank = best, runs
 
-    def add_token(self, score: float, best: float, runs: tuple[Run, ...]) -> None:
+    def add_token(self, score: float, best: float, runs: Runs) -> None:
         self.token = _logaddexp(self.token, score)
         if best > self.best_token:
             self.best_token, self.runs_token = best, runs
 
 
-def prefix_beam_search(log_probs: torch.Tensor | np.ndarray, beam_size: int = 8) -> list[Run]:
+def prefix_beam_search(
+    log_probs: torch.Tensor | np.ndarray, beam_size: int = 8, token_min_logp: float = TOKEN_MIN_LOGP
+) -> list[Run]:
     """Most probable CTC labelling of one utterance by prefix beam search.
 
     Args:
         log_probs: (steps, vocab) natural-log probabilities, blank = 0.
         beam_size: prefixes kept after each step (1 still sums over alignments of each prefix).
+        token_min_logp: at each step only tokens with a log-probability at least this (and the
+            most likely token) extend prefixes; ``-inf`` tries every token.
 
     Returns:
         The best prefix as [(token_id, first_step, last_step)], blanks dropped, in the format of
@@ -93,7 +109,10 @@ def prefix_beam_search(log_probs: torch.Tensor | np.ndarray, beam_size: int = 8)
         frame = log_probs[step]
         blank_lp = float(frame[0])
         # tokens that could matter at this step: skip the hopeless ones (cheap pruning)
-        candidates = [c for c in range(1, vocab) if frame[c] > NEG_INF]
+        best_token = int(frame[1:].argmax()) + 1 if vocab > 1 else None
+        candidates = [
+            c for c in range(1, vocab) if frame[c] >= token_min_logp and frame[c] > NEG_INF or c == best_token
+        ]
         following: defaultdict[tuple[int, ...], _Prefix] = defaultdict(_Prefix)
         for prefix, scores in beam.items():
             total = scores.total
@@ -106,19 +125,20 @@ def prefix_beam_search(log_probs: torch.Tensor | np.ndarray, beam_size: int = 8)
                 if token == last:
                     # repeat without a blank: same prefix, its last run grows to this step
                     if scores.token > NEG_INF:
-                        runs = scores.runs_token[:-1] + ((token, scores.runs_token[-1][1], step),)
+                        earlier, _, first, _ = scores.runs_token
+                        runs = (earlier, token, first, step)
                         following[prefix].add_token(scores.token + token_lp, scores.best_token + token_lp, runs)
                     # a new occurrence of the same token needs a blank in between
                     if scores.blank > NEG_INF:
-                        runs = scores.runs_blank + ((token, step, step),)
+                        runs = (scores.runs_blank, token, step, step)
                         following[prefix + (token,)].add_token(
                             scores.blank + token_lp, scores.best_blank + token_lp, runs
                         )
                 else:
-                    runs = runs_any + ((token, step, step),)
+                    runs = (runs_any, token, step, step)
                     following[prefix + (token,)].add_token(total + token_lp, best_any + token_lp, runs)
         ranked = sorted(following.items(), key=lambda item: item[1].total, reverse=True)
         beam = dict(ranked[:beam_size])
 
     best_prefix = max(beam.values(), key=lambda scores: scores.total)
-    return list(best_prefix.best()[1])
+    return _runs_to_list(best_prefix.best()[1])

@@ -168,3 +168,14 @@ def test_classification_result():
     assert sum(result.scores.values()) == pytest.approx(1.0)
     assert result.duration == 1.5
     assert result.words == ()
+
+
+def test_beam_token_pruning_keeps_the_result():
+    generator = torch.Generator().manual_seed(11)
+    log_probs = (torch.randn(120, 12, generator=generator) * 6).log_softmax(-1)
+    pruned = prefix_beam_search(log_probs, 8)
+    assert pruned == prefix_beam_search(log_probs, 8, token_min_logp=float("-inf"))
+    assert [t for t, _, _ in pruned] != []
+    # even a cut-off above every token keeps the most likely one, so a peaked input still decodes
+    peaked_input = peaked([0, 2, 2, 0, 3], vocab=4)
+    assert prefix_beam_search(peaked_input, 4, token_min_logp=0.0) == greedy_path(peaked_input)
