@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import tarfile
 import threading
 from collections import Counter
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from speechrnn.data import speech_commands as sc
 from speechrnn.data.download import is_done
@@ -236,54 +238,46 @@ def test_missing_split_lists_are_a_data_error(tmp_path):
         sc.split_words(tmp_path)
 
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "speech_commands" / "configs" / "sc12_bigru.toml"
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "speech_commands"
 
 
-def test_recipe_config_trains_and_evaluates_on_the_fixture(prepared, tmp_path, capsys):
-    """One epoch of ``speechrnn train`` (the 12-class recipe config, shrunk with --set) and ``speechrnn evaluate``."""
-    from speechrnn.cli import main
+def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_path):
+    """run.sh stages 0-2 on the fixture: prepare over HTTP, one epoch of the 12-class recipe config (shrunk
+    with --set) through ``speechrnn train``, then ``speechrnn evaluate`` on the test split."""
+    import subprocess
+    import sys
+
     from speechrnn.model import load_model
 
-    _, manifest_dir, _ = prepared
-    out_dir = tmp_path / "run"
-    overrides = {
-        "data.train": manifest_dir / "sc12_train.jsonl",
-        "data.valid": manifest_dir / "sc12_valid.jsonl",
-        "data.noise": manifest_dir / "noise.jsonl",  # the recipe's noise augmentation, on the fixture's noise
+    url = http_server.add("/speech_commands_v0.02.tar.gz", archive)
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    shrink = {
         "data.num_workers": 0,
         "data.max_seconds": 8.0,
         "model.hidden_size": 16,
         "model.num_layers": 1,
         "optim.warmup_steps": 1,
         "train.epochs": 1,
-        "train.out_dir": out_dir,
     }
-    argv = ["train", str(RECIPE), "--quiet"] + [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
-    assert main(argv) == 0
-    model = load_model(out_dir / "best.pt")
+    command = ["bash", str(RECIPE / "run.sh"), "--data", str(data), "--exp", str(exp), "--url", url]
+    command += ["--sha256", hashlib.sha256(archive).hexdigest(), "--"]
+    command += [a for k, v in shrink.items() for a in ("--set", f"{k}={v}")]
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "stage 2: evaluate" in result.stdout and "wrote" in result.stdout
+
+    model = load_model(exp / "best.pt")
     assert model.labels == sorted(["yes", "no", "up", sc.SILENCE, sc.UNKNOWN])  # labels taken from the manifest
     assert model.config.pooling == "attention" and model.config.hidden_size == 16
+    train_config = torch.load(exp / "best.pt", weights_only=True)["train_config"]
+    assert train_config["data"]["noise"] == str(data / "manifests" / "noise.jsonl")  # noise augmentation on
+    assert train_config["augment"]["noise_prob"] > 0
 
-    test_manifest = manifest_dir / "sc12_test.jsonl"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--model",
-                str(out_dir / "best.pt"),
-                "--manifest",
-                str(test_manifest),
-                "--output-dir",
-                str(tmp_path / "eval"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    report = json.loads((tmp_path / "eval" / "report.json").read_text())
-    assert report["num_utterances"] == len(read_manifest(test_manifest))
+    report = json.loads((exp / "eval_test" / "report.json").read_text())
+    assert report["num_utterances"] == len(read_manifest(data / "manifests" / "sc12_test.jsonl"))
     assert 0.0 <= report["metrics"]["accuracy"] <= 1.0
-    assert (tmp_path / "eval" / "confusion_matrix.png").stat().st_size > 0
+    assert (exp / "eval_test" / "confusion_matrix.png").stat().st_size > 0
 
 
 def test_cli_prepare_reports_errors_in_one_line(http_server, archive, tmp_path):

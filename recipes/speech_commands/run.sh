@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Speech Commands v0.02 recipe (stages as in icefall's prepare.sh):
+#   stage 0: download, extract and write manifests (35-word and 12-class tasks, noise.jsonl)
+#   stage 1: train                      (torchrun over all GPUs when --ngpu > 1)
+#   stage 2: evaluate best.pt on the test split (report.json, confusion_matrix.png)
+#
+#   recipes/speech_commands/run.sh [--stage N] [--stop-stage N] [--task sc12|sc35] [--data DIR]
+#                                  [--exp DIR] [--url URL] [--sha256 HEX] [--ngpu N] [-- --set k=v ...]
+# Everything after "--" goes to "speechrnn train" (e.g. -- --set train.epochs=5).
+set -euo pipefail
+
+stage=0
+stop_stage=100
+task=sc12
+data=data/speech_commands
+exp=
+url=
+sha256=
+ngpu=1
+python=${PYTHON:-python}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage|--stop_stage) stop_stage=$2; shift 2 ;;
+    --task) task=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --exp) exp=$2; shift 2 ;;
+    --url) url=$2; shift 2 ;;
+    --sha256) sha256=$2; shift 2 ;;
+    --ngpu) ngpu=$2; shift 2 ;;
+    --) shift; break ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+case "$task" in sc12|sc35) ;; *) echo "run.sh: --task must be sc12 or sc35" >&2; exit 2 ;; esac
+
+cd "$(dirname "$0")/../.."  # repository root: config paths are relative to it
+config=recipes/speech_commands/configs/${task}_bigru.toml
+exp=${exp:-exp/${task}_bigru}
+manifests=$data/manifests
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') run.sh: $*"; }
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  log "stage 0: prepare Speech Commands v0.02 in $data"
+  args=(prepare speech_commands --root "$data")
+  [ -n "$url" ] && args+=(--url "$url")
+  [ -n "$sha256" ] && args+=(--sha256 "$sha256")
+  "$python" -m speechrnn "${args[@]}"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log "stage 1: train $config -> $exp"
+  overrides=(--set "data.train=$manifests/${task}_train.jsonl" --set "data.valid=$manifests/${task}_valid.jsonl"
+             --set "data.noise=$manifests/noise.jsonl" --set "train.out_dir=$exp")
+  if [ "$ngpu" -gt 1 ]; then
+    torchrun --standalone --nproc-per-node "$ngpu" -m speechrnn.train "$config" "${overrides[@]}" "$@"
+  else
+    "$python" -m speechrnn train "$config" "${overrides[@]}" "$@"
+  fi
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log "stage 2: evaluate $exp/best.pt on $manifests/${task}_test.jsonl"
+  "$python" -m speechrnn evaluate --model "$exp/best.pt" --manifest "$manifests/${task}_test.jsonl" \
+    --output-dir "$exp/eval_test"
+fi
