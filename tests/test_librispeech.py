@@ -162,3 +162,41 @@ def test_bad_requests_are_data_errors(tmp_path):
     with pytest.raises(DataError, match=r"x\.trans\.txt:3: character '#'"):
         check_text("HELLO # WORLD", where="x.trans.txt:3")
     assert check_text("  DON'T\tStop ") == "don't stop"
+
+
+def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archives, tmp_path):
+    """run.sh stages 0-2 on the fixture parts: the 22M-parameter recipe config shrunk with --set, one epoch."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from speechrnn.model import load_model
+
+    base, _ = _serve(http_server, archives)
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "run.sh"
+    shrink = {
+        "data.num_workers": 0,
+        "data.max_seconds": 10.0,
+        "model.hidden_size": 16,
+        "model.num_layers": 1,
+        "model.conv_channels": 4,
+        "optim.warmup_steps": 1,
+        "train.epochs": 1,
+    }
+    command = ["bash", str(recipe), "--data", str(data), "--exp", str(exp), "--url-base", base]
+    command += ["--parts", "train-clean-100,dev-clean", "--test-sets", "dev-clean", "--"]
+    command += [a for k, v in shrink.items() for a in ("--set", f"{k}={v}")]
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "dropped 1 outside [1, 20] s" in result.stdout  # run.sh filters with --min-duration 1 --max-duration 20
+
+    model = load_model(exp / "best.pt")
+    assert model.labels == list(CHAR_VOCABULARY) and model.config.unit == "char"
+    assert model.config.subsampling == "conv" and model.config.bidirectional
+    report = json.loads((exp / "eval_dev-clean" / "report.json").read_text())
+    assert report["num_utterances"] == 2
+    assert {"greedy", "beam"} <= set(report["metrics"]) and report["metrics"]["greedy"]["wer"] >= 0
