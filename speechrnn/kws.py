@@ -53,10 +53,13 @@ class KeywordEvent:
 class KeywordSpotter:
     """Stateful detector; ``accept(samples)`` takes model-rate float32 audio and returns ``StreamEvent``s."""
 
-    def __init__(self, model, config: KeywordConfig | None = None) -> None:
+    def __init__(self, model, config: KeywordConfig | None = None, scorer=None) -> None:
+        """``scorer(window (samples,) float32) -> (classes,) probabilities`` replaces the model's forward
+        (for other detectors over the same labels); by default the model scores each window."""
         if model.config.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model.eval()
+        self.scorer = scorer
         self.config = config or KeywordConfig()
         rate = model.config.sample_rate
         self.sample_rate = rate
@@ -77,6 +80,8 @@ class KeywordSpotter:
 
     @torch.inference_mode()
     def _score_window(self) -> torch.Tensor:
+        if self.scorer is not None:
+            return torch.as_tensor(self.scorer(self._audio.copy()), dtype=torch.float32)
         audio = torch.from_numpy(self._audio).to(self.model.device)[None]
         logits, _ = self.model(audio)
         return logits[0].float().softmax(dim=-1).cpu()
@@ -117,3 +122,39 @@ class KeywordSpotter:
         above = [t for t, p in self._posteriors if float(p[index]) >= self.config.threshold] or [end]
         start = max(0.0, min(above) - self.config.window)
         return KeywordEvent(self.model.config.labels[index], start, max(above), score)
+
+
+def score_detections(
+    events, truth: list[tuple[str, float, float]], duration: float, tolerance: float = 0.5
+) -> dict[str, float]:
+    """Match detections to true keyword occurrences ``(label, start, end)`` in a stream of ``duration`` s.
+
+    A detection is a hit when its label equals a not-yet-matched occurrence's and its span
+    overlaps the occurrence widened by ``tolerance`` seconds; other detections are false alarms.
+    Returns counts and rates: misses (fraction of occurrences), false alarms per hour.
+    """
+    matched = [False] * len(truth)
+    false_alarms = 0
+    for event in events:
+        label = getattr(event, "label", None)
+        for i, (true_label, start, end) in enumerate(truth):
+            if (
+                not matched[i]
+                and label == true_label
+                and event.start <= end + tolerance
+                and event.end >= start - tolerance
+            ):
+                matched[i] = True
+                break
+        else:
+            false_alarms += 1
+    misses = matched.count(False)
+    hours = duration / 3600
+    return {
+        "keywords": len(truth),
+        "detections": len(events),
+        "misses": misses,
+        "miss_rate": misses / len(truth) if truth else 0.0,
+        "false_alarms": false_alarms,
+        "false_alarms_per_hour": false_alarms / hours if hours else 0.0,
+    }

@@ -1,0 +1,149 @@
+"""Keyword detection: sliding window, posterior smoothing, threshold, refractory period, event times."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from speechrnn.errors import ConfigError, ModelError
+from speechrnn.kws import KeywordConfig, KeywordSpotter, score_detections
+from speechrnn.model import ModelConfig, SpeechRNN
+from speechrnn.stream import StreamingRecognizer
+
+torch.set_num_threads(1)
+RATE = 16000
+LABELS = ["low", "high", "_unknown_"]
+FREQUENCIES = {"low": 440.0, "high": 1320.0}
+
+
+def classifier(labels=LABELS) -> SpeechRNN:
+    torch.manual_seed(0)
+    config = ModelConfig(head="classify", labels=labels, hidden_size=16, num_layers=1, pooling="mean")
+    return SpeechRNN(config).eval()
+
+
+def tone_scorer(window: np.ndarray) -> np.ndarray:
+    """A transparent 'keyword model': amplitude of a 440 Hz / 1320 Hz tone in the window -> posteriors."""
+    t = np.arange(window.size) / RATE
+    amplitudes = [2 * abs(np.dot(window, np.exp(-2j * np.pi * f * t))) / window.size for f in FREQUENCIES.values()]
+    logits = np.array([*amplitudes, 0.1]) * 40  # a whole 0.3 tone in a 1 s window: p = 0.88
+    return np.exp(logits) / np.exp(logits).sum()
+
+
+def constructed_stream(keywords: list[tuple[str, float]], seconds: float, seed: int = 0):
+    """Faint noise with 0.5 s keyword tones at the given starts; returns audio and (label, start, end)."""
+    rng = np.random.default_rng(seed)
+    audio = (0.01 * rng.standard_normal(int(seconds * RATE))).astype(np.float32)
+    truth = []
+    for label, start in keywords:
+        begin = int(start * RATE)
+        t = np.arange(RATE // 2) / RATE
+        audio[begin : begin + t.size] += (0.3 * np.sin(2 * np.pi * FREQUENCIES[label] * t)).astype(np.float32)
+        truth.append((label, start, start + 0.5))
+    return audio, truth
+
+
+def run_spotter(spotter, audio, chunk=1600):
+    events = []
+    for begin in range(0, audio.size, chunk):
+        events += spotter.accept(audio[begin : begin + chunk])
+    return events
+
+
+def test_keywords_in_a_constructed_stream_are_detected_once_each_with_their_times():
+    keywords = [("low", 2.0), ("high", 5.0), ("low", 9.0), ("high", 12.3)]
+    audio, truth = constructed_stream(keywords, 15.0)
+    spotter = KeywordSpotter(classifier(), KeywordConfig(threshold=0.8), scorer=tone_scorer)
+    events = run_spotter(spotter, audio, chunk=777)
+    assert [e.label for e in events] == [label for label, _ in keywords]
+    for event, (label, start, end) in zip(events, truth):
+        assert event.kind == "detection" and event.text == label
+        assert event.score >= 0.8
+        assert event.start <= start + 0.05 and event.end >= end - 0.3  # the window span brackets the keyword
+        assert event.end - event.start <= 1.5
+    assert score_detections(events, truth, 15.0) == {
+        "keywords": 4, "detections": 4, "misses": 0, "miss_rate": 0.0, "false_alarms": 0, "false_alarms_per_hour": 0.0,
+    }  # fmt: skip
+
+
+def test_refractory_period_merges_repeats_and_threshold_gates():
+    audio, _ = constructed_stream([("low", 1.0), ("low", 1.6), ("low", 5.0)], 7.0)
+    events = run_spotter(
+        KeywordSpotter(classifier(), KeywordConfig(threshold=0.8, refractory=1.5), scorer=tone_scorer), audio
+    )
+    assert len(events) == 2  # the repeat at 1.6 s falls inside the 1.5 s refractory period
+    assert events[0].end < 2.5 and events[1].start > 3.0
+    events = run_spotter(
+        KeywordSpotter(classifier(), KeywordConfig(threshold=0.8, refractory=0.1), scorer=tone_scorer), audio
+    )
+    assert len(events) >= 3  # without the refractory period the repeat fires again
+    silent = run_spotter(KeywordSpotter(classifier(), KeywordConfig(threshold=0.999), scorer=tone_scorer), audio)
+    assert silent == []
+
+
+def test_smoothing_suppresses_a_single_window_spike():
+    spikes = iter([])
+
+    def spiky(window):
+        return next(spikes, np.array([0.0, 0.0, 1.0]))
+
+    spikes = iter([np.array([0.0, 0.0, 1.0])] * 5 + [np.array([0.95, 0.0, 0.05])] + [np.array([0.0, 0.0, 1.0])] * 5)
+    audio = np.zeros(RATE * 2, dtype=np.float32)
+    assert (
+        run_spotter(KeywordSpotter(classifier(), KeywordConfig(smoothing=3, threshold=0.5), scorer=spiky), audio) == []
+    )
+    spikes = iter([np.array([0.0, 0.0, 1.0])] * 5 + [np.array([0.95, 0.0, 0.05])] + [np.array([0.0, 0.0, 1.0])] * 5)
+    events = run_spotter(KeywordSpotter(classifier(), KeywordConfig(smoothing=1, threshold=0.5), scorer=spiky), audio)
+    assert [(e.label, e.end) for e in events] == [("low", pytest.approx(0.6))]
+
+
+def test_model_posteriors_are_the_classifier_on_the_window():
+    model = classifier()
+    audio, _ = constructed_stream([("low", 0.2), ("high", 1.5)], 3.0)
+    spotter = KeywordSpotter(model, KeywordConfig(threshold=0.34, refractory=0.5, smoothing=1))
+    events = run_spotter(spotter, audio, chunk=1000)
+    window = audio[int(2.0 * RATE) : int(3.0 * RATE)]
+    expected = model.transcribe(window).scores
+    assert dict(zip(LABELS, spotter._posteriors[-1][1].tolist())) == pytest.approx(expected, abs=1e-5)
+    assert events and all(e.label in ("low", "high") for e in events)  # fillers are never reported
+    assert all(b.end - a.end >= 0.5 - 1e-9 for a, b in zip(events, events[1:]))
+
+
+def test_streaming_recognizer_reports_detections_for_classifiers():
+    audio, truth = constructed_stream([("high", 1.0)], 3.0)
+    from speechrnn.kws import KeywordConfig as Config
+
+    recognizer = StreamingRecognizer(classifier(), keywords=Config(threshold=0.8))
+    recognizer.spotter.scorer = tone_scorer
+    events = []
+    for begin in range(0, audio.size, 4800):
+        events += recognizer.accept_waveform(audio[begin : begin + 4800], RATE)
+    assert [(e.kind, e.label) for e in events] == [("detection", "high")]
+    assert recognizer.finalize().label in LABELS  # the whole-utterance classification still comes at the end
+
+
+def test_score_detections_counts_misses_and_false_alarms():
+    from speechrnn.kws import KeywordEvent
+
+    truth = [("low", 1.0, 1.5), ("high", 4.0, 4.5), ("low", 8.0, 8.5)]
+    events = [
+        KeywordEvent("low", 0.6, 1.7, 0.9),
+        KeywordEvent("low", 4.0, 4.6, 0.9),
+        KeywordEvent("low", 8.2, 9.0, 0.9),
+    ]
+    scores = score_detections(events, truth, duration=1800.0)
+    assert scores["misses"] == 1 and scores["false_alarms"] == 1
+    assert scores["miss_rate"] == pytest.approx(1 / 3) and scores["false_alarms_per_hour"] == pytest.approx(2.0)
+
+
+def test_bad_settings_and_models_are_rejected():
+    with pytest.raises(ConfigError, match="hop"):
+        KeywordConfig(window=0.5, hop=1.0)
+    with pytest.raises(ConfigError, match="threshold"):
+        KeywordConfig(threshold=0)
+    ctc = SpeechRNN(ModelConfig(labels=["a"], hidden_size=8, num_layers=1))
+    with pytest.raises(ModelError, match="classification model"):
+        KeywordSpotter(ctc)
+    with pytest.raises(ModelError, match="only filler classes"):
+        KeywordSpotter(classifier(["_unknown_", "_silence_"]))
