@@ -50,6 +50,7 @@ class RunConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16)
     compile: bool = False  # torch.compile the model
+    threads: int = 0  # CPU intra-op threads; 0 = CPU cores minus loader workers (oversubscription is slow)
     log_every: int = 20  # optimizer steps between log lines
 
 

@@ -248,6 +248,9 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     if not config.data.valid:
         raise ConfigError("data.valid is empty: give a validation manifest")
     torch.manual_seed(config.train.seed)
+    if device.type == "cpu":
+        cores = len(os.sched_getaffinity(0)) // world_size
+        torch.set_num_threads(config.train.threads or max(1, cores - config.data.num_workers))
 
     utterances = [u for path in config.data.train for u in read_manifest(path)]
     valid_utterances = read_manifest(config.data.valid)
