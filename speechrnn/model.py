@@ -299,7 +299,8 @@ class ClassifyHead(nn.Module):
     def __init__(self, input_size: int, num_classes: int, pooling: str) -> None:
         super().__init__()
         self.pooling = pooling
-        self.attention = nn.Linear(input_size, 1) if pooling == "attention" else None
+        # no bias: it would cancel in the softmax and only collect rounding noise
+        self.attention = nn.Linear(input_size, 1, bias=False) if pooling == "attention" else None
         self.output = nn.Linear(input_size, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -451,3 +452,11 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     except (ConfigError, RuntimeError, TypeError) as error:
         raise ModelError(f"{path}: checkpoint does not match the model ({str(error).splitlines()[0]})") from None
     return model.to(device).eval()
+
+
+def export_model(checkpoint_path: str | os.PathLike, output_path: str | os.PathLike) -> None:
+    """Copy a checkpoint without training state (optimizer, scheduler, RNG): a small file to ship."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = load_model(checkpoint_path)
+    keep = {k: checkpoint[k] for k in ("train_config", "metadata") if k in checkpoint}
+    save_checkpoint(output_path, model, **keep)

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Free Spoken Digit Dataset recipe (stages as in icefall's prepare.sh):
+#   stage 0: prepare manifests: isolated (official + leave-one-speaker-out), connected digits at 16 kHz
+#   stage 1: synthesise espeak-ng digit voices (training variety + held-out voices for testing)
+#   stage 2: isolated digits, official split: train + evaluate
+#   stage 3: isolated digits, speaker-independent: one model per held-out speaker, train + evaluate
+#   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
+#   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
+#   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
+#   stage 7: results table (scripts/fsdd_results.py)
+#
+#   recipes/fsdd/run.sh [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [-- --set k=v ...]
+# Everything after "--" goes to every "speechrnn train" call (e.g. -- --set train.epochs=2).
+set -euo pipefail
+
+stage=0
+stop_stage=7
+data=data
+exp=exp/fsdd
+python=${PYTHON:-python}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage|--stop_stage) stop_stage=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --exp) exp=$2; shift 2 ;;
+    --) shift; break ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/../.."  # repository root: config paths are relative to it
+configs=recipes/fsdd/configs
+fsdd=$data/fsdd
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') run.sh: $*"; }
+runs() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+train() {  # train CONFIG OUT_DIR [--set ...]
+  local config=$1 out=$2; shift 2
+  "$python" -m speechrnn train "$config" --quiet --set "train.out_dir=$out" "$@" "${extra[@]}"
+}
+evaluate() {  # evaluate MODEL MANIFEST OUT_DIR
+  "$python" -m speechrnn evaluate --quiet --model "$1" --manifest "$2" --output-dir "$3"
+}
+extra=("$@")
+
+if runs 0; then
+  log "stage 0: prepare FSDD manifests in $fsdd (source: \$SPEECHRNN_FSDD or ../shared/data/fsdd)"
+  "$python" -m speechrnn prepare fsdd --output "$fsdd"
+fi
+
+if runs 1; then
+  log "stage 1: synthesise espeak-ng digits in $data/synth"
+  "$python" recipes/fsdd/local/make_synthetic.py --output "$data/synth"
+fi
+
+if runs 2; then
+  log "stage 2: isolated digits, official split"
+  train $configs/isolated.toml "$exp/isolated_official" \
+    --set "data.train=$fsdd/isolated/official/train.jsonl" --set "data.valid=$fsdd/isolated/official/test.jsonl"
+  evaluate "$exp/isolated_official/best.pt" "$fsdd/isolated/official/test.jsonl" "$exp/isolated_official/eval_test"
+fi
+
+if runs 3; then
+  for speaker in george jackson lucas nicolas theo yweweler; do
+    log "stage 3: isolated digits, held-out speaker $speaker"
+    fold=$fsdd/isolated/loso/$speaker
+    train $configs/isolated.toml "$exp/loso_$speaker" \
+      --set "data.train=$fold/train.jsonl" --set "data.valid=$fold/valid.jsonl"
+    evaluate "$exp/loso_$speaker/best.pt" "$fold/test.jsonl" "$exp/loso_$speaker/eval_test"
+  done
+fi
+
+if runs 4; then
+  log "stage 4: connected digits, full-utterance BiGRU-CTC"
+  train $configs/connected.toml "$exp/connected_bidir" \
+    --set "data.train=$fsdd/connected/train.jsonl" --set "data.valid=$fsdd/connected/valid.jsonl"
+  evaluate "$exp/connected_bidir/best.pt" "$fsdd/connected/test.jsonl" "$exp/connected_bidir/eval_test"
+fi
+
+if runs 5; then
+  log "stage 5: bundled streaming model (chunked BiGRU-CTC, FSDD + synthetic voices)"
+  train $configs/bundled.toml "$exp/bundled" \
+    --set "data.train=[\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\"]" \
+    --set "data.valid=$fsdd/connected/valid.jsonl"
+  evaluate "$exp/bundled/best.pt" "$fsdd/connected/test.jsonl" "$exp/bundled/eval_test"
+  evaluate "$exp/bundled/best.pt" "$data/synth/test.jsonl" "$exp/bundled/eval_synth_heldout"
+fi
+
+if runs 6; then
+  log "stage 6: export $exp/bundled/best.pt -> speechrnn/assets/digits_ctc.pt"
+  "$python" -c "import speechrnn.model as m, sys; m.export_model(sys.argv[1], sys.argv[2])" \
+    "$exp/bundled/best.pt" speechrnn/assets/digits_ctc.pt
+fi
+
+if runs 7; then
+  "$python" scripts/fsdd_results.py --exp "$exp"
+fi

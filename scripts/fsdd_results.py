@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Collect the FSDD recipe's evaluation reports into the results table of recipes/fsdd/README.md.
+
+    python scripts/fsdd_results.py [--exp exp/fsdd]
+
+Reads ``<exp>/<run>/eval_*/report.json`` (written by ``speechrnn evaluate``) and
+``<exp>/<run>/log.csv`` (training time), and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+
+def report(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def train_minutes(run: Path) -> str:
+    log = run / "log.csv"
+    if not log.is_file():
+        return "-"
+    rows = list(csv.DictReader(log.open()))
+    return f"{float(rows[-1]['elapsed_s']) / 60:.1f}" if rows else "-"
+
+
+def accuracy(rep: dict) -> float:
+    return 100 * rep["metrics"]["accuracy"]
+
+
+def wer(rep: dict, decoder: str) -> float:
+    return 100 * rep["metrics"][decoder]["wer"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exp", default="exp/fsdd")
+    exp = Path(parser.parse_args().exp)
+    print("| task | model | test set | result | train time (min) |")
+    print("|---|---|---|---|---|")
+    rep = report(exp / "isolated_official/eval_test/report.json")
+    if rep:
+        print(f"| isolated digits | 2x128 BiGRU classify | official test (idx 0-4) | accuracy {accuracy(rep):.2f} % "
+              f"| {train_minutes(exp / 'isolated_official')} |")
+    folds = {s: report(exp / f"loso_{s}/eval_test/report.json") for s in SPEAKERS}
+    done = {s: accuracy(r) for s, r in folds.items() if r}
+    for speaker, acc in done.items():
+        print(f"| isolated digits | 2x128 BiGRU classify | held-out speaker {speaker} | accuracy {acc:.2f} % "
+              f"| {train_minutes(exp / f'loso_{speaker}')} |")
+    if done:
+        label = "mean of 6 folds" if len(done) == 6 else f"mean of {len(done)} of 6 folds"
+        print(f"| isolated digits | 2x128 BiGRU classify | leave-one-speaker-out, {label} "
+              f"| accuracy {statistics.mean(done.values()):.2f} % | |")
+    for run, name in (("connected_bidir", "2x128 BiGRU-CTC, full utterance"),
+                      ("bundled", "bundled: chunked BiGRU-CTC (3+3 x 40 ms)")):
+        for eval_dir, test in (("eval_test", "connected, held-out speaker theo"),
+                               ("eval_synth_heldout", "connected, 7 held-out espeak-ng voices")):
+            rep = report(exp / run / eval_dir / "report.json")
+            if rep:
+                print(f"| connected digits | {name} | {test} | WER {wer(rep, 'greedy'):.2f} % greedy, "
+                      f"{wer(rep, 'beam'):.2f} % beam | {train_minutes(exp / run)} |")
+
+
+if __name__ == "__main__":
+    main()
