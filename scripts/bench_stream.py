@@ -58,14 +58,15 @@ def bench(model, utterances, chunk_ms: int, progress: bool = False) -> dict:
     for utterance in tqdm(utterances, disable=not progress, desc="streaming", unit="utt"):
         audio = load_audio(utterance.audio, rate)
         total_audio += audio.size / rate
+        times = []
         for begin in range(0, audio.size, chunk):
             start = time.perf_counter()
             recognizer.accept_waveform(audio[begin : begin + chunk], rate)
-            chunk_times.append(time.perf_counter() - start)
+            times.append(time.perf_counter() - start)
         start = time.perf_counter()
         result = recognizer.finalize()
-        finalize_time = time.perf_counter() - start
-        total_compute += sum(chunk_times[-(-audio.size // chunk) :]) + finalize_time
+        total_compute += sum(times) + time.perf_counter() - start
+        chunk_times += times
         whole = model.transcribe(audio)
         references.append(utterance.text or utterance.label or "")
         streamed.append(result.text)

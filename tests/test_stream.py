@@ -247,3 +247,37 @@ def test_shell_command_streams_files(tmp_path, capsys):
     assert code == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[-1]["type"] == "final" and events[-1]["text"] == model.transcribe(str(wav)).text
+
+
+def test_bench_stream_script_reports_equal_streaming_and_offline_wer(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from speechrnn.data.manifest import Utterance, write_manifest
+    from speechrnn.model import save_checkpoint
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_stream", Path(__file__).parents[1] / "scripts" / "bench_stream.py"
+    )
+    bench_stream = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_stream)
+    model = make_model(**MODEL_KINDS["chunked"])
+    save_checkpoint(tmp_path / "m.pt", model)
+    utterances = []
+    for i in range(3):
+        sf.write(tmp_path / f"{i}.wav", speechlike(0.6 + 0.3 * i, seed=20 + i), 16000)
+        utterances.append(Utterance(audio=f"{i}.wav", duration=0.6 + 0.3 * i, text="1 2 3"))
+    write_manifest(tmp_path / "test.jsonl", utterances)
+    args = [
+        "--model",
+        str(tmp_path / "m.pt"),
+        "--manifest",
+        str(tmp_path / "test.jsonl"),
+        "--json",
+        str(tmp_path / "r.json"),
+    ]
+    assert bench_stream.main([*args, "--quiet"]) == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["utterances"] == 3 and results["identical_hypotheses"] == 3
+    assert results["streaming_wer"] == results["offline_wer"] > 0
+    assert 0 < results["rtf"] < 5 and results["chunk_compute_ms_p50"] <= results["chunk_compute_ms_p99"]
