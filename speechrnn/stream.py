@@ -92,7 +92,11 @@ def as_float_samples(samples, name: str = "samples") -> np.ndarray:
 
 
 def _check_rate(sample_rate) -> int:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    """A positive whole number of samples per second (44100.0 from a device query is fine)."""
+    whole = isinstance(sample_rate, (int, np.integer)) or (
+        isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer()
+    )
+    if isinstance(sample_rate, bool) or not whole or sample_rate <= 0:
         raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
     return int(sample_rate)
 

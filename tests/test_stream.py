@@ -179,7 +179,7 @@ def test_rate_change_within_a_stream_is_an_error_and_finalize_allows_it():
     with pytest.raises(AudioError, match="sample rate changed from 48000 to 44100"):
         recognizer.accept_waveform(np.zeros(441, dtype=np.float32), 44100)
     recognizer.finalize()
-    recognizer.accept_waveform(np.zeros(441, dtype=np.float32), 44100)
+    recognizer.accept_waveform(np.zeros(441, dtype=np.float32), 44100.0)  # a whole float rate is fine
 
 
 def test_top_level_export():
