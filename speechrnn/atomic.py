@@ -1,0 +1,53 @@
+"""Atomic file writing: the one place that does "temp file next to the target, then ``os.replace``".
+
+``atomic_write(path)`` yields a file object for a temp file in ``path``'s folder; when the block ends
+without an exception the file gets the usual permissions (0666 minus the umask: ``mkstemp`` makes it
+0600) and is renamed onto ``path``, so a reader sees the old file or the whole new one, never a part.
+On an exception the temp file is removed and ``path`` is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+def publish_mode(path: str | os.PathLike) -> None:
+    """Give a temp file or folder (``mkstemp``/``mkdtemp`` make them private) the usual permissions:
+    0666 (files) or 0777 (folders) minus the umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
+    """Write ``path`` atomically: ``with atomic_write(p, "w", encoding="utf-8") as f: f.write(text)``.
+
+    Args:
+        path: the file to write; its parent folders are created.
+        mode: an ``open`` mode for writing ("wb", "w", ...).
+        **open_kwargs: passed to ``open`` (``encoding``, ``newline``, ...).
+
+    Yields:
+        the open temp file (``.<name>.XXXX.tmp`` next to ``path``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)  # reopened by name below, so a bad mode or encoding cannot leak the descriptor
+    try:
+        with open(tmp, mode, **open_kwargs) as f:
+            yield f
+        publish_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["atomic_write", "publish_mode"]
