@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from speechrnn.atomic import atomic_write, publish_mode
 from speechrnn.errors import DataError
 
 CHUNK_SIZE = 1 << 16
@@ -333,14 +334,6 @@ def extract_archive(archive: str | os.PathLike, target_dir: str | os.PathLike, *
 # --------------------------------------------------------------------------- markers
 
 
-def publish_mode(path: str | os.PathLike) -> None:
-    """Give a temp file or folder (``mkstemp``/``mkdtemp`` make them private) the usual permissions:
-    0666 (files) or 0777 (folders) minus the umask."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
-
-
 def _marker_path(folder: Path, stage: str) -> Path:
     if not stage or "/" in stage or "\\" in stage or stage.startswith("."):
         raise DataError(f"invalid stage name {stage!r}")
@@ -365,18 +358,10 @@ def read_marker(folder: str | os.PathLike, stage: str) -> dict | None:
 def mark_done(folder: str | os.PathLike, stage: str, info: dict | None = None) -> Path:
     """Atomically write ``<folder>/.done-<stage>`` as JSON {"stage", "time", "info"}; returns its path."""
     path = _marker_path(Path(folder), stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"stage": stage, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "info": info or {}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1, sort_keys=True)
-            f.write("\n")
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=1, sort_keys=True)
+        f.write("\n")
     return path
 
 
