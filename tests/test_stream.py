@@ -281,3 +281,13 @@ def test_bench_stream_script_reports_equal_streaming_and_offline_wer(tmp_path):
     assert results["utterances"] == 3 and results["identical_hypotheses"] == 3
     assert results["streaming_wer"] == results["offline_wer"] > 0
     assert 0 < results["rtf"] < 5 and results["chunk_compute_ms_p50"] <= results["chunk_compute_ms_p99"]
+
+
+def test_beam_decoding_of_finals_equals_offline_beam():
+    model = make_model(**MODEL_KINDS["chunked"])
+    audio = speechlike(1.5, seed=12)
+    offline = model.transcribe(audio, method="beam", beam_size=4)
+    _, streamed = stream_in_chunks(
+        StreamingRecognizer(model, decoding={"method": "beam", "beam_size": 4}), audio, 16000, [999]
+    )
+    assert_same_result(streamed, offline)
