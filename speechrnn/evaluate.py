@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from speechrnn.atomic import atomic_write
 from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance
 from speechrnn.data.manifest import Utterance, read_manifest
 from speechrnn.decode import DecodingOptions, decode_ctc
@@ -258,26 +258,16 @@ def format_summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: dict, output_dir: str | os.PathLike) -> list[Path]:
     """Write report.json (without per-utterance predictions), predictions.jsonl and, for a
     classifier, confusion_matrix.png into ``output_dir``, each atomically; returns the paths."""
     output_dir = Path(output_dir)
     summary = {k: v for k, v in report.items() if k != "predictions"}
     paths = [output_dir / "report.json", output_dir / "predictions.jsonl"]
-    _write_atomic(paths[0], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    _write_atomic(paths[1], "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in report.get("predictions", [])))
+    with atomic_write(paths[0], "w", encoding="utf-8") as f:
+        f.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    with atomic_write(paths[1], "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in report.get("predictions", []))
     if report["head"] == "classify":
         matrix = report["metrics"]["confusion_matrix"]
         title = f"accuracy {report['metrics']['accuracy']:.3f} on {report['num_utterances']} utterances"

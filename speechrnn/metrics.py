@@ -7,13 +7,14 @@ Texts are compared after collapsing runs of whitespace (``normalize_text``); not
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jiwer
 import numpy as np
+
+from speechrnn.atomic import atomic_write
 
 
 def normalize_text(text: str | None) -> str:
@@ -179,15 +180,8 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: str |
                     )
         fig.tight_layout()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format="png", dpi=100)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=100)
     finally:
         plt.close(fig)
     return path

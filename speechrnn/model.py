@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from speechrnn.atomic import atomic_write
 from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
 
@@ -413,16 +413,8 @@ def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> 
         },
         **extra,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(checkpoint, f)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from speechrnn.atomic import atomic_write
 from speechrnn.decode import Transcription
 from speechrnn.errors import ConfigError
 
@@ -70,17 +70,9 @@ def result_to_dict(result: Transcription, audio_path: str | os.PathLike) -> dict
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (``speechrnn.atomic.atomic_write``)."""
+    with atomic_write(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
 
 
 class ResultWriter:
