@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,14 +34,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from speechrnn.data.download import (
-    download_file,
-    extract_archive,
-    mark_done,
-    publish_mode,
-    read_marker,
-    sha256sum,
-)
+from speechrnn.atomic import atomic_write
+from speechrnn.data.download import download_file, extract_archive, mark_done, read_marker, sha256sum
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.errors import DataError
 
@@ -217,19 +210,6 @@ def _pause(rng: np.random.Generator, low: float, high: float) -> np.ndarray:
     return (rng.standard_normal(samples) * level).astype(np.float32)
 
 
-def _write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav.tmp")
-    os.close(fd)
-    try:
-        sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _connected_split(
     split: str,
     pools: dict[tuple[str, int], list[Path]],
@@ -275,7 +255,8 @@ def _connected_split(
         audio = np.clip(np.concatenate(pieces), -1.0, 32767 / 32768)
         utterance_id = f"{split}_{number:05d}"
         relative = f"wav/{split}/{utterance_id}.wav"
-        _write_wav_atomic(output_dir / "connected" / relative, audio, CONNECTED_RATE)
+        with atomic_write(output_dir / "connected" / relative) as f:
+            sf.write(f, audio, CONNECTED_RATE, format="WAV", subtype="PCM_16")
         text = " ".join(w["word"] for w in words)
         utterances.append(
             Utterance(
@@ -288,19 +269,6 @@ def _connected_split(
         )
         alignments.append({"id": utterance_id, "words": words})
     return utterances, alignments
-
-
-def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prepare_fsdd(
@@ -379,7 +347,8 @@ def prepare_fsdd(
         )
         if utterances:
             write_manifest(output_dir / "connected" / f"{split}.jsonl", utterances)
-        _write_jsonl_atomic(output_dir / "connected" / f"{split}_alignments.jsonl", alignments)
+        with atomic_write(output_dir / "connected" / f"{split}_alignments.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row) + "\n" for row in alignments)
         mark_done(output_dir, stage, info)
 
     for manifest in sorted(output_dir.glob("isolated/**/*.jsonl")) + sorted(output_dir.glob("connected/*.jsonl")):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from speechrnn.atomic import atomic_write
 from speechrnn.errors import DataError
 
 
@@ -74,18 +74,10 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
 
 def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> int:
     """Write utterances as JSONL atomically; returns the number written. None fields are omitted."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for utterance in utterances:
-                entry = {k: v for k, v in asdict(utterance).items() if v is not None and not (k == "offset" and v == 0)}
-                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        for utterance in utterances:
+            entry = {k: v for k, v in asdict(utterance).items() if v is not None and not (k == "offset" and v == 0)}
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            count += 1
     return count

@@ -46,6 +46,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from speechrnn.atomic import atomic_write
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.errors import DataError
 
@@ -157,10 +158,8 @@ def cut_noise_regions(data_dir: Path, out_dir: Path) -> dict[str, list[Path]]:
 
 
 def _write_wav(path: Path, audio: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.wav")
-    sf.write(str(tmp), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        sf.write(f, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
 
 
 def cut_silence_clips(regions: list[Path], count: int, out_dir: Path, rng: random.Random) -> list[Path]:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechrnn.atomic import atomic_write
 from speechrnn.audio import SAMPLE_RATE, load_audio
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.errors import AudioError, DataError
@@ -61,18 +62,6 @@ def espeak_binary() -> str:
     if binary is None:
         raise DataError("espeak-ng not found on PATH: install it (apt-get install espeak-ng) to synthesise speech")
     return binary
-
-
-def _write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def synthesize(
@@ -118,7 +107,8 @@ def synthesize(
             audio = load_audio(raw, sample_rate)
         except AudioError as error:
             raise DataError(f"espeak-ng produced no usable audio for voice {voice!r} ({error})") from None
-    _write_wav_atomic(path, audio, sample_rate)
+    with atomic_write(path) as f:
+        sf.write(f, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
     return len(audio) / sample_rate
 
 

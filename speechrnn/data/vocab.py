@@ -13,6 +13,7 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 
+from speechrnn.atomic import atomic_write
 from speechrnn.errors import DataError
 
 CHAR_VOCABULARY: tuple[str, ...] = (" ", "'", *string.ascii_lowercase)
@@ -36,10 +37,8 @@ def check_text(text: str, vocabulary: Iterable[str] = CHAR_VOCABULARY, *, where:
 def write_vocabulary(path: str | os.PathLike, tokens: Iterable[str] = CHAR_VOCABULARY) -> Path:
     """One token per line (the space written as ``<space>``), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(("<space>" if t == " " else t) + "\n" for t in tokens), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.writelines(("<space>" if t == " " else t) + "\n" for t in tokens)
     return path
 
 
