@@ -43,6 +43,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from speechrnn.atomic import atomic_write
 from speechrnn.augment import WaveformAugment, spec_augment
 from speechrnn.config import load_config
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch
@@ -268,10 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_train: error: {error}", file=sys.stderr)
         return 1
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-        os.replace(tmp, args.json)
+        with atomic_write(args.json, "w", encoding="utf-8") as f:
+            f.write(json.dumps(results, indent=2) + "\n")
     return 0
 
 
