@@ -151,9 +151,7 @@ class Subsampling(nn.Module):
         self.factor = config.frames_per_step
         if self.kind == "conv":
             c = config.conv_channels
-            self.conv = nn.Sequential(
-                nn.Conv2d(1, c, 3, stride=2), nn.ReLU(), nn.Conv2d(c, c, 3, stride=2), nn.ReLU()
-            )
+            self.conv = nn.Sequential(nn.Conv2d(1, c, 3, stride=2), nn.ReLU(), nn.Conv2d(c, c, 3, stride=2), nn.ReLU())
             freq = ((config.n_mels - 1) // 2 - 1) // 2
             self.output_dim = c * freq
         else:
@@ -202,7 +200,9 @@ class GRUEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         directions = 2 if config.bidirectional else 1
         self.layers = nn.ModuleList(
-            GRULayer(input_size if i == 0 else config.hidden_size * directions, config.hidden_size, config.bidirectional)
+            GRULayer(
+                input_size if i == 0 else config.hidden_size * directions, config.hidden_size, config.bidirectional
+            )
             for i in range(config.num_layers)
         )
         self.output_size = config.hidden_size * directions
@@ -247,10 +247,10 @@ class GRUEncoder(nn.Module):
                 forward_context = forward_main.new_zeros(batch * chunks, 0, forward_main.size(-1))
             blocks = torch.cat([main.reshape(batch, chunks, size, -1), context], dim=2).flatten(0, 1)
             backward = layer.backward_direction(blocks, block_lengths)  # (batch*chunks, C+R, H)
-            main = torch.cat(
-                [forward_main, backward[:, :size].reshape(batch, chunks * size, -1)], dim=-1
+            main = torch.cat([forward_main, backward[:, :size].reshape(batch, chunks * size, -1)], dim=-1)
+            context = torch.cat([forward_context, backward[:, size:]], dim=-1).reshape(
+                batch, chunks, right, main.size(-1)
             )
-            context = torch.cat([forward_context, backward[:, size:]], dim=-1).reshape(batch, chunks, right, main.size(-1))
         return main[:, :steps]
 
     def initial_state(self, batch: int = 1, device: torch.device | str = "cpu") -> torch.Tensor:
