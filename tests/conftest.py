@@ -9,12 +9,16 @@ every request's path and headers, and can misbehave on demand::
         http_server.drop_after["/data.tar.gz"] = [1000]      # next response: 1000 bytes, then hang up
         http_server.ignore_range = True                      # always answer 200 with the whole file
         http_server.requests                                 # [(path, {header: value}), ...]
+
+``loopback_server()`` is the same server as a context manager, for module-scoped fixtures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -102,9 +106,9 @@ def _make_handler(state: LoopbackServer):
     return Handler
 
 
-@pytest.fixture
-def http_server():
-    """A running ``LoopbackServer`` on 127.0.0.1 with an ephemeral port; stopped after the test."""
+@contextlib.contextmanager
+def loopback_server() -> Iterator[LoopbackServer]:
+    """A running ``LoopbackServer`` on 127.0.0.1 with an ephemeral port; stopped on exit."""
     state = LoopbackServer()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
     server.daemon_threads = True
@@ -117,3 +121,10 @@ def http_server():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def http_server():
+    """``loopback_server()`` for one test."""
+    with loopback_server() as state:
+        yield state

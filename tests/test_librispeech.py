@@ -9,6 +9,7 @@ import tarfile
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import audio_bytes, tar_gz
 
 from speechrnn.data import librispeech as ls
 from speechrnn.data.download import is_done, read_marker
@@ -34,10 +35,7 @@ UTTERANCES = {
 
 def _flac_bytes(seconds: float, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
-    audio = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, 16000, format="FLAC", subtype="PCM_16")
-    return buffer.getvalue()
+    return audio_bytes((0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), format="FLAC")
 
 
 def librispeech_archive(part: str, extra: dict[str, bytes] | None = None) -> bytes:
@@ -53,13 +51,7 @@ def librispeech_archive(part: str, extra: dict[str, bytes] | None = None) -> byt
             "\n".join(lines) + "\n"
         ).encode()
     members.update(extra or {})
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+    return tar_gz(members)
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import math
 import os
-import tarfile
-import threading
 from collections import Counter
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import loopback_server
+from helpers import audio_bytes, tar_gz
 
 from speechrnn.data import speech_commands as sc
 from speechrnn.data.download import is_done
@@ -29,12 +26,6 @@ SPEAKERS = ["0a7c2a8d", "0b09edd3", "1a892463", "2bdbe5f7", "3d53244b", "5e3dde6
 TAKES = 2
 VALID_SPEAKER, TEST_SPEAKER = SPEAKERS[4], SPEAKERS[5]
 NOISE_SECONDS = 12.0
-
-
-def _wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
 
 
 def _clip(word: str, speaker_index: int, take: int) -> np.ndarray:
@@ -52,16 +43,16 @@ def speech_commands_members() -> dict[str, bytes]:
         for s, speaker in enumerate(SPEAKERS):
             for take in range(TAKES):
                 name = f"{word}/{speaker}_nohash_{take}.wav"
-                members[f"./{name}"] = _wav_bytes(_clip(word, s, take))
+                members[f"./{name}"] = audio_bytes(_clip(word, s, take))
                 if speaker == VALID_SPEAKER:
                     valid.append(name)
                 elif speaker == TEST_SPEAKER:
                     test.append(name)
     rng = np.random.default_rng(7)
-    members["./_background_noise_/white_noise.wav"] = _wav_bytes(
+    members["./_background_noise_/white_noise.wav"] = audio_bytes(
         (0.3 * rng.standard_normal(int(NOISE_SECONDS * 16000))).astype(np.float32)
     )
-    members["./_background_noise_/running_tap.wav"] = _wav_bytes(
+    members["./_background_noise_/running_tap.wav"] = audio_bytes(
         (0.2 * np.sin(np.arange(int(NOISE_SECONDS * 16000)) * 0.05)).astype(np.float32)
     )
     members["./_background_noise_/README.md"] = b"noise\n"
@@ -71,37 +62,9 @@ def speech_commands_members() -> dict[str, bytes]:
     return members
 
 
-def make_tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def archive() -> bytes:
-    return make_tar_gz(speech_commands_members())
-
-
-@contextlib.contextmanager
-def loopback_server():
-    """conftest's loopback HTTP server for a module-scoped fixture (``http_server`` is per test)."""
-    from conftest import LoopbackServer, _make_handler
-
-    state = LoopbackServer()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
-    server.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    return tar_gz(speech_commands_members())
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +184,8 @@ def test_official_url_uses_the_published_checksum(http_server, archive, tmp_path
 
 
 def test_malicious_archive_is_refused(http_server, tmp_path):
-    members = {"./yes/a_nohash_0.wav": _wav_bytes(np.zeros(1600, np.float32)), "../../escaped.txt": b"x"}
-    payload = make_tar_gz(members)
+    members = {"./yes/a_nohash_0.wav": audio_bytes(np.zeros(1600, np.float32)), "../../escaped.txt": b"x"}
+    payload = tar_gz(members)
     url = http_server.add("/evil.tar.gz", payload)
     root = tmp_path / "root"
     with pytest.raises(DataError, match=r"escaped\.txt"):
