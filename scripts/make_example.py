@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechrnn.atomic import atomic_write
 from speechrnn.data.synth import synthesize
 
 EXAMPLE_TEXT = "four two seven one"
@@ -41,10 +42,8 @@ def main() -> None:
     audio = audio[voiced[0] : voiced[-1] + 1]
     pad = np.zeros(int(SILENCE_SECONDS * rate), dtype=np.float32)
     audio = np.concatenate([pad, 0.8 * audio / np.abs(audio).max(), pad])
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(f".{args.output.name}.tmp")
-    sf.write(tmp, audio, rate, subtype="PCM_16", format="WAV")
-    tmp.replace(args.output)
+    with atomic_write(args.output) as f:
+        sf.write(f, audio, rate, subtype="PCM_16", format="WAV")
     size = args.output.stat().st_size
     print(f"{args.output}: {EXAMPLE_TEXT!r}, voice {args.voice}, {len(audio) / rate:.2f} s, {rate} Hz, {size} bytes")
 
