@@ -50,7 +50,7 @@ from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_
 from speechrnn.data.manifest import Utterance
 from speechrnn.errors import ConfigError, SpeechRNNError
 from speechrnn.model import SpeechRNN
-from speechrnn.train import autocast, item_losses, make_loader, peak_memory_mb, to_device
+from speechrnn.train import autocast, item_losses, make_loader, optimizer_step, peak_memory_mb, to_device
 
 REPO = Path(__file__).resolve().parents[1]
 SC_LABELS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "_silence_", "_unknown_"]
@@ -125,12 +125,7 @@ def run_mode(model, config, batches, device, amp: bool, steps: int, warmup: int)
                 feature_transform=lambda f, n: spec_augment(f, n, config.augment),
             )
         loss = item_losses(mc, outputs, out_steps, batch, 0.0).mean()
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(loss, model, optimizer, scaler, config.optim.grad_clip)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed = time.perf_counter() - start

@@ -55,28 +55,19 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
 
 
 class WaveformAugment:
-    """Callable numpy (samples,) -> augmented (samples',) at ``sample_rate``.
+    """Callable (numpy (samples,), numpy Generator) -> augmented (samples',) at ``sample_rate``.
 
-    Random numbers come from a generator seeded from torch's per-worker seed, so runs
-    with the same ``train.seed`` see the same augmentations.
+    The caller supplies the random generator (the dataset derives it from seed, epoch and
+    utterance index), so augmentations do not depend on loader workers or DDP ranks and a
+    resumed run sees exactly what an uninterrupted one would.
     """
 
     def __init__(self, config: AugmentConfig, sample_rate: int, noise_files: Sequence[str] = ()) -> None:
         self.config, self.sample_rate = config, sample_rate
         self.noise_files = list(noise_files)
         self._noise_cache: dict[str, np.ndarray] = {}
-        self._rng: np.random.Generator | None = None
-        self._rng_seed: int | None = None
 
-    @property
-    def rng(self) -> np.random.Generator:
-        seed = torch.initial_seed() % 2**63
-        if self._rng is None or self._rng_seed != seed:
-            self._rng, self._rng_seed = np.random.default_rng(seed), seed
-        return self._rng
-
-    def _noise(self, length: int) -> np.ndarray:
-        rng = self.rng
+    def _noise(self, length: int, rng: np.random.Generator) -> np.ndarray:
         if not self.noise_files:
             return coloured_noise(rng, length, float(rng.choice([0.0, 1.0, 2.0])))
         path = self.noise_files[rng.integers(len(self.noise_files))]
@@ -88,8 +79,8 @@ class WaveformAugment:
         start = rng.integers(len(noise) - length + 1)
         return noise[start : start + length]
 
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        c, rng, rate = self.config, self.rng, self.sample_rate
+    def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        c, rate = self.config, self.sample_rate
         if c.speed_factors:
             factor = float(rng.choice(c.speed_factors))
             if factor != 1.0:
@@ -102,7 +93,7 @@ class WaveformAugment:
             lead = int(rng.uniform(0, c.shift_ms) * rate / 1000)
             audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
         if c.noise_prob and rng.random() < c.noise_prob:
-            audio = mix_at_snr(audio, self._noise(len(audio)), rng.uniform(*c.snr_db))
+            audio = mix_at_snr(audio, self._noise(len(audio), rng), rng.uniform(*c.snr_db))
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         return audio / peak if peak > 1.0 else audio
 

@@ -45,7 +45,7 @@ class OptimConfig:
 class RunConfig:
     out_dir: str = "exp/run"
     epochs: int = 30
-    max_steps: int = 0  # stop after this many optimizer steps; 0 = run all epochs
+    max_steps: int = 0  # stop after this many optimizer steps (the LR schedule still spans all epochs); 0 = off
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16)

@@ -30,6 +30,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from speechrnn.atomic import atomic_write
 from speechrnn.augment import WaveformAugment, spec_augment
 from speechrnn.config import TrainConfig, load_config
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
@@ -153,6 +154,16 @@ def count_errors(model_config: ModelConfig, outputs, steps, batch) -> tuple[floa
     return float(errors), float(words)
 
 
+def optimizer_step(loss: torch.Tensor, model, optimizer, scaler, grad_clip: float) -> None:
+    """Backward (scaled for fp16), clip the gradient norm to ``grad_clip``, update."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -259,14 +270,15 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     mc = model.config
     noise_files = [u.audio for u in read_manifest(config.data.noise)] if config.data.noise else []
     augment = WaveformAugment(config.augment, mc.sample_rate, noise_files) if config.augment.waveform_enabled else None
-    train_set = ManifestDataset(utterances, mc.labels, mc.head, mc.unit, mc.sample_rate, augment)
+    train_set = ManifestDataset(utterances, mc.labels, mc.head, mc.unit, mc.sample_rate, augment, config.train.seed)
     valid_set = ManifestDataset(valid_utterances, mc.labels, mc.head, mc.unit, mc.sample_rate)
     fit_normalizer(model, train_set, config.data.normalization_utterances, config.train.seed)
     model.to(device)
 
     max_items = config.data.max_items or None
     train_sampler = BucketBatchSampler([u.duration for u in utterances], config.data.max_seconds,
-                                       seed=config.train.seed, rank=rank, world_size=world_size, max_items=max_items)
+                                       seed=config.train.seed, rank=rank, world_size=world_size, max_items=max_items,
+                                       with_epoch=True)
     valid_sampler = BucketBatchSampler([u.duration for u in valid_utterances], config.data.max_seconds,
                                        shuffle=False, rank=rank, world_size=world_size, max_items=max_items)
     pin = device.type == "cuda"
@@ -274,7 +286,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     valid_loader = make_loader(valid_set, valid_sampler, min(config.data.num_workers, 1), pin)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    total_steps = config.train.max_steps or config.train.epochs * len(train_sampler)
+    total_steps = config.train.epochs * len(train_sampler)  # max_steps cuts a run short, not its schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, total_steps, config.optim))
     scaler = torch.amp.GradScaler("cuda", enabled=config.train.amp and device.type == "cuda"
@@ -295,7 +307,8 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
             (out_dir / stale).unlink(missing_ok=True)
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        with atomic_write(out_dir / "config.json", "w") as f:
+            f.write(json.dumps(config.to_dict(), indent=2) + "\n")
 
     step_model = model
     if world_size > 1:
@@ -329,12 +342,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
             losses = item_losses(mc, outputs, steps, batch, config.optim.label_smoothing)
             global_items = all_reduce_sum([float(len(losses))], device)[0]
             loss = losses.sum() / global_items * world_size  # DDP averages: sum over ranks / global items
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            optimizer_step(loss, model, optimizer, scaler, config.optim.grad_clip)
             scheduler.step()
             step += 1
             epoch_loss += float(losses.detach().sum())

@@ -60,8 +60,10 @@ def vocabulary(utterances: Sequence[Utterance], head: str, unit: str) -> list[st
 class ManifestDataset(torch.utils.data.Dataset):
     """Manifest utterances as (audio (samples,) float32 tensor, targets list[int]).
 
-    ``augment`` (optional) maps a numpy waveform to an augmented one; it runs in the
-    DataLoader workers, on the CPU.
+    ``augment`` (optional) maps (numpy waveform, numpy Generator) to an augmented waveform; it
+    runs in the DataLoader workers, on the CPU. Items are fetched by index or by
+    ``(index, epoch)`` (what ``BucketBatchSampler(with_epoch=True)`` yields); the generator is
+    seeded from ``(seed, epoch, index)``, so an augmentation depends on nothing else.
     """
 
     def __init__(
@@ -71,21 +73,23 @@ class ManifestDataset(torch.utils.data.Dataset):
         head: str,
         unit: str = "word",
         sample_rate: int = 16000,
-        augment: Callable[[np.ndarray], np.ndarray] | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        seed: int = 0,
     ) -> None:
         self.utterances = list(utterances)
         self.head, self.unit, self.sample_rate = head, unit, sample_rate
         self.index = {label: i for i, label in enumerate(labels)}
-        self.augment = augment
+        self.augment, self.seed = augment, seed
         self.targets = [targets_for(u, head, unit, self.index) for u in self.utterances]  # fail early
 
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, list[int]]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
+        i, epoch = key if isinstance(key, tuple) else (key, 0)
         audio = load_utterance(self.utterances[i], self.sample_rate)
         if self.augment is not None:
-            audio = self.augment(audio)
+            audio = self.augment(audio, np.random.default_rng((self.seed, epoch, i)))
         return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self.targets[i]
 
 
@@ -120,12 +124,14 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         max_items: int | None = None,
+        with_epoch: bool = False,
     ) -> None:
         if max_seconds <= 0:
             raise DataError(f"max_seconds must be positive, got {max_seconds}")
         self.durations = list(durations)
         self.max_seconds, self.shuffle, self.seed = max_seconds, shuffle, seed
         self.rank, self.world_size, self.max_items = rank, world_size, max_items
+        self.with_epoch = with_epoch  # yield (index, epoch) pairs for per-epoch augmentation seeds
         self.epoch = 0
         self.batches = self._make_batches()
 
@@ -159,7 +165,8 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.batches:
-            yield batch[self.rank :: self.world_size]
+            share = batch[self.rank :: self.world_size]
+            yield [(i, self.epoch) for i in share] if self.with_epoch else share
 
     def __len__(self) -> int:
         return len(self.batches)

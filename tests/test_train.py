@@ -1,0 +1,188 @@
+"""Training loop, config loading and augmentation, on tiny generated data."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import speechrnn
+from speechrnn.augment import AugmentConfig, WaveformAugment, mix_at_snr, spec_augment
+from speechrnn.config import load_config
+from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset
+from speechrnn.data.manifest import Utterance, write_manifest
+from speechrnn.errors import ConfigError
+from speechrnn.model import load_checkpoint
+from speechrnn.train import train
+
+RATE = 16000
+TONES = {"low": 300.0, "mid": 900.0, "high": 2000.0}
+
+
+def tone(freq: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tone_data(tmp_path_factory):
+    """Manifests of tone 'words': classify (one tone) and ctc (a sequence of tones with gaps)."""
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(0)
+    names = list(TONES)
+    classify, ctc = [], []
+    for i in range(48):
+        name = names[i % 3]
+        path = root / f"c{i}.wav"
+        sf.write(path, tone(TONES[name], rng.uniform(0.3, 0.6), rng), RATE)
+        classify.append(Utterance(audio=str(path), duration=sf.info(path).duration, speaker="s", label=name))
+        words = [names[j] for j in rng.integers(0, 3, rng.integers(1, 4))]
+        gap = np.zeros(int(0.1 * RATE), dtype=np.float32)
+        audio = np.concatenate([x for w in words for x in (tone(TONES[w], 0.25, rng), gap)])
+        path = root / f"s{i}.wav"
+        sf.write(path, audio, RATE)
+        ctc.append(Utterance(audio=str(path), duration=len(audio) / RATE, speaker="s", text=" ".join(words)))
+    for name, utts in (("classify", classify), ("ctc", ctc)):
+        write_manifest(root / f"{name}_train.jsonl", utts[:40])
+        write_manifest(root / f"{name}_valid.jsonl", utts[40:])
+    return root
+
+
+def tiny_config(root, head: str, out_dir, *extra: str):
+    overrides = [
+        f"model.head={'classify' if head == 'classify' else 'ctc'}",
+        "model.hidden_size=16", "model.num_layers=1", "model.n_mels=20", "model.dropout=0.0",
+        f"data.train={root / f'{head}_train.jsonl'}", f"data.valid={root / f'{head}_valid.jsonl'}",
+        "data.max_seconds=4.0", "data.num_workers=0",
+        "optim.lr=0.01", "optim.warmup_steps=2",
+        f"train.out_dir={out_dir}", "train.epochs=3", "train.threads=1",
+        *extra,
+    ]
+    return load_config(None, overrides)
+
+
+def log_rows(out_dir) -> list[dict]:
+    with open(out_dir / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("head", ["classify", "ctc"])
+def test_training_lowers_loss_and_writes_loadable_checkpoint(tone_data, tmp_path, head):
+    out = tmp_path / "run"
+    best = train(tiny_config(tone_data, head, out, "train.epochs=4"), quiet=True)
+    rows = log_rows(out)
+    assert len(rows) == 4
+    assert float(rows[-1]["train_loss"]) < 0.7 * float(rows[0]["train_loss"])
+    model = speechrnn.load_model(best)
+    checkpoint = load_checkpoint(best)
+    assert checkpoint["train_config"]["model"]["labels"] == sorted(TONES)  # resolved from the manifest
+    assert (out / "config.json").is_file() and (out / "last.pt").is_file()
+    if head == "classify":
+        result = model.transcribe(tone(TONES["high"], 0.5, np.random.default_rng(1)))
+        assert result.label in TONES and result.score > 0
+    else:
+        assert all(k not in checkpoint for k in ("optimizer", "rng"))  # training state only in last.pt
+        assert "optimizer" in load_checkpoint(out / "last.pt")
+
+
+def test_classifier_learns_the_tones(tone_data, tmp_path):
+    best = train(tiny_config(tone_data, "classify", tmp_path / "run", "train.epochs=8"), quiet=True)
+    model = speechrnn.load_model(best)
+    rng = np.random.default_rng(5)
+    correct = sum(model.transcribe(tone(f, 0.4, rng)).label == name for name, f in TONES.items() for _ in range(3))
+    assert correct >= 8
+
+
+def test_resume_continues_exactly(tone_data, tmp_path):
+    """An interrupted run resumed with --resume ends with the same weights as an uninterrupted one."""
+    augment = ["augment.speed_factors=[0.9, 1.0, 1.1]", "augment.noise_prob=0.5", "augment.spec_time_masks=1"]
+    straight = tmp_path / "straight"
+    train(tiny_config(tone_data, "ctc", straight, *augment), quiet=True)
+    steps_per_epoch = int(log_rows(straight)[0]["step"])
+    resumed = tmp_path / "resumed"
+    train(tiny_config(tone_data, "ctc", resumed, *augment, f"train.max_steps={steps_per_epoch}"), quiet=True)
+    assert len(log_rows(resumed)) == 1
+    train(tiny_config(tone_data, "ctc", resumed, *augment), resume=True, quiet=True)
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(resumed / "last.pt")
+    assert a["step"] == b["step"] == 3 * steps_per_epoch
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=1e-6, msg=key)
+    assert [r["train_loss"] for r in log_rows(straight)] == [r["train_loss"] for r in log_rows(resumed)]
+
+
+def test_resume_needs_the_same_model(tone_data, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(tone_data, "classify", out, "train.epochs=1"), quiet=True)
+    with pytest.raises(ConfigError, match="same model config"):
+        train(tiny_config(tone_data, "classify", out, "model.hidden_size=8"), resume=True, quiet=True)
+
+
+def test_config_errors_name_the_key(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[train]\nepochs = 2\n[model]\nhiden_size = 3\n')
+    with pytest.raises(ConfigError, match="hiden_size"):
+        load_config(config)
+    with pytest.raises(ConfigError, match="optim.lrate"):
+        load_config(None, ["optim.lrate=1"])
+    with pytest.raises(ConfigError, match=r"\[trian\]"):
+        load_config(None, ["trian.epochs=1"])
+    with pytest.raises(ConfigError, match="train.epochs must be int"):
+        load_config(None, ["train.epochs=many"])
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.toml")
+    config.write_text("[train\n")
+    with pytest.raises(ConfigError, match="not a valid config file"):
+        load_config(config)
+    assert load_config(None, ["data.train=a.jsonl", "optim.lr=1"]).data.train == ["a.jsonl"]
+
+
+def test_cli_reports_a_bad_key_in_one_line(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[model]\nhead = 'ctc'\n")
+    result = subprocess.run([sys.executable, "-m", "speechrnn", "train", str(config), "--set", "train.epoch=2"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "train.epoch" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_waveform_augmentation_is_a_function_of_its_generator(tone_data):
+    config = AugmentConfig(speed_factors=[0.9, 1.1], gain_db=[-6, 6], shift_ms=50, noise_prob=1.0)
+    augment = WaveformAugment(config, RATE)
+    audio = tone(440.0, 0.5, np.random.default_rng(0))
+    first = augment(audio, np.random.default_rng((0, 1, 7)))
+    assert np.array_equal(first, augment(audio, np.random.default_rng((0, 1, 7))))
+    assert not np.array_equal(first, augment(audio, np.random.default_rng((0, 2, 7))))
+    assert np.abs(first).max() <= 1.0
+
+
+def test_dataset_items_depend_on_epoch_and_index_only():
+    sampler = BucketBatchSampler([0.5] * 10, 2.0, seed=3, with_epoch=True)
+    sampler.set_epoch(4)
+    assert all(epoch == 4 for batch in sampler for _, epoch in batch)
+    utterances = [Utterance(audio="unused.wav", duration=0.5, label="a")]
+    dataset = ManifestDataset(utterances, ["a"], "classify")
+    assert dataset.targets == [[0]]
+
+
+def test_mix_at_snr_hits_the_requested_ratio():
+    rng = np.random.default_rng(0)
+    speech, noise = rng.standard_normal(16000).astype(np.float32), rng.standard_normal(16000).astype(np.float32)
+    mixed = mix_at_snr(speech, noise, 10.0)
+    added = mixed - speech
+    assert 10 * np.log10(np.mean(speech**2) / np.mean(added**2)) == pytest.approx(10.0, abs=1e-3)
+
+
+def test_spec_augment_masks_only_inside_each_item():
+    feats = torch.ones(2, 50, 20)
+    lengths = torch.tensor([50, 20])
+    torch.manual_seed(0)
+    out = spec_augment(feats, lengths, AugmentConfig(spec_time_masks=2, spec_time_width=0.2, spec_freq_masks=2))
+    assert out[1, 20:].abs().sum() == 0  # padding stays zero
+    assert (out == 0).any() and (out == 1).any()
+    assert spec_augment(feats, lengths, AugmentConfig()) is feats
