@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from speechrnn.data.fsdd import fsdd_root
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import ConfigError
-from speechrnn.model import ModelConfig, SpeechRNN
+from speechrnn.model import BUNDLED_MODEL, ModelConfig, SpeechRNN
 from speechrnn.stream import StreamingRecognizer
 
 torch.set_num_threads(1)
@@ -158,3 +159,39 @@ def test_one_hour_stream_runs_in_constant_memory():
     finals += sum(e.kind == "final" for e in recognizer.finish())
     assert finals == 360
     assert rss[3599] - rss[600] < 20 * 2**20  # no growth with stream length (20 MiB slack for the allocator)
+
+
+@pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="bundled model speechrnn/assets/digits_ctc.pt not built yet")
+@pytest.mark.skipif(not (fsdd_root() / "recordings").is_dir(), reason=f"FSDD not found at {fsdd_root()}")
+def test_bundled_model_cuts_real_speech_at_ctc_blank_silences():
+    """Three spoken digit strings (FSDD test takes) separated by 2 s pauses: blank-based endpoints (default)."""
+    from speechrnn.audio import load_audio
+    from speechrnn.model import load_model
+
+    model = load_model()
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    strings = [(3, 1, 4), (1, 5, 9), (2, 6, 5)]
+    pieces, spans, position = [], [], 0
+    for digits in strings:
+        start = position
+        for digit in digits:
+            clip = load_audio(fsdd_root() / "recordings" / f"{digit}_jackson_{digit % 5}.wav")
+            pieces += [clip, np.zeros(RATE // 10, dtype=np.float32)]
+            position += clip.size + RATE // 10
+        spans.append((start / RATE, position / RATE))
+        pieces.append(np.zeros(2 * RATE, dtype=np.float32))
+        position += 2 * RATE
+    stream = np.concatenate(pieces)
+    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig())  # silence = CTC blanks
+    events = []
+    for begin in range(0, stream.size, 1600):
+        events += recognizer.accept_waveform(stream[begin : begin + 1600], RATE)
+    finals = [e for e in events + recognizer.finish() if e.kind == "final"]
+    assert [f.reason for f in finals] == ["rule2", "rule2", "rule2"]
+    for final, (start, end) in zip(finals, spans):
+        assert final.start <= start + 0.01 and end <= final.end <= end + 2.0
+        offline = model.transcribe(stream[round(final.start * RATE) : round(final.end * RATE)])
+        assert final.text == offline.text
+        assert all(start - 0.1 <= w.start and w.end <= end + 0.2 for w in final.words)
+    correct = sum(f.text == " ".join(words[d] for d in digits) for f, digits in zip(finals, strings))
+    assert correct >= 2, [f.text for f in finals]
