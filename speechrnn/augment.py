@@ -30,6 +30,7 @@ class AugmentConfig:
     spec_time_width: float = 0.05  # widest time mask as a fraction of the utterance
     spec_freq_masks: int = 0
     spec_freq_width: int = 10  # widest frequency mask in mel bins
+    freq_warp: float = 0.0  # vocal-tract-length warp: mel axis scaled by a random factor in [1 - w, 1 + w]
 
     @property
     def waveform_enabled(self) -> bool:
@@ -98,11 +99,31 @@ class WaveformAugment:
         return audio / peak if peak > 1.0 else audio
 
 
-def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, config: AugmentConfig) -> torch.Tensor:
-    """SpecAugment on normalised features (batch, frames, n_mels): masked cells set to 0 (the mean).
+def warp_frequency(feats: torch.Tensor, max_warp: float) -> torch.Tensor:
+    """Scale the mel axis of (batch, frames, n_mels) by a random factor per item (VTLP-like).
 
-    Time masks are at most ``spec_time_width`` of each item's own length; padding stays 0.
+    Output bin k takes the (linearly interpolated) input at k * factor, clamped to the top bin:
+    formants move as for a longer or shorter vocal tract, while timing is untouched (unlike
+    speed perturbation, which changes both).
     """
+    batch, frames, bins = feats.shape
+    factor = 1 + (2 * torch.rand(batch, 1, device=feats.device) - 1) * max_warp
+    source = (torch.arange(bins, device=feats.device)[None, :] * factor).clamp(max=bins - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    weight = (source - low).unsqueeze(1).to(feats.dtype)
+    gather = lambda index: feats.gather(2, index.unsqueeze(1).expand(batch, frames, bins))  # noqa: E731
+    return gather(low) * (1 - weight) + gather(high) * weight
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, config: AugmentConfig) -> torch.Tensor:
+    """Frequency warp and SpecAugment on normalised features (batch, frames, n_mels).
+
+    Masked cells are set to 0 (the mean); time masks are at most ``spec_time_width`` of each
+    item's own length; padding stays 0.
+    """
+    if config.freq_warp:
+        feats = warp_frequency(feats, config.freq_warp)
     if not (config.spec_time_masks or config.spec_freq_masks):
         return feats
     batch, frames, bins = feats.shape
