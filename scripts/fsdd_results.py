@@ -57,8 +57,9 @@ def main() -> None:
         label = "mean of 6 folds" if len(done) == 6 else f"mean of {len(done)} of 6 folds"
         print(f"| isolated digits | 2x128 BiGRU classify | leave-one-speaker-out, {label} "
               f"| accuracy {statistics.mean(done.values()):.2f} % | |")
-    for run, name in (("connected_bidir", "2x128 BiGRU-CTC, full utterance"),
-                      ("bundled", "bundled: chunked BiGRU-CTC (3+3 x 40 ms)")):
+    for run, name in (("connected_bidir", "2x128 BiGRU-CTC, full utterance, FSDD only"),
+                      ("bundled_bidir", "2x128 BiGRU-CTC, full utterance, FSDD + espeak-ng"),
+                      ("bundled", "bundled: chunked BiGRU-CTC (3+3 x 40 ms), FSDD + espeak-ng")):
         for eval_dir, test in (("eval_test", "connected, held-out speaker theo"),
                                ("eval_synth_heldout", "connected, 7 held-out espeak-ng voices")):
             rep = report(exp / run / eval_dir / "report.json")

@@ -82,8 +82,14 @@ if runs 5; then
   train $configs/bundled.toml "$exp/bundled" \
     --set "data.train=[\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\"]" \
     --set "data.valid=$fsdd/connected/valid.jsonl"
-  evaluate "$exp/bundled/best.pt" "$fsdd/connected/test.jsonl" "$exp/bundled/eval_test"
-  evaluate "$exp/bundled/best.pt" "$data/synth/test.jsonl" "$exp/bundled/eval_synth_heldout"
+  log "stage 5: its full-utterance bidirectional reference (same recipe, no chunking)"
+  train $configs/bundled.toml "$exp/bundled_bidir" --set model.chunk_size=0 --set model.right_context=0 \
+    --set "data.train=[\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\"]" \
+    --set "data.valid=$fsdd/connected/valid.jsonl"
+  for run in bundled bundled_bidir; do
+    evaluate "$exp/$run/best.pt" "$fsdd/connected/test.jsonl" "$exp/$run/eval_test"
+    evaluate "$exp/$run/best.pt" "$data/synth/test.jsonl" "$exp/$run/eval_synth_heldout"
+  done
 fi
 
 if runs 6; then
