@@ -14,10 +14,16 @@ from speechrnn.audio import load_audio
 
 @dataclass(frozen=True)
 class DecodingOptions:
-    """How to decode: ``method`` is "greedy" or "beam" (CTC prefix beam search)."""
+    """How to decode CTC outputs.
+
+    ``method``: "greedy", "beam" (prefix beam search, ``beam_size``) or "closed_set": pick the
+    most likely of ``candidates`` (phrases of model labels; empty = every label on its own) under
+    the CTC likelihood, i.e. isolated-word recognition with a connected-speech model.
+    """
 
     method: str = "greedy"
     beam_size: int = 8
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,40 @@ def words_to_text(words: list[WordTiming] | tuple[WordTiming, ...]) -> str:
     return " ".join(w.word for w in words)
 
 
+def closed_set_scores(log_probs: torch.Tensor, candidates: list[list[int]]) -> torch.Tensor:
+    """(steps, vocab) CTC log-probs -> (len(candidates),) log-likelihood of each token-id sequence."""
+    steps = log_probs.size(0)
+    lengths = torch.tensor([len(c) for c in candidates])
+    targets = torch.tensor([t for c in candidates for t in c])
+    expanded = log_probs.unsqueeze(1).expand(steps, len(candidates), log_probs.size(-1))
+    return -torch.nn.functional.ctc_loss(
+        expanded, targets, torch.full((len(candidates),), steps), lengths, reduction="none", zero_infinity=False
+    )
+
+
+def candidate_ids(candidates: tuple[str, ...], labels: list[str], unit: str) -> list[list[int]]:
+    """Phrases -> model token ids (label i -> i + 1); ConfigError for a token the model lacks."""
+    from speechrnn.errors import ConfigError
+
+    index = {label: i + 1 for i, label in enumerate(labels)}
+    phrases = candidates or tuple(labels)
+    ids = []
+    for phrase in phrases:
+        tokens = phrase.split() if unit == "word" else list(phrase)
+        missing = [t for t in tokens if t not in index]
+        if missing or not tokens:
+            raise ConfigError(f"candidate {phrase!r} has a token the model does not know: {missing[:1] or 'empty'}")
+        ids.append([index[t] for t in tokens])
+    return ids
+
+
 def decode_ctc(log_probs: torch.Tensor, labels: list[str], unit: str, frame_shift: float, options=None):
-    """(steps, vocab) CTC log-probs of one utterance -> (text, words)."""
+    """(steps, vocab) CTC log-probs of one utterance -> (text, words); closed_set gives no word times."""
     options = options or DecodingOptions()
+    if options.method == "closed_set":
+        phrases = options.candidates or tuple(labels)
+        scores = closed_set_scores(log_probs, candidate_ids(phrases, labels, unit))
+        return phrases[int(scores.argmax())], []
     if options.method == "beam":
         from speechrnn.beam import prefix_beam_search  # noqa: PLC0415 - optional, heavier decoder
 

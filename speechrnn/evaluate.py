@@ -35,7 +35,8 @@ from speechrnn.metrics import (
     word_counts,
 )
 
-DECODERS = ("greedy", "beam")
+DECODERS = ("greedy", "beam")  # the default pair
+ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
 
 
 def utterance_name(utterance: Utterance) -> str:
@@ -72,9 +73,11 @@ def _references(utterances: Sequence[Utterance], config) -> list:
 def _check_decoders(decoders: Sequence[str]) -> tuple[str, ...]:
     """Validate decoder names (duplicates dropped, order kept)."""
     decoders = tuple(dict.fromkeys(decoders))
-    unknown = [d for d in decoders if d not in DECODERS]
+    unknown = [d for d in decoders if d not in ALL_DECODERS]
     if unknown or not decoders:
-        raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {unknown[0] if unknown else 'none'!r}")
+        raise ConfigError(
+            f"decoder must be one of {', '.join(ALL_DECODERS)}, got {unknown[0] if unknown else 'none'!r}"
+        )
     return decoders
 
 
@@ -88,6 +91,7 @@ def evaluate(
     device: str | torch.device | None = None,
     quiet: bool = False,
     worst: int = 10,
+    pad_seconds: float = 0.0,
 ) -> dict:
     """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
 
@@ -97,6 +101,8 @@ def evaluate(
         decoders: CTC decoders to score, "greedy" and/or "beam"; ignored for classifiers.
         max_seconds: padded audio per batch (items x longest item).
         worst: how many of the worst CTC utterances (most word errors) to list per decoder.
+        pad_seconds: silence added before and after every utterance (tightly trimmed clips
+            scored with a model trained on connected speech, which always has some around words).
 
     Returns:
         {"num_utterances", "head", "labels", "device", "metrics", "timing", "predictions"}:
@@ -128,7 +134,12 @@ def evaluate(
     audio_seconds = 0.0
     model_seconds = 0.0
     decode_seconds = {d: 0.0 for d in (() if classify else decoders)}
-    options = {"greedy": DecodingOptions(method="greedy"), "beam": DecodingOptions(method="beam", beam_size=beam_size)}
+    options = {
+        "greedy": DecodingOptions(method="greedy"),
+        "beam": DecodingOptions(method="beam", beam_size=beam_size),
+        "closed_set": DecodingOptions(method="closed_set"),
+    }
+    pad = np.zeros(int(round(pad_seconds * sample_rate)), dtype=np.float32)
     start = time.perf_counter()
     progress = tqdm(
         total=len(utterances), desc="evaluate", unit="utt", disable=quiet or not sys.stderr.isatty(), leave=False
@@ -136,7 +147,8 @@ def evaluate(
     with progress:
         for batch in sampler:
             audio, lengths = collate_audio(
-                [torch.from_numpy(load_utterance(utterances[i], sample_rate)) for i in batch]
+                [torch.from_numpy(np.concatenate([pad, load_utterance(utterances[i], sample_rate), pad]))
+                 for i in batch]
             )
             audio_seconds += float(lengths.sum()) / sample_rate
             tick = time.perf_counter()
@@ -219,6 +231,7 @@ def _ctc_metrics(utterances, references, predicted, decoders, worst) -> tuple[di
         per_utterance.sort(key=lambda e: (-e["word_errors"], -e["wer"], e["id"]))
         result["worst"] = per_utterance[: max(worst, 0)]
         result["utterances_with_errors"] = len(per_utterance)
+        result["utterance_accuracy"] = 1 - len(per_utterance) / len(utterances)
         metrics[name] = result
     predictions = [
         {"id": utterance_name(u), "reference": ref, **{name: p[name] for name in decoders}}
@@ -241,7 +254,7 @@ def format_summary(report: dict) -> str:
     if report["head"] == "classify":
         lines.append(format_class_table(metrics))
         return "\n".join(lines)
-    for name in DECODERS:
+    for name in ALL_DECODERS:
         if name not in metrics:
             continue
         m = metrics[name]
@@ -249,7 +262,8 @@ def format_summary(report: dict) -> str:
         lines.append(
             f"{name}: WER {100 * m['wer']:.2f}% (S={w['substitutions']} D={w['deletions']} I={w['insertions']} "
             f"N={w['reference_length']})  CER {100 * m['cer']:.2f}% (N={c['reference_length']})  "
-            f"{m['utterances_with_errors']} utterances with errors"
+            f"{m['utterances_with_errors']} utterances with errors "
+            f"(utterance accuracy {100 * m['utterance_accuracy']:.2f}%)"
         )
         for e in m["worst"]:
             lines.append(
@@ -296,7 +310,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint to evaluate (default: the bundled digits model)")
     parser.add_argument("--manifest", required=True, help="JSONL manifest with label (classify) or text (ctc)")
     parser.add_argument("--output-dir", help="write report.json, predictions.jsonl and confusion_matrix.png here")
-    parser.add_argument("--decoder", choices=("greedy", "beam", "both"), default="both", help="CTC decoder(s) to score")
+    parser.add_argument("--decoder", choices=(*ALL_DECODERS, "both"), default="both",
+                        help="CTC decoder(s) to score: greedy, beam, both (default), or closed_set (best single label)")
+    parser.add_argument("--pad-ms", type=float, default=0.0, help="silence added around every utterance (default 0)")
     parser.add_argument("--beam-size", type=int, default=8, help="beam width for --decoder beam/both (default 8)")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
     parser.add_argument("--worst", type=int, default=10, help="worst CTC utterances to list (default 10)")
@@ -320,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         quiet=args.quiet,
         worst=args.worst,
+        pad_seconds=args.pad_ms / 1000,
     )
     report = {"model": str(args.model) if args.model else "bundled", "manifest": str(args.manifest), **report}
     print(format_summary(report))
