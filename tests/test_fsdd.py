@@ -261,6 +261,17 @@ def test_changed_parameters_redo_only_that_stage(tmp_path):
     assert result["manifests"]["isolated/loso/bert/test.jsonl"] == 60
 
 
+def test_no_test_speaker_puts_every_speaker_in_connected_train(tmp_path):
+    """test_speaker="none": connected train/valid from all speakers (the official split), no test."""
+    _synthetic_recordings(tmp_path / "src" / "recordings", indices=range(7))
+    result = prepare_fsdd(tmp_path / "src", tmp_path / "out", test_speaker="none", connected_train=8,
+                          connected_valid=4, connected_test=5, quiet=True)
+    train = _manifest_lines(tmp_path / "out/connected/train.jsonl")
+    assert {u["speaker"] for u in train} == {"anna", "bert"}
+    assert {u["speaker"] for u in _manifest_lines(tmp_path / "out/connected/valid.jsonl")} == {"anna", "bert"}
+    assert result["manifests"].get("connected/test.jsonl", 0) == 0
+
+
 # --------------------------------------------------------------------------- CLI
 
 

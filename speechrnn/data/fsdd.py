@@ -289,7 +289,8 @@ def prepare_fsdd(
         source_dir: the FSDD folder (holding ``recordings/``) or the recordings folder itself.
         output_dir: created if needed.
         seed: seeds the connected-digit generation (same seed -> identical manifests and WAV bytes).
-        test_speaker: the speaker reserved for the connected test split.
+        test_speaker: the speaker reserved for the connected test split; "none" keeps every speaker
+            in train/valid (takes 5-49 / 0-4, the official split) and writes no connected test.
         connected_train, connected_valid, connected_test: utterances per connected split.
         max_digits: the longest digit string.
 
@@ -302,7 +303,9 @@ def prepare_fsdd(
     source_dir, output_dir = Path(source_dir), Path(output_dir)
     recordings = scan_recordings(source_dir)
     speakers = sorted({speaker for _, speaker, _, _ in recordings})
-    if test_speaker not in speakers:
+    if test_speaker in ("", "none"):  # no held-out speaker: connected train/valid from all (official split)
+        test_speaker, connected_test = "", 0
+    elif test_speaker not in speakers:
         raise DataError(f"test speaker {test_speaker!r} is not in {source_dir} (speakers: {', '.join(speakers)})")
     if max_digits < 1 or min(connected_train, connected_valid, connected_test) < 0:
         raise DataError(
@@ -331,7 +334,7 @@ def prepare_fsdd(
     plan = {
         "train": (connected_train, train_speakers),
         "valid": (connected_valid, train_speakers),
-        "test": (connected_test, [test_speaker]),
+        "test": (connected_test, [test_speaker] if test_speaker else []),
     }
     for split, (count, split_speakers) in plan.items():
         stage = f"connected-{split}"
@@ -372,7 +375,8 @@ def add_prepare_arguments(parser) -> None:
     parser.add_argument("--download", action="store_true", help="download the pinned FSDD archive first")
     parser.add_argument("--url", help=f"archive URL for --download (default {URL})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the connected-digit generation (default 0)")
-    parser.add_argument("--test-speaker", default="theo", help="speaker reserved for connected test (default theo)")
+    parser.add_argument("--test-speaker", default="theo",
+                        help="speaker reserved for connected test (default theo; \"none\": all speakers train)")
     parser.add_argument("--connected-train", type=int, default=3000, help="connected train utterances (3000)")
     parser.add_argument("--connected-valid", type=int, default=300, help="connected valid utterances (300)")
     parser.add_argument("--connected-test", type=int, default=500, help="connected test utterances (500)")
