@@ -30,8 +30,8 @@ def train_minutes(run: Path) -> str:
     return f"{float(rows[-1]['elapsed_s']) / 60:.1f}" if rows else "-"
 
 
-def accuracy(rep: dict) -> float:
-    return 100 * rep["metrics"]["accuracy"]
+def closed_set_accuracy(rep: dict) -> float:
+    return 100 * rep["metrics"]["closed_set"]["utterance_accuracy"]
 
 
 def wer(rep: dict, decoder: str) -> float:
@@ -44,18 +44,19 @@ def main() -> None:
     exp = Path(parser.parse_args().exp)
     print("| task | model | test set | result | train time (min) |")
     print("|---|---|---|---|---|")
-    rep = report(exp / "isolated_official/eval_test/report.json")
+    model = "2x128 BiGRU-CTC on connected digits, closed-set scoring"
+    rep = report(exp / "official_ctc/eval_test/report.json")
     if rep:
-        print(f"| isolated digits | 2x128 BiGRU classify | official test (idx 0-4) | accuracy {accuracy(rep):.2f} % "
-              f"| {train_minutes(exp / 'isolated_official')} |")
-    folds = {s: report(exp / f"loso_{s}/eval_test/report.json") for s in SPEAKERS}
-    done = {s: accuracy(r) for s, r in folds.items() if r}
+        print(f"| isolated digits | {model} | official test (takes 0-4, all speakers) "
+              f"| accuracy {closed_set_accuracy(rep):.2f} % | {train_minutes(exp / 'official_ctc')} |")
+    folds = {s: report(exp / f"loso_ctc_{s}/eval_test/report.json") for s in SPEAKERS}
+    done = {s: closed_set_accuracy(r) for s, r in folds.items() if r}
     for speaker, acc in done.items():
-        print(f"| isolated digits | 2x128 BiGRU classify | held-out speaker {speaker} | accuracy {acc:.2f} % "
-              f"| {train_minutes(exp / f'loso_{speaker}')} |")
+        print(f"| isolated digits | {model} | held-out speaker {speaker} | accuracy {acc:.2f} % "
+              f"| {train_minutes(exp / f'loso_ctc_{speaker}')} |")
     if done:
         label = "mean of 6 folds" if len(done) == 6 else f"mean of {len(done)} of 6 folds"
-        print(f"| isolated digits | 2x128 BiGRU classify | leave-one-speaker-out, {label} "
+        print(f"| isolated digits | {model} | leave-one-speaker-out, {label} "
               f"| accuracy {statistics.mean(done.values()):.2f} % | |")
     for run, name in (("connected_bidir", "2x128 BiGRU-CTC, full utterance, FSDD only"),
                       ("bundled_bidir", "2x128 BiGRU-CTC, full utterance, FSDD + espeak-ng"),

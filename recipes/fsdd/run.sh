@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Free Spoken Digit Dataset recipe (stages as in icefall's prepare.sh):
 #   stage 0: prepare manifests: isolated (official + leave-one-speaker-out), connected digits at 16 kHz
+#            (held-out theo), and connected training sets for the official split and for each fold
 #   stage 1: synthesise espeak-ng digit voices (training variety + held-out voices for testing)
-#   stage 2: isolated digits, official split: train + evaluate
-#   stage 3: isolated digits, speaker-independent: one model per held-out speaker, train + evaluate
+#   stage 2: isolated digits, official split: connected-digit CTC model on all six speakers' training
+#            takes, isolated test takes recognised by closed-set CTC scoring
+#   stage 3: isolated digits, speaker-independent: the same per held-out speaker (six folds)
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -43,9 +45,22 @@ evaluate() {  # evaluate MODEL MANIFEST OUT_DIR
 }
 extra=("$@")
 
+speakers="george jackson lucas nicolas theo yweweler"
+isolated_model() {  # isolated_model NAME CONNECTED_DIR TEST_MANIFEST: train on connected digits, score closed-set
+  train $configs/connected.toml "$exp/$1" --set train.epochs=10 \
+    --set "data.train=$2/connected/train.jsonl" --set "data.valid=$2/connected/valid.jsonl"
+  "$python" -m speechrnn evaluate --quiet --model "$exp/$1/best.pt" --manifest "$3" \
+    --decoder closed_set --pad-ms 200 --output-dir "$exp/$1/eval_test"
+}
+
 if runs 0; then
   log "stage 0: prepare FSDD manifests in $fsdd (source: \$SPEECHRNN_FSDD or ../shared/data/fsdd)"
   "$python" -m speechrnn prepare fsdd --output "$fsdd"
+  small=(--connected-train 2000 --connected-valid 200 --connected-test 0)
+  "$python" -m speechrnn prepare fsdd --output "$data/fsdd_all" --test-speaker none "${small[@]}"
+  for speaker in $speakers; do
+    "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso/$speaker" --test-speaker "$speaker" "${small[@]}"
+  done
 fi
 
 if runs 1; then
@@ -54,19 +69,14 @@ if runs 1; then
 fi
 
 if runs 2; then
-  log "stage 2: isolated digits, official split"
-  train $configs/isolated.toml "$exp/isolated_official" \
-    --set "data.train=$fsdd/isolated/official/train.jsonl" --set "data.valid=$fsdd/isolated/official/test.jsonl"
-  evaluate "$exp/isolated_official/best.pt" "$fsdd/isolated/official/test.jsonl" "$exp/isolated_official/eval_test"
+  log "stage 2: isolated digits, official split (closed-set CTC)"
+  isolated_model official_ctc "$data/fsdd_all" "$fsdd/isolated/official/test.jsonl"
 fi
 
 if runs 3; then
-  for speaker in george jackson lucas nicolas theo yweweler; do
-    log "stage 3: isolated digits, held-out speaker $speaker"
-    fold=$fsdd/isolated/loso/$speaker
-    train $configs/isolated.toml "$exp/loso_$speaker" \
-      --set "data.train=$fold/train.jsonl" --set "data.valid=$fold/valid.jsonl"
-    evaluate "$exp/loso_$speaker/best.pt" "$fold/test.jsonl" "$exp/loso_$speaker/eval_test"
+  for speaker in $speakers; do
+    log "stage 3: isolated digits, held-out speaker $speaker (closed-set CTC)"
+    isolated_model "loso_ctc_$speaker" "$data/fsdd_loso/$speaker" "$fsdd/isolated/loso/$speaker/test.jsonl"
   done
 fi
 
