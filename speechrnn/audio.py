@@ -59,22 +59,36 @@ def _check_wav_complete(path: Path) -> None:
             offset += 8 + chunk_size + (chunk_size & 1)
 
 
-def _to_mono_float32(audio: np.ndarray, name: str) -> np.ndarray:
-    """Convert (samples,) or (samples, channels) int/float audio to mono float32 (samples,)."""
+def to_mono_float32(samples, name: str = "audio array", *, allow_empty: bool = False) -> np.ndarray:
+    """(samples,) or (samples, channels) int/float array or tensor -> mono float32 (samples,).
+
+    Integer PCM is scaled to [-1, 1) by its type's range; channels are averaged.
+
+    Raises:
+        AudioError: not an array, an unsupported dtype or shape, NaN/inf samples, or (unless
+            ``allow_empty``, as for a streaming chunk) no samples at all.
+    """
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    if not isinstance(samples, np.ndarray):
+        raise AudioError(f"{name}: expected a numpy array or torch tensor, got {type(samples).__name__}")
+    audio = samples
+    if audio.dtype.kind in "iu" and audio.dtype.itemsize > 4:
+        raise AudioError(f"{name}: unsupported sample type {audio.dtype} (use float or 8/16/32-bit integer PCM)")
     if audio.dtype.kind == "i":
         audio = audio.astype(np.float32) / float(-np.iinfo(audio.dtype).min)
     elif audio.dtype.kind == "u":
-        info = np.iinfo(audio.dtype)
-        audio = (audio.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+        half = (np.iinfo(audio.dtype).max + 1) / 2
+        audio = (audio.astype(np.float32) - half) / half
     elif audio.dtype.kind == "f":
         audio = audio.astype(np.float32, copy=False)
     else:
-        raise AudioError(f"{name}: unsupported sample type {audio.dtype}")
+        raise AudioError(f"{name}: unsupported sample type {audio.dtype} (use float or integer PCM)")
     if audio.ndim == 2:
         audio = audio.mean(axis=1, dtype=np.float32)
     elif audio.ndim != 1:
-        raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio, got shape {audio.shape}")
-    if audio.size == 0:
+        raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio, got shape {samples.shape}")
+    if audio.size == 0 and not allow_empty:
         raise AudioError(f"{name}: contains no audio samples")
     if not np.isfinite(audio).all():
         raise AudioError(f"{name}: contains NaN or infinite samples")
@@ -99,10 +113,8 @@ def load_audio(
     Raises:
         AudioError: missing, empty, unreadable, truncated, non-finite or non-audio input.
     """
-    if isinstance(source, torch.Tensor):
-        source = source.detach().cpu().numpy()
-    if isinstance(source, np.ndarray):
-        audio = _to_mono_float32(source, "audio array")
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        audio = to_mono_float32(source, "audio array")
         return resample(audio, source_rate or sample_rate, sample_rate)
 
     path = Path(source)
@@ -118,7 +130,7 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         reason = str(error).split(":")[-1].strip() or "unknown format"
         raise AudioError(f"{path}: not a readable audio file ({reason})") from None
-    audio = _to_mono_float32(data, str(path))
+    audio = to_mono_float32(data, str(path))
     return resample(audio, file_rate, sample_rate)
 
 

@@ -25,7 +25,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     cannot break the others)."""
     from speechrnn import __version__
 
-    parser = argparse.ArgumentParser(prog="speechrnn", description="Speech command recognition with recurrent networks.")
+    parser = argparse.ArgumentParser(
+        prog="speechrnn", description="Speech command recognition with recurrent networks."
+    )
     parser.add_argument("--version", action="version", version=f"speechrnn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():

@@ -47,12 +47,8 @@ class Transcription:
     duration: float = 0.0
 
 
-def greedy_path(log_probs: torch.Tensor) -> list[tuple[int, int, int]]:
-    """Best CTC path of (steps, vocab) log-probs as (token, first_step, last_step) runs, blanks dropped.
-
-    Token ids are model output ids (blank = 0, label i = i + 1).
-    """
-    best = log_probs.argmax(dim=-1).tolist()
+def collapse_runs(best: list[int]) -> list[tuple[int, int, int]]:
+    """Best token id per step -> (token, first_step, last_step) runs, repeats merged, blanks (0) dropped."""
     runs: list[tuple[int, int, int]] = []
     previous = 0
     for step, token in enumerate(best):
@@ -63,6 +59,14 @@ def greedy_path(log_probs: torch.Tensor) -> list[tuple[int, int, int]]:
                 runs.append((token, step, step))
         previous = token
     return runs
+
+
+def greedy_path(log_probs: torch.Tensor) -> list[tuple[int, int, int]]:
+    """Best CTC path of (steps, vocab) log-probs as (token, first_step, last_step) runs, blanks dropped.
+
+    Token ids are model output ids (blank = 0, label i = i + 1).
+    """
+    return collapse_runs(log_probs.argmax(dim=-1).tolist())
 
 
 def tokens_to_words(

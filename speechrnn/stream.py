@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from speechrnn.audio import to_mono_float32
 from speechrnn.decode import (
     DecodingOptions,
     Transcription,
     WordTiming,
     classification_result,
+    collapse_runs,
     decode_ctc,
     tokens_to_words,
     words_to_text,
@@ -35,9 +37,6 @@ from speechrnn.decode import (
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError
 from speechrnn.stream_features import StreamingLogMel, StreamingSubsampler
-
-FLOAT_KINDS = ("float16", "float32", "float64")
-INT_SCALES = {"int16": 32768.0, "int32": 2147483648.0}
 
 
 @dataclass(frozen=True)
@@ -67,28 +66,6 @@ class StreamEvent:
         if self.score is not None:
             out["score"] = round(self.score, 4)
         return out
-
-
-def as_float_samples(samples, name: str = "samples") -> np.ndarray:
-    """(n,) or (n, channels) float or int16/int32 samples -> mono float32 (n,); AudioError otherwise."""
-    if isinstance(samples, torch.Tensor):
-        samples = samples.detach().cpu().numpy()
-    if not isinstance(samples, np.ndarray):
-        raise AudioError(f"{name}: expected a numpy array or torch tensor, got {type(samples).__name__}")
-    dtype = samples.dtype.name
-    if dtype in FLOAT_KINDS:
-        audio = samples.astype(np.float32, copy=False)
-    elif dtype in INT_SCALES:
-        audio = samples.astype(np.float32) / np.float32(INT_SCALES[dtype])
-    else:
-        raise AudioError(f"{name}: unsupported sample type {dtype} (use float32/float64 or int16/int32 PCM)")
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1, dtype=np.float32)
-    elif audio.ndim != 1:
-        raise AudioError(f"{name}: expected (samples,) or (samples, channels), got shape {samples.shape}")
-    if not np.isfinite(audio).all():
-        raise AudioError(f"{name}: contains NaN or infinite samples")
-    return audio
 
 
 def _check_rate(sample_rate) -> int:
@@ -212,7 +189,7 @@ class StreamingRecognizer:
         Returns the events this audio caused, possibly none.
         """
         rate = self.sample_rate if sample_rate is None else _check_rate(sample_rate)
-        audio = as_float_samples(samples)
+        audio = to_mono_float32(samples, "samples", allow_empty=True)
         if audio.size == 0:
             return []
         return self._process(self._resample(audio, rate))
@@ -303,7 +280,8 @@ class StreamingRecognizer:
 
     def _greedy_words(self) -> list[WordTiming]:
         config = self.config
-        return tokens_to_words(_runs(self._best), config.labels, config.unit, config.frame_shift, self.utterance_start)
+        runs = collapse_runs(self._best)
+        return tokens_to_words(runs, config.labels, config.unit, config.frame_shift, self.utterance_start)
 
     def _endpoint_reason(self) -> str | None:
         if self.endpoint is None:
@@ -312,7 +290,7 @@ class StreamingRecognizer:
         if self.silence == "energy":
             trailing = self._energy.trailing_silence(self.sample_rate)
             return self.endpoint.detect(length, trailing, self._energy.has_speech)
-        runs = _runs(self._best)
+        runs = collapse_runs(self._best)
         shift = self.config.frame_shift
         decoded = len(self._best) * shift
         trailing = decoded - (runs[-1][2] + 1) * shift if runs else decoded
@@ -375,20 +353,6 @@ class StreamingRecognizer:
         """End the stream and return the final result of its last utterance (word times from the stream start)."""
         self.finish()
         return self._last_result
-
-
-def _runs(best: list[int]) -> list[tuple[int, int, int]]:
-    """Argmax ids per step -> (token, first_step, last_step) runs without blanks (as ``greedy_path``)."""
-    runs: list[tuple[int, int, int]] = []
-    previous = 0
-    for step, token in enumerate(best):
-        if token != 0:
-            if token == previous:
-                runs[-1] = (token, runs[-1][1], step)
-            else:
-                runs.append((token, step, step))
-        previous = token
-    return runs
 
 
 # ---------------------------------------------------------------------- CLI

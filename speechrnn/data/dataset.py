@@ -145,8 +145,12 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         if self.shuffle:
             rng.shuffle(order)
         # sort inside large pools: batches of similar length, still random across epochs
-        pool = 100 * max(1, int(self.max_seconds // max(1e-3, np.median(self.durations)))) if self.shuffle else len(order)
-        order = [i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=self.durations.__getitem__)]
+        pool = (
+            100 * max(1, int(self.max_seconds // max(1e-3, np.median(self.durations)))) if self.shuffle else len(order)
+        )
+        order = [
+            i for s in range(0, len(order), pool) for i in sorted(order[s : s + pool], key=self.durations.__getitem__)
+        ]
         batches, batch, longest = [], [], 0.0
         for i in order:
             longest_with = max(longest, self.durations[i])
