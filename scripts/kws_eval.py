@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+
+from speechrnn.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
@@ -249,9 +250,8 @@ def main(argv=None) -> int:
         (out_dir / "kws_report.md", text),
         (out_dir / "kws_report.json", json.dumps(report, indent=2)),
     ):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(content)
-        os.replace(tmp, path)
+        with atomic_write(path, "w") as f:
+            f.write(content)
     print(text)
     return 0
 

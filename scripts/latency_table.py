@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from speechrnn.atomic import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "unidirectional": {"model.bidirectional": "false", "model.chunk_size": "0", "model.right_context": "0"},
@@ -172,9 +174,8 @@ def main(argv=None) -> int:
         (out_dir / "latency_table.md", table + "\n"),
         (out_dir / "latency_table.json", json.dumps(rows, indent=2)),
     ):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        with atomic_write(path, "w") as f:
+            f.write(text)
     print(table)
     return 0
 
