@@ -222,7 +222,7 @@ def test_label_unknown_to_the_model_is_named(recordings):
 def test_bad_decoder_and_empty_input_are_rejected(recordings):
     model = tiny_model("ctc", ["a", "b"])
     utterances = with_fields(recordings, text=["a"] * 8)
-    with pytest.raises(ConfigError, match="decoder must be one of greedy, beam, got 'viterbi'"):
+    with pytest.raises(ConfigError, match="decoder must be one of greedy, beam, closed_set, got 'viterbi'"):
         evaluate(model, utterances, decoders=("viterbi",), quiet=True)
     with pytest.raises(ConfigError, match="beam size must be >= 1, got 0"):
         evaluate(model, utterances, decoders=("beam",), beam_size=0, quiet=True)
