@@ -45,7 +45,8 @@ def sha256sum(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _progress_disabled(quiet: bool) -> bool:
+def progress_disabled(quiet: bool) -> bool:
+    """True when tqdm bars should be off: ``quiet`` asked for, or stderr is not a terminal."""
     return quiet or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
 
@@ -113,7 +114,7 @@ def _transfer(url: str, part: Path, timeout: float, quiet: bool) -> None:
                 unit_scale=True,
                 unit_divisor=1024,
                 desc=Path(urllib.request.urlparse(url).path).name or "download",
-                disable=_progress_disabled(quiet),
+                disable=progress_disabled(quiet),
                 leave=False,
             ) as bar,
         ):
@@ -307,7 +308,7 @@ def extract_archive(archive: str | os.PathLike, target_dir: str | os.PathLike, *
     staging = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{target_dir.name}.extract-"))
     try:
         root = os.path.realpath(staging)
-        with tqdm(desc=f"extracting {archive.name}", disable=_progress_disabled(quiet), leave=False, total=None) as bar:
+        with tqdm(desc=f"extracting {archive.name}", disable=progress_disabled(quiet), leave=False, total=None) as bar:
             (_extract_zip if kind == "zip" else _extract_tar)(archive, root)
             bar.update(1)
         if not target_dir.exists():
@@ -365,4 +366,13 @@ def mark_done(folder: str | os.PathLike, stage: str, info: dict | None = None) -
     return path
 
 
-__all__ = ["download_file", "extract_archive", "is_done", "mark_done", "publish_mode", "read_marker", "sha256sum"]
+__all__ = [
+    "download_file",
+    "extract_archive",
+    "is_done",
+    "mark_done",
+    "progress_disabled",
+    "publish_mode",
+    "read_marker",
+    "sha256sum",
+]

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,7 +34,14 @@ import soundfile as sf
 from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
-from speechrnn.data.download import download_file, extract_archive, mark_done, read_marker, sha256sum
+from speechrnn.data.download import (
+    download_file,
+    extract_archive,
+    mark_done,
+    progress_disabled,
+    read_marker,
+    sha256sum,
+)
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.errors import DataError
 
@@ -146,8 +152,7 @@ def download_fsdd(
 def _recordings_folder(source_dir: Path) -> Path:
     if not source_dir.is_dir():
         raise DataError(f"{source_dir}: no such folder (expected the FSDD folder holding recordings/)")
-    folder = source_dir / "recordings" if (source_dir / "recordings").is_dir() else source_dir
-    return folder
+    return source_dir / "recordings" if (source_dir / "recordings").is_dir() else source_dir
 
 
 def scan_recordings(source_dir: str | os.PathLike) -> list[tuple[int, str, int, Path]]:
@@ -176,7 +181,8 @@ def _is_test_index(index: int) -> bool:
 
 def _isolated_manifests(recordings: list[tuple[int, str, int, Path]], quiet: bool) -> dict[str, list[Utterance]]:
     utterances = []
-    for digit, speaker, index, path in tqdm(recordings, desc="fsdd isolated", disable=_quiet(quiet), leave=False):
+    progress = tqdm(recordings, desc="fsdd isolated", disable=progress_disabled(quiet), leave=False)
+    for digit, speaker, index, path in progress:
         info = sf.info(str(path))
         duration = round(info.frames / info.samplerate, 6)
         utterances.append(
@@ -195,10 +201,6 @@ def _isolated_manifests(recordings: list[tuple[int, str, int, Path]], quiet: boo
         manifests[f"isolated/loso/{held_out}/valid.jsonl"] = [u for i, u in others if _is_test_index(i)]
         manifests[f"isolated/loso/{held_out}/test.jsonl"] = [u for _, u in utterances if u.speaker == held_out]
     return manifests
-
-
-def _quiet(quiet: bool) -> bool:
-    return quiet or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
 
 def _pause(rng: np.random.Generator, low: float, high: float) -> np.ndarray:
@@ -229,7 +231,7 @@ def _connected_split(
     if wav_dir.exists():
         shutil.rmtree(wav_dir)  # stale files of an unfinished or differently parameterised run
     utterances, alignments = [], []
-    for number in tqdm(range(count), desc=f"fsdd connected {split}", disable=_quiet(quiet), leave=False):
+    for number in tqdm(range(count), desc=f"fsdd connected {split}", disable=progress_disabled(quiet), leave=False):
         speaker = speakers[rng.integers(len(speakers))]
         digits = rng.integers(0, 10, size=int(rng.integers(1, max_digits + 1)))
         pieces, words, position = [], [], 0

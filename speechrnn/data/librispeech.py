@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import soundfile as sf
 from tqdm import tqdm
 
+from speechrnn.data.download import download_file, extract_archive, is_done, mark_done, progress_disabled
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.data.vocab import CHAR_VOCABULARY, check_text, write_vocabulary
 from speechrnn.errors import DataError
@@ -52,7 +52,7 @@ def read_part(part_dir: Path, manifest_dir: Path, *, quiet: bool = False) -> lis
     if not transcripts:
         raise DataError(f"{part_dir}: no */*/*.trans.txt transcripts; is it an extracted LibriSpeech part?")
     utterances = []
-    for transcript in tqdm(transcripts, disable=quiet or not sys.stderr.isatty(), desc=part_dir.name, unit="chapter"):
+    for transcript in tqdm(transcripts, disable=progress_disabled(quiet), desc=part_dir.name, unit="chapter"):
         for number, line in enumerate(transcript.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
@@ -98,8 +98,6 @@ def prepare(
     quiet: bool = False,
 ) -> Path:
     """Download, extract and write manifests for ``parts`` under ``root``; returns the manifest folder."""
-    from speechrnn.data.download import download_file, extract_archive, is_done, mark_done
-
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise DataError(f"unknown LibriSpeech part {unknown[0]!r} (known: {', '.join(PARTS)})")

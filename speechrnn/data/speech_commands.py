@@ -37,7 +37,6 @@ import argparse
 import math
 import os
 import random
-import sys
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -47,6 +46,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
+from speechrnn.data.download import download_file, extract_archive, is_done, mark_done, progress_disabled
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.errors import DataError
 
@@ -68,7 +68,7 @@ CLIP_SECONDS = 1.0
 
 
 def _progress(iterable, quiet: bool, **kwargs):
-    return tqdm(iterable, disable=quiet or not sys.stderr.isatty(), **kwargs)
+    return tqdm(iterable, disable=progress_disabled(quiet), **kwargs)
 
 
 def _duration(path: Path) -> float:
@@ -219,8 +219,6 @@ def prepare(
 
     ``sha256=None`` checks the published checksum when ``url`` is the official one.
     """
-    from speechrnn.data.download import download_file, extract_archive, is_done, mark_done
-
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     data_dir, manifest_dir = root / DATA_FOLDER, root / "manifests"
