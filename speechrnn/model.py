@@ -234,10 +234,16 @@ class GRUEncoder(nn.Module):
         starts = torch.arange(chunks, device=x.device) * size
         block_lengths = (lengths[:, None] - starts[None, :]).clamp(0, size + right).reshape(-1)
         block_lengths = block_lengths.clamp(min=1)  # blocks wholly in padding: any value, masked later
+        last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             if i:
                 main, context = self.dropout(main), self.dropout(context)
             forward_main, _ = layer.forward_gru(main)  # (batch, chunks*C, H)
+            blocks = torch.cat([main.reshape(batch, chunks, size, -1), context], dim=2).flatten(0, 1)
+            backward = layer.backward_direction(blocks, block_lengths)  # (batch*chunks, C+R, H)
+            main = torch.cat([forward_main, backward[:, :size].reshape(batch, chunks * size, -1)], dim=-1)
+            if i == last:  # the right context only feeds the next layer
+                break
             # forward direction over the right context continues from the state at the chunk's end
             ends = forward_main[:, size - 1 :: size]  # (batch, chunks, H)
             if right:
@@ -245,9 +251,6 @@ class GRUEncoder(nn.Module):
                 forward_context, _ = layer.forward_gru(context.reshape(batch * chunks, right, -1), initial)
             else:
                 forward_context = forward_main.new_zeros(batch * chunks, 0, forward_main.size(-1))
-            blocks = torch.cat([main.reshape(batch, chunks, size, -1), context], dim=2).flatten(0, 1)
-            backward = layer.backward_direction(blocks, block_lengths)  # (batch*chunks, C+R, H)
-            main = torch.cat([forward_main, backward[:, :size].reshape(batch, chunks * size, -1)], dim=-1)
             context = torch.cat([forward_context, backward[:, size:]], dim=-1).reshape(
                 batch, chunks, right, main.size(-1)
             )
@@ -282,13 +285,15 @@ class GRUEncoder(nn.Module):
             if layer.backward_gru is None:
                 main = forward_main
                 continue
+            backward, _ = layer.backward_gru(torch.cat([main, context], dim=1).flip(1))
+            backward = backward.flip(1)
+            main = torch.cat([forward_main, backward[:, :size]], dim=-1)
+            if i == len(self.layers) - 1:  # the right context only feeds the next layer
+                break
             if context.size(1):
                 forward_context, _ = layer.forward_gru(context, h)
             else:
                 forward_context = forward_main[:, :0]
-            backward, _ = layer.backward_gru(torch.cat([main, context], dim=1).flip(1))
-            backward = backward.flip(1)
-            main = torch.cat([forward_main, backward[:, :size]], dim=-1)
             context = torch.cat([forward_context, backward[:, size:]], dim=-1)
         return main, torch.cat(new_state, dim=0)
 
