@@ -25,10 +25,9 @@ import soundfile as sf
 
 from speechrnn.atomic import atomic_write
 from speechrnn.audio import SAMPLE_RATE, load_audio
+from speechrnn.data.fsdd import DIGIT_WORDS
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.errors import AudioError, DataError
-
-DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 # English accents (espeak-ng "languages"), alone and with female, male and klatt variants
 ESPEAK_ACCENTS = (
