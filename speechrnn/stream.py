@@ -31,6 +31,7 @@ from speechrnn.decode import (
     classification_result,
     collapse_runs,
     decode_ctc,
+    greedy_path,
     tokens_to_words,
     words_to_text,
 )
@@ -149,7 +150,8 @@ class StreamingRecognizer:
         self._pending = None  # encoder inputs waiting for their chunk / right context
         self._state = self.model.encoder.initial_state(1, self.model.device)
         self._outputs: list[torch.Tensor] = []  # CTC log-probs (steps, V) or encoder outputs (steps, H)
-        self._best: list[int] = []  # CTC argmax per step (stream mode)
+        self._runs: list[tuple[int, int, int]] = []  # greedy CTC (token, first, last step) runs so far
+        self._decoded_steps = 0  # encoder steps behind self._runs
         self._raw_frames: list[torch.Tensor] = []  # log-mel frames (re-run mode)
         self._since_rerun = 0
         self._rerun_log_probs = None
@@ -252,20 +254,35 @@ class StreamingRecognizer:
         if self.is_ctc:
             log_probs = self.model.head(out).float().log_softmax(dim=-1)
             self._outputs.append(log_probs)
-            self._best += log_probs.argmax(dim=-1).tolist()
+            self._extend_runs(log_probs.argmax(dim=-1).tolist())
         else:
             self._outputs.append(out)
+
+    def _extend_runs(self, best: list[int]) -> None:
+        """Append new steps' argmax tokens to the greedy runs; equals ``collapse_runs`` of all steps so far."""
+        offset = self._decoded_steps
+        new = [(token, first + offset, last + offset) for token, first, last in collapse_runs(best)]
+        runs = self._runs
+        if new and runs and new[0][0] == runs[-1][0] and new[0][1] == offset == runs[-1][2] + 1:
+            runs[-1] = (runs[-1][0], runs[-1][1], new.pop(0)[2])  # a token run that spans the boundary
+        runs += new
+        self._decoded_steps += len(best)
+
+    def _encode_buffered(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalisation, subsampling, encoder and head over all buffered log-mel frames (re-run mode)."""
+        feats = torch.cat(self._raw_frames)[None]
+        lengths = torch.tensor([feats.size(1)], device=feats.device)
+        return self.model.encode(self.model.normalizer(feats, lengths), lengths)
 
     def _rerun_whole(self) -> None:
         """Re-run normalisation, subsampling, encoder and head over the buffered utterance."""
         self._since_rerun = 0
         if not self._raw_frames or not self.is_ctc:
             return
-        feats = torch.cat(self._raw_frames)[None]
-        lengths = torch.tensor([feats.size(1)], device=feats.device)
-        outputs, steps = self.model.encode(self.model.normalizer(feats, lengths), lengths)
+        outputs, steps = self._encode_buffered()
         self._rerun_log_probs = outputs[0, : steps[0]].float()
-        self._best = self._rerun_log_probs.argmax(dim=-1).tolist()
+        self._runs = greedy_path(self._rerun_log_probs)
+        self._decoded_steps = self._rerun_log_probs.size(0)
 
     # ------------------------------------------------------------------ results
     def _partial_event(self) -> StreamEvent | None:
@@ -280,8 +297,7 @@ class StreamingRecognizer:
 
     def _greedy_words(self) -> list[WordTiming]:
         config = self.config
-        runs = collapse_runs(self._best)
-        return tokens_to_words(runs, config.labels, config.unit, config.frame_shift, self.utterance_start)
+        return tokens_to_words(self._runs, config.labels, config.unit, config.frame_shift, self.utterance_start)
 
     def _endpoint_reason(self) -> str | None:
         if self.endpoint is None:
@@ -290,9 +306,9 @@ class StreamingRecognizer:
         if self.silence == "energy":
             trailing = self._energy.trailing_silence(self.sample_rate)
             return self.endpoint.detect(length, trailing, self._energy.has_speech)
-        runs = collapse_runs(self._best)
+        runs = self._runs
         shift = self.config.frame_shift
-        decoded = len(self._best) * shift
+        decoded = self._decoded_steps * shift
         trailing = decoded - (runs[-1][2] + 1) * shift if runs else decoded
         return self.endpoint.detect(length, trailing, bool(runs))
 
@@ -320,9 +336,7 @@ class StreamingRecognizer:
 
     def _classify(self) -> torch.Tensor:
         if self.rerun:
-            feats = torch.cat(self._raw_frames)[None]
-            lengths = torch.tensor([feats.size(1)], device=feats.device)
-            logits, _ = self.model.encode(self.model.normalizer(feats, lengths), lengths)
+            logits, _ = self._encode_buffered()
             return logits[0]
         encoded = torch.cat(self._outputs)[None]
         return self.model.head(encoded, torch.tensor([encoded.size(1)], device=encoded.device))[0]
