@@ -15,7 +15,7 @@ import speechrnn
 from speechrnn.augment import AugmentConfig, WaveformAugment, mix_at_snr, spec_augment
 from speechrnn.config import load_config
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset
-from speechrnn.data.manifest import Utterance, write_manifest
+from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError
 from speechrnn.model import load_checkpoint
 from speechrnn.train import train
@@ -161,13 +161,20 @@ def test_waveform_augmentation_is_a_function_of_its_generator(tone_data):
     assert np.abs(first).max() <= 1.0
 
 
-def test_dataset_items_depend_on_epoch_and_index_only():
+def test_dataset_items_depend_on_epoch_and_index_only(tone_data):
+    """The sampler tags indices with the epoch; an augmented item is a function of (seed, epoch, index)."""
     sampler = BucketBatchSampler([0.5] * 10, 2.0, seed=3, with_epoch=True)
     sampler.set_epoch(4)
     assert all(epoch == 4 for batch in sampler for _, epoch in batch)
-    utterances = [Utterance(audio="unused.wav", duration=0.5, label="a")]
-    dataset = ManifestDataset(utterances, ["a"], "classify")
-    assert dataset.targets == [[0]]
+    utterances = read_manifest(tone_data / "classify_train.jsonl")
+    augment = WaveformAugment(AugmentConfig(speed_factors=[0.9, 1.1], gain_db=[-6, 6], noise_prob=1.0), RATE)
+    dataset = ManifestDataset(utterances, sorted(TONES), "classify", augment=augment, seed=7)
+    first, target = dataset[(2, 1)]
+    assert target == [sorted(TONES).index(utterances[2].label)]
+    torch.manual_seed(123)  # torch's global RNG (what loader workers reseed) must not matter
+    assert torch.equal(dataset[(2, 1)][0], first)
+    assert not torch.equal(dataset[(2, 2)][0], first)
+    assert not torch.equal(dataset[(3, 1)][0][: len(first)], first[: len(dataset[(3, 1)][0])])
 
 
 def test_mix_at_snr_hits_the_requested_ratio():
