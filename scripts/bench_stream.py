@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechrnn.atomic import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MANIFEST = ROOT / "data" / "fsdd" / "connected" / "test.jsonl"
 
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
     for key, value in results.items():
         print(f"{key:>24}: {value:.4f}" if isinstance(value, float) else f"{key:>24}: {value}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        with atomic_write(args.json, "w", encoding="utf-8") as f:  # no half-written report on a crash
+            f.write(json.dumps(results, indent=2) + "\n")
     return 0
 
 
