@@ -37,6 +37,7 @@ from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_
 from speechrnn.data.manifest import read_manifest
 from speechrnn.decode import greedy_path
 from speechrnn.errors import ConfigError, ModelError
+from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
 
 
@@ -135,23 +136,15 @@ def count_errors(model_config: ModelConfig, outputs, steps, batch) -> tuple[floa
     """(errors, total): misclassified utterances, or word edit distance and reference words (greedy)."""
     if model_config.head == "classify":
         return float((outputs.argmax(-1) != batch["targets"]).sum()), float(len(outputs))
-    import jiwer
-
-    references, hypotheses, offset = [], [], 0
+    counts, offset = EditCounts(), 0
+    joiner = " " if model_config.unit == "word" else ""
     for i, target_length in enumerate(batch["target_lengths"].tolist()):
         ids = batch["targets"][offset : offset + target_length].tolist()
         offset += target_length
-        joiner = " " if model_config.unit == "word" else ""
-        references.append(joiner.join(model_config.labels[t - 1] for t in ids))
+        reference = joiner.join(model_config.labels[t - 1] for t in ids)
         runs = greedy_path(outputs[i, : steps[i]].float().cpu())
-        hypotheses.append(joiner.join(model_config.labels[t - 1] for t, _, _ in runs))
-    words = sum(len(r.split()) for r in references)
-    pairs = [(r, h) for r, h in zip(references, hypotheses) if r.strip()]
-    errors = sum(len(h.split()) for r, h in zip(references, hypotheses) if not r.strip())
-    if pairs:
-        result = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
-        errors += result.substitutions + result.deletions + result.insertions
-    return float(errors), float(words)
+        counts = counts + word_counts(reference, joiner.join(model_config.labels[t - 1] for t, _, _ in runs))
+    return float(counts.errors), float(counts.reference_length)
 
 
 def optimizer_step(loss: torch.Tensor, model, optimizer, scaler, grad_clip: float) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 
@@ -174,10 +173,3 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches)
-
-    def global_batch_size(self, index: int) -> int:
-        return len(self.batches[index])
-
-
-def total_hours(durations: Sequence[float]) -> float:
-    return math.fsum(durations) / 3600
