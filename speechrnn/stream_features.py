@@ -37,8 +37,6 @@ class StreamingLogMel:
         """Forget buffered samples and start a new utterance."""
         device = self.frontend.window.device
         self._buffer = torch.zeros(self.n_fft // 2, device=device)  # the left centre padding
-        self.num_samples = 0  # samples accepted in this utterance
-        self.num_frames = 0  # frames emitted in this utterance
 
     def _emit(self) -> torch.Tensor:
         """Compute every complete frame in the buffer: (frames, n_mels); keep the rest."""
@@ -50,13 +48,11 @@ class StreamingLogMel:
         with torch.no_grad():
             out = self.frontend.logmel_from_padded(self._buffer[:used].unsqueeze(0))[0]
         self._buffer = self._buffer[frames * self.hop_length :]
-        self.num_frames += frames
         return out
 
     def accept(self, samples: torch.Tensor) -> torch.Tensor:
         """(samples,) float audio -> (new_frames, n_mels) log-mel frames (possibly none)."""
         samples = samples.reshape(-1).to(self._buffer.device, torch.float32)
-        self.num_samples += samples.numel()
         self._buffer = torch.cat([self._buffer, samples])
         return self._emit()
 
