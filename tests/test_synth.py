@@ -1,4 +1,4 @@
-"""espeak-ng synthesis: voices exist, 16 kHz non-silent audio, deterministic corpora, clear errors."""
+"""Speech synthesis (espeak-ng, flite, festival): voices exist, 16 kHz speech, deterministic corpora, clear errors."""
 
 from __future__ import annotations
 
@@ -12,8 +12,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speechrnn.data.fsdd import prepare_fsdd, scan_recordings
 from speechrnn.data.manifest import read_manifest
-from speechrnn.data.synth import DIGIT_WORDS, ESPEAK_VOICES, make_digit_corpus, synthesize
+from speechrnn.data.synth import (
+    DIGIT_WORDS,
+    ESPEAK_VOICES,
+    FESTIVAL_VOICES,
+    FLITE_VOICES,
+    flite_voices,
+    make_digit_corpus,
+    make_digit_recordings,
+    synthesize,
+)
 from speechrnn.errors import DataError
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
@@ -117,3 +127,78 @@ def test_missing_espeak_is_data_error(tmp_path):
     assert len(lines) == 2
     assert all(line.startswith("espeak-ng not found on PATH") for line in lines)
     assert list(tmp_path.iterdir()) == []
+
+
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
+needs_festival = pytest.mark.skipif(
+    shutil.which("text2wave") is None, reason="festival is not installed (apt-get install festival festvox-...)"
+)
+
+
+@needs_flite
+def test_flite_voices_exist_and_speak(tmp_path):
+    assert {v.removeprefix("flite:") for v in FLITE_VOICES} <= set(flite_voices())
+    rendered = []
+    for voice in ("flite:slt", "flite:rms"):
+        seconds = synthesize("seven", voice, tmp_path / f"{voice[6:]}.wav")
+        audio, rate = sf.read(tmp_path / f"{voice[6:]}.wav")
+        assert rate == 16000 and 0.3 < seconds < 2.0 and np.sqrt(np.mean(audio**2)) > 0.01
+        rendered.append(audio)
+    assert rendered[0].shape != rendered[1].shape or not np.allclose(*rendered)
+    slow = synthesize("seven", "flite:slt", tmp_path / "slow.wav", speed=100)
+    assert slow > 1.3 * len(rendered[0]) / 16000  # speed maps to flite's duration stretch
+
+
+@needs_flite
+def test_unknown_flite_voice_is_data_error(tmp_path):
+    # flite itself silently falls back to its default voice
+    with pytest.raises(DataError, match="flite has no voice 'nosuch'"):
+        synthesize("one", "flite:nosuch", tmp_path / "x.wav")
+    assert not (tmp_path / "x.wav").exists()
+
+
+@needs_festival
+@pytest.mark.parametrize("voice", FESTIVAL_VOICES)
+def test_festival_voices_speak(tmp_path, voice):
+    seconds = synthesize("four", voice, tmp_path / "x.wav")
+    audio, rate = sf.read(tmp_path / "x.wav")
+    assert rate == 16000 and 0.2 < seconds < 2.0 and np.sqrt(np.mean(audio**2)) > 0.01
+
+
+@needs_festival
+def test_unknown_festival_voice_is_data_error(tmp_path):
+    # festival exits 0 and writes nothing for an unknown voice
+    with pytest.raises(DataError, match="voice 'festival:nosuch'.*unbound variable"):
+        synthesize("one", "festival:nosuch", tmp_path / "x.wav")
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_unknown_engine_is_data_error(tmp_path):
+    with pytest.raises(DataError, match="unknown voice 'coqui:x'"):
+        synthesize("one", "coqui:x", tmp_path / "x.wav")
+
+
+@needs_flite
+def test_digit_recordings_have_fsdd_layout_and_make_connected_digits(tmp_path):
+    kwargs = dict(takes=6, tract_factors=(1.0, 1.17), seed=3)
+    folder = make_digit_recordings(tmp_path / "a", ["flite:kal"], **kwargs)
+    recordings = scan_recordings(folder)  # FSDD names: {digit}_{speaker}_{take}.wav
+    assert len(recordings) == 10 * 6 * 2
+    assert {speaker for _, speaker, _, _ in recordings} == {"flite-kal-t100", "flite-kal-t117"}
+    for *_, path in recordings[:12]:
+        audio, rate = sf.read(path)
+        assert rate == 16000 and 0.2 < np.abs(audio).max() <= 0.9
+    # the 1.17 factor shortens each clip by 1.17 (a shorter vocal tract, higher formants and pitch)
+    plain, short = sf.read(folder / "3_flite-kal-t100_2.wav")[0], sf.read(folder / "3_flite-kal-t117_2.wav")[0]
+    assert len(short) == pytest.approx(len(plain) / 1.17, abs=2)
+    # deterministic, and a finished run is skipped
+    again = make_digit_recordings(tmp_path / "b", ["flite:kal"], **kwargs)
+    assert [p.read_bytes() for p in sorted(folder.iterdir())] == [p.read_bytes() for p in sorted(again.iterdir())]
+    stamp = (folder / "0_flite-kal-t100_0.wav").stat().st_mtime_ns
+    make_digit_recordings(tmp_path / "a", ["flite:kal"], **kwargs)
+    assert (folder / "0_flite-kal-t100_0.wav").stat().st_mtime_ns == stamp
+    result = prepare_fsdd(tmp_path / "a", tmp_path / "prep", test_speaker="none", connected_train=6,
+                          connected_valid=0, connected_test=0, quiet=True)  # fmt: skip
+    assert result["manifests"]["connected/train.jsonl"] == 6
+    speakers = {u.speaker for u in read_manifest(tmp_path / "prep" / "connected" / "train.jsonl")}
+    assert speakers <= {"flite-kal-t100", "flite-kal-t117"}

@@ -57,7 +57,7 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 TEST_INDICES = range(0, 5)  # the official test split; also the LOSO / connected validation clips
 CONNECTED_RATE = 16000
-_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+_NAME = re.compile(r"^(\d)_([A-Za-z][A-Za-z0-9-]*)_(\d+)\.wav$")  # speaker: FSDD names, or synthetic "flite-rms-t108"
 _SPLIT_STREAMS = {"train": 0, "valid": 1, "test": 2}
 
 
@@ -221,8 +221,14 @@ def _connected_split(
     max_digits: int,
     output_dir: Path,
     quiet: bool,
+    edge_crop: float = 0.0,
 ) -> tuple[list[Utterance], list[dict]]:
-    """Generate ``count`` connected-digit WAVs for one split; returns (utterances, alignments)."""
+    """Generate ``count`` connected-digit WAVs for one split; returns (utterances, alignments).
+
+    ``edge_crop`` > 0 (seconds): each clip loses uniform(0, edge_crop) seconds at its start and,
+    independently, at its end, each with probability 1/2 and never more than 20 % of the clip per
+    side, so the model also learns words whose onset or coda a tight trim cut off.
+    """
     from speechrnn.audio import load_audio
 
     rng = np.random.default_rng([seed, _SPLIT_STREAMS[split]])
@@ -242,6 +248,10 @@ def _connected_split(
             if clip_path not in cache:
                 cache[clip_path] = load_audio(clip_path, CONNECTED_RATE)
             clip = cache[clip_path]
+            if edge_crop > 0:
+                limit = min(edge_crop, 0.2 * len(clip) / CONNECTED_RATE)
+                head, tail = (int(rng.uniform(0, limit) * CONNECTED_RATE) * int(rng.random() < 0.5) for _ in "ht")
+                clip = clip[head : len(clip) - tail]
             pieces += [pause, clip]
             start = position + len(pause)
             position = start + len(clip)
@@ -283,6 +293,7 @@ def prepare_fsdd(
     connected_valid: int = 300,
     connected_test: int = 500,
     max_digits: int = 7,
+    edge_crop_ms: float = 0.0,
     quiet: bool = False,
 ) -> dict:
     """Write the isolated and connected FSDD manifests (see the module docstring) under ``output_dir``.
@@ -295,6 +306,8 @@ def prepare_fsdd(
             in train/valid (takes 5-49 / 0-4, the official split) and writes no connected test.
         connected_train, connected_valid, connected_test: utterances per connected split.
         max_digits: the longest digit string.
+        edge_crop_ms: in the connected train split, cut up to this many ms off each clip's start
+            and end at random (see ``_connected_split``); 0 keeps clips whole.
 
     Returns:
         {"manifests": {relative manifest path: utterances}, "skipped": [stages already done]}.
@@ -309,6 +322,8 @@ def prepare_fsdd(
         test_speaker, connected_test = "", 0
     elif test_speaker not in speakers:
         raise DataError(f"test speaker {test_speaker!r} is not in {source_dir} (speakers: {', '.join(speakers)})")
+    if edge_crop_ms < 0:
+        raise DataError(f"edge_crop_ms must be >= 0, got {edge_crop_ms}")
     if max_digits < 1 or min(connected_train, connected_valid, connected_test) < 0:
         raise DataError(
             f"max_digits must be >= 1 and connected counts >= 0, got {max_digits} and "
@@ -340,7 +355,10 @@ def prepare_fsdd(
     }
     for split, (count, split_speakers) in plan.items():
         stage = f"connected-{split}"
+        crop = edge_crop_ms / 1000 if split == "train" else 0.0
         info = {"source": source, "seed": seed, "count": count, "max_digits": max_digits, "speakers": split_speakers}
+        if crop:
+            info["edge_crop_ms"] = edge_crop_ms
         if read_marker(output_dir, stage) == info:
             result["skipped"].append(stage)
             continue
@@ -348,7 +366,7 @@ def prepare_fsdd(
         if count and missing:
             raise DataError(f"{source}: no {split} clips for speaker/digit {missing[0]} (incomplete recordings)")
         utterances, alignments = _connected_split(
-            split, pools[split], split_speakers, count, seed, max_digits, output_dir, quiet
+            split, pools[split], split_speakers, count, seed, max_digits, output_dir, quiet, crop
         )
         if utterances:
             write_manifest(output_dir / "connected" / f"{split}.jsonl", utterances)
@@ -377,12 +395,21 @@ def add_prepare_arguments(parser) -> None:
     parser.add_argument("--download", action="store_true", help="download the pinned FSDD archive first")
     parser.add_argument("--url", help=f"archive URL for --download (default {URL})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the connected-digit generation (default 0)")
-    parser.add_argument("--test-speaker", default="theo",
-                        help="speaker reserved for connected test (default theo; \"none\": all speakers train)")
+    parser.add_argument(
+        "--test-speaker",
+        default="theo",
+        help='speaker reserved for connected test (default theo; "none": all speakers train)',
+    )
     parser.add_argument("--connected-train", type=int, default=3000, help="connected train utterances (3000)")
     parser.add_argument("--connected-valid", type=int, default=300, help="connected valid utterances (300)")
     parser.add_argument("--connected-test", type=int, default=500, help="connected test utterances (500)")
     parser.add_argument("--max-digits", type=int, default=7, help="longest connected digit string (7)")
+    parser.add_argument(
+        "--edge-crop-ms",
+        type=float,
+        default=0.0,
+        help="connected train: cut up to this many ms off clip starts/ends at random (0: off)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
@@ -402,6 +429,7 @@ def run_prepare(args) -> int:
         connected_valid=args.connected_valid,
         connected_test=args.connected_test,
         max_digits=args.max_digits,
+        edge_crop_ms=args.edge_crop_ms,
         quiet=args.quiet,
     )
     if not args.quiet:

@@ -1,13 +1,21 @@
-"""Synthetic speech with espeak-ng: single phrases and connected-digit corpora.
+"""Synthetic speech: single phrases, connected-digit corpora and FSDD-layout digit recordings.
 
-``synthesize`` renders text with one espeak-ng voice to a 16-bit WAV at 16 kHz (espeak-ng
-writes 22.05 kHz; we resample with soxr through ``speechrnn.audio.load_audio``).
-``make_digit_corpus`` draws random digit strings ("four two seven") and renders each with a
-random voice, speed and pitch, deterministically for a seed, and writes a JSONL manifest.
+Three command-line synthesisers (Debian packages) give voices:
 
-Voices are "<language>[+<variant>]" names of espeak-ng; every variant below exists in
-espeak-ng 1.51+ (``espeak-ng --voices=variant``; names are case-sensitive and an unknown
-variant silently falls back to the default voice, so the test suite checks them).
+* espeak-ng (``apt-get install espeak-ng``): formant synthesis, many accents and variants; a voice
+  is "<language>[+<variant>]", e.g. "en-us+f3" (names are case-sensitive and an unknown variant
+  silently falls back to the default voice, so the test suite checks them);
+* flite (``apt-get install flite``): "flite:<voice>" for its built-in voices kal, kal16, awb, rms,
+  slt (CMU diphone and ARCTIC recordings of real speakers);
+* festival (``apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts``):
+  "festival:<voice>", e.g. "festival:ked_diphone".
+
+``synthesize`` renders text with one voice to a 16-bit WAV at 16 kHz (resampled with soxr through
+``speechrnn.audio.load_audio``). ``make_digit_corpus`` draws random digit strings ("four two
+seven") and renders each with a random voice, speed and pitch, deterministically for a seed, and
+writes a JSONL manifest. ``make_digit_recordings`` writes isolated digits in the FSDD file layout,
+one synthetic "speaker" per voice and vocal-tract factor, so that ``prepare_fsdd`` joins them into
+connected-digit utterances exactly as it does FSDD's recordings.
 """
 
 from __future__ import annotations
@@ -55,12 +63,62 @@ DEFAULT_SPEEDS = (125, 140, 155, 170, 185, 200)  # words per minute
 DEFAULT_PITCHES = (20, 35, 50, 65, 80)  # espeak-ng pitch, 0-99
 
 
+FLITE_VOICES = ("flite:kal", "flite:kal16", "flite:awb", "flite:rms", "flite:slt")
+FESTIVAL_VOICES = ("festival:kal_diphone", "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts")
+ENGINES = {  # engine -> (program, Debian package)
+    "espeak-ng": ("espeak-ng", "espeak-ng"),
+    "flite": ("flite", "flite"),
+    "festival": ("text2wave", "festival"),
+}
+REFERENCE_SPEED = 170  # words per minute that flite and festival speak at a duration stretch of 1
+
+
+def split_voice(voice: str) -> tuple[str, str]:
+    """Split "flite:rms" into ("flite", "rms"); a name without an engine prefix is an espeak-ng voice."""
+    engine, separator, name = voice.partition(":")
+    if not separator:
+        return "espeak-ng", voice
+    if engine not in ENGINES or not name:
+        raise DataError(f"unknown voice {voice!r}: expected an espeak-ng voice, flite:<voice> or festival:<voice>")
+    return engine, name
+
+
+def engine_binary(engine: str = "espeak-ng") -> str:
+    """Path of the synthesiser program of ``engine``; DataError if it is not on PATH."""
+    program, package = ENGINES[engine]
+    binary = shutil.which(program)
+    if binary is None:
+        raise DataError(f"{program} not found on PATH: install it (apt-get install {package}) to synthesise speech")
+    return binary
+
+
 def espeak_binary() -> str:
     """Path of the espeak-ng program; DataError if it is not on PATH."""
-    binary = shutil.which("espeak-ng")
-    if binary is None:
-        raise DataError("espeak-ng not found on PATH: install it (apt-get install espeak-ng) to synthesise speech")
-    return binary
+    return engine_binary("espeak-ng")
+
+
+def flite_voices() -> tuple[str, ...]:
+    """The voices the installed flite knows (``flite -lv``); flite falls back silently on others."""
+    listing = subprocess.run([engine_binary("flite"), "-lv"], capture_output=True, text=True, timeout=60).stdout
+    return tuple(listing.partition(":")[2].split())
+
+
+def _synthesis_command(voice: str, text: str, raw: Path, speed: int, pitch: int, word_gap: int):
+    """(argv, stdin) that renders ``text`` with ``voice`` to the WAV ``raw``."""
+    engine, name = split_voice(voice)
+    binary = engine_binary(engine)
+    stretch = f"{REFERENCE_SPEED / speed:.3f}"
+    if engine == "espeak-ng":
+        return [binary, "-v", name, "-s", str(speed), "-p", str(pitch), "-g", str(word_gap), "-w", str(raw), text], None
+    if engine == "flite":
+        if name not in flite_voices():
+            raise DataError(f"flite has no voice {name!r} (it has: {', '.join(flite_voices())})")
+        f0 = 60 + 1.4 * pitch  # Hz: pitch 50 -> 130 Hz, the range of espeak-ng's 0-99 scale
+        return [binary, "-voice", name, "--setf", f"duration_stretch={stretch}", "--setf",
+                f"int_f0_target_mean={f0:.0f}", "-t", text, "-o", str(raw)], None  # fmt: skip
+    # festival keeps its voices' own pitch; speed through Duration_Stretch
+    return [binary, "-eval", f"(voice_{name})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch})",
+            "-o", str(raw)], text  # fmt: skip
 
 
 def synthesize(
@@ -73,39 +131,39 @@ def synthesize(
     word_gap: int = 0,
     sample_rate: int = SAMPLE_RATE,
 ) -> float:
-    """Render ``text`` with espeak-ng ``voice`` to a mono 16-bit WAV at ``sample_rate``; returns seconds.
+    """Render ``text`` with ``voice`` to a mono 16-bit WAV at ``sample_rate``; returns seconds.
 
     Args:
         text: what to say (a comma gives a short pause).
-        voice: espeak-ng voice, e.g. "en-us+f3".
+        voice: "en-us+f3" (espeak-ng), "flite:rms" or "festival:ked_diphone".
         path: the WAV to write (atomically; folders are created).
-        speed: words per minute (espeak-ng ``-s``, 80-450).
-        pitch: 0-99 (espeak-ng ``-p``).
-        word_gap: extra pause between words in units of 10 ms (espeak-ng ``-g``).
+        speed: words per minute (espeak-ng ``-s``, 80-450; flite and festival: a duration stretch
+            of 170 / speed).
+        pitch: 0-99 (espeak-ng ``-p``; flite: a mean F0 of 60 + 1.4 * pitch Hz; festival: ignored).
+        word_gap: extra pause between words in units of 10 ms (espeak-ng only).
 
     Raises:
-        DataError: espeak-ng missing, failing (e.g. unknown voice) or producing no audio.
+        DataError: the synthesiser missing, failing (e.g. unknown voice) or producing no audio.
     """
     if not text.strip():
         raise DataError("synthesize: text is empty")
-    binary = espeak_binary()
     path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="speechrnn-espeak-") as folder:
-        raw = Path(folder) / "espeak.wav"
-        command = [binary, "-v", voice, "-s", str(speed), "-p", str(pitch), "-g", str(word_gap), "-w", str(raw), text]
+    with tempfile.TemporaryDirectory(prefix="speechrnn-tts-") as folder:
+        raw = Path(folder) / "tts.wav"
+        command, stdin = _synthesis_command(voice, text, raw, speed, pitch, word_gap)
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as error:
-            raise DataError(f"espeak-ng failed for voice {voice!r}: {error}") from None
-        if done.returncode != 0:
-            reason = (done.stderr or done.stdout).strip().splitlines()
-            raise DataError(
-                f"espeak-ng failed for voice {voice!r}: {reason[0] if reason else f'exit {done.returncode}'}"
-            )
+            raise DataError(f"synthesis failed for voice {voice!r}: {error}") from None
+        reason = [line for line in (done.stderr or done.stdout).strip().splitlines() if "ERROR" in line.upper()]
+        if done.returncode != 0 or not raw.exists():  # festival exits 0 on an unknown voice, writing nothing
+            reason = reason or (done.stderr or done.stdout).strip().splitlines()
+            detail = reason[0] if reason else f"exit {done.returncode}, no audio written"
+            raise DataError(f"synthesis failed for voice {voice!r}: {detail}")
         try:
             audio = load_audio(raw, sample_rate)
         except AudioError as error:
-            raise DataError(f"espeak-ng produced no usable audio for voice {voice!r} ({error})") from None
+            raise DataError(f"{voice!r} produced no usable audio ({error})") from None
     with atomic_write(path) as f:
         sf.write(f, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
     return len(audio) / sample_rate
@@ -153,7 +211,8 @@ def make_digit_corpus(
         raise DataError(f"make_digit_corpus: need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}")
     if count < 0 or isolated < 0:
         raise DataError("make_digit_corpus: count and isolated must be >= 0")
-    espeak_binary()
+    for engine in sorted({split_voice(voice)[0] for voice in voices}):
+        engine_binary(engine)
     output_dir = Path(output_dir)
     rng = random.Random(seed)
     plans = []
@@ -176,9 +235,87 @@ def make_digit_corpus(
     for index, text, spoken, label, voice, speed, pitch in progress:
         name = f"{split_name}/{split_name}_{index:06d}.wav"
         duration = synthesize(spoken, voice, output_dir / name, speed=speed, pitch=pitch)
-        common = dict(duration=round(duration, 4), speaker=f"espeak:{voice}", label=label, text=text)
+        common = dict(
+            duration=round(duration, 4), speaker=voice if ":" in voice else f"espeak:{voice}", label=label, text=text
+        )
         utt_id = f"{split_name}_{index:06d}"
         relative.append(Utterance(audio=name, id=utt_id, **common))
         utterances.append(Utterance(audio=str((output_dir / name).resolve()), id=utt_id, **common))
     write_manifest(output_dir / f"{split_name}.jsonl", relative)
     return utterances
+
+
+TRACT_FACTORS = (0.86, 0.93, 1.0, 1.08, 1.17)  # vocal-tract scalings (about the male-female range)
+
+
+def _speaker_name(voice: str, factor: float) -> str:
+    """Speaker name of a voice and tract factor, e.g. "flite-kal16-t108" (FSDD file names allow it)."""
+    engine, name = split_voice(voice)
+    safe = "".join(c if c.isalnum() else "-" for c in f"{engine}-{name}").strip("-")
+    return f"{safe}-t{round(factor * 100):03d}"
+
+
+def make_digit_recordings(
+    output_dir: str | os.PathLike,
+    voices: Sequence[str],
+    *,
+    takes: int = 12,
+    tract_factors: Sequence[float] = TRACT_FACTORS,
+    speeds: Sequence[int] = DEFAULT_SPEEDS,
+    pitches: Sequence[int] = DEFAULT_PITCHES,
+    top_db: float = 40.0,
+    seed: int = 0,
+    quiet: bool = True,
+) -> Path:
+    """Isolated digits in the FSDD layout: ``<output_dir>/recordings/{digit}_{speaker}_{take}.wav``.
+
+    Each (voice, digit, take) is rendered once with a random speed and pitch, trimmed to the
+    speech like FSDD's clips (``librosa.effects.trim(top_db)``), and written once per factor in
+    ``tract_factors``: resampled by the factor (1.17 raises formants and pitch by 17 % and shortens
+    the clip, as a shorter vocal tract would) and scaled to a random peak level. Each (voice, factor)
+    is one speaker, named like "flite-rms-t108", so ``prepare_fsdd(output_dir, ...)`` builds
+    connected digits from these recordings as it does from FSDD's. Deterministic for ``seed``; a
+    completion marker skips a finished run with the same parameters.
+
+    Returns:
+        ``<output_dir>/recordings``.
+
+    Raises:
+        DataError: no voices, ``takes`` < 1, a factor <= 0, or a synthesiser missing or failing.
+    """
+    import librosa
+    import soxr
+
+    from speechrnn.data.download import mark_done, read_marker
+
+    if not voices or takes < 1 or not tract_factors or min(tract_factors) <= 0:
+        raise DataError("make_digit_recordings: need voices, takes >= 1 and tract factors > 0")
+    output_dir = Path(output_dir)
+    folder = output_dir / "recordings"
+    info = {"voices": list(voices), "takes": takes, "tract_factors": list(tract_factors), "speeds": list(speeds),
+            "pitches": list(pitches), "top_db": top_db, "seed": seed}  # fmt: skip
+    if read_marker(output_dir, "recordings") == info:
+        return folder
+    for engine in sorted({split_voice(voice)[0] for voice in voices}):
+        engine_binary(engine)
+    if folder.exists():
+        shutil.rmtree(folder)  # an unfinished or differently parameterised run
+    rng = random.Random(seed)
+    plans = [(voice, digit, take) for voice in voices for digit in range(len(DIGIT_WORDS)) for take in range(takes)]
+    if not quiet:
+        from tqdm import tqdm
+
+        plans = tqdm(plans, desc="synthesising digit recordings", unit="clip")
+    with tempfile.TemporaryDirectory(prefix="speechrnn-tts-") as scratch:
+        for voice, digit, take in plans:
+            raw = Path(scratch) / "digit.wav"
+            synthesize(DIGIT_WORDS[digit], voice, raw, speed=rng.choice(list(speeds)), pitch=rng.choice(list(pitches)))
+            audio, _ = librosa.effects.trim(load_audio(raw, SAMPLE_RATE), top_db=top_db)
+            for factor in tract_factors:
+                clip = audio if factor == 1.0 else soxr.resample(audio, SAMPLE_RATE, SAMPLE_RATE / factor)
+                clip = clip / (np.abs(clip).max() + 1e-9) * rng.uniform(0.2, 0.9)
+                name = f"{digit}_{_speaker_name(voice, factor)}_{take}.wav"
+                with atomic_write(folder / name) as f:
+                    sf.write(f, clip.astype(np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    mark_done(output_dir, "recordings", info)
+    return folder
