@@ -2,8 +2,9 @@
 
 Waveform effects, each applied with its own probability: speed perturbation (resampling,
 which changes tempo and pitch like ``sox speed``), gain, a random lead-in shift, a telephone
-band-limit (8 kHz round trip) and additive noise at a random SNR from noise files (e.g.
-Speech Commands' ``_background_noise_``) or from generated coloured noise.
+band-limit (8 kHz round trip), additive noise at a random SNR from noise files (e.g.
+Speech Commands' ``_background_noise_``) or from generated coloured noise, and stationary tones
+(the mains hum or electronic whine some microphones record, e.g. in FSDD's speaker george).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class AugmentConfig:
     band_limit_prob: float = 0.0  # probability of an 8 kHz round trip (telephone band)
     noise_prob: float = 0.0  # probability of additive noise
     snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])  # [low, high] uniform
+    tone_prob: float = 0.0  # probability of 1-3 added stationary sine tones (hum, whine)
+    tone_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])  # speech-to-tones ratio
     spec_time_masks: int = 0
     spec_time_width: float = 0.05  # widest time mask as a fraction of the utterance
     spec_freq_masks: int = 0
@@ -35,7 +38,12 @@ class AugmentConfig:
     @property
     def waveform_enabled(self) -> bool:
         return bool(
-            self.speed_factors or self.gain_db or self.shift_ms or self.band_limit_prob or self.noise_prob
+            self.speed_factors
+            or self.gain_db
+            or self.shift_ms
+            or self.band_limit_prob
+            or self.noise_prob
+            or self.tone_prob
         )
 
 
@@ -45,6 +53,16 @@ def coloured_noise(rng: np.random.Generator, length: int, exponent: float) -> np
     freqs = np.maximum(np.arange(length // 2 + 1), 1.0)
     noise = np.fft.irfft(spectrum / freqs ** (exponent / 2), n=length)
     return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+
+
+def stationary_tones(rng: np.random.Generator, length: int, sample_rate: int, max_hz: float = 3800.0) -> np.ndarray:
+    """1-3 constant sine tones at random frequencies in [50, max_hz] Hz and levels: (length,), unit power."""
+    t = np.arange(length) / sample_rate
+    tones = np.zeros(length)
+    for _ in range(int(rng.integers(1, 4))):
+        frequency = rng.uniform(50.0, min(max_hz, 0.45 * sample_rate))
+        tones += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 2 * np.pi))
+    return (tones / (np.sqrt(np.mean(tones**2)) + 1e-12)).astype(np.float32)
 
 
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
@@ -95,6 +113,8 @@ class WaveformAugment:
             audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
         if c.noise_prob and rng.random() < c.noise_prob:
             audio = mix_at_snr(audio, self._noise(len(audio), rng), rng.uniform(*c.snr_db))
+        if c.tone_prob and rng.random() < c.tone_prob:
+            audio = mix_at_snr(audio, stationary_tones(rng, len(audio), rate), rng.uniform(*c.tone_snr_db))
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         return audio / peak if peak > 1.0 else audio
 
@@ -140,4 +160,3 @@ def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, config: AugmentConf
         start = (torch.rand(batch, device=device) * (bins - width).clamp(min=1)).long()
         keep &= ~((freq >= start[:, None]) & (freq < (start + width)[:, None])).unsqueeze(1)
     return feats * keep * lengths_to_mask(lengths, frames).unsqueeze(-1)
-

@@ -228,6 +228,26 @@ def test_same_seed_same_bytes_other_seed_differs(prepared, tmp_path):
     assert texts(other) != texts(output)
 
 
+def test_edge_crop_trims_train_clips_only(prepared, tmp_path):
+    root, output, _ = prepared
+    cropped = tmp_path / "cropped"
+    prepare_fsdd(root, cropped, seed=3, quiet=True, edge_crop_ms=80, **SMALL)
+    for split in ("valid", "test"):  # only the train split is cropped
+        name = f"connected/{split}_alignments.jsonl"
+        assert (cropped / name).read_bytes() == (output / name).read_bytes()
+    recordings = Path(fsdd._recordings_folder(root))
+    shortened = 0
+    for row in _manifest_lines(cropped / "connected/train_alignments.jsonl"):
+        for word in row["words"]:
+            full = sf.info(recordings / word["clip"]).duration
+            kept = word["end"] - word["start"]
+            assert 0.6 * full - 1e-3 <= kept <= full + 1e-3
+            shortened += kept < full - 1e-3
+    assert shortened > 10
+    with pytest.raises(DataError, match="edge_crop_ms"):
+        prepare_fsdd(root, tmp_path / "bad", quiet=True, edge_crop_ms=-1, **SMALL)
+
+
 def test_rerun_skips_finished_stages(prepared):
     root, output, first = prepared
     assert first["skipped"] == []
@@ -264,8 +284,15 @@ def test_changed_parameters_redo_only_that_stage(tmp_path):
 def test_no_test_speaker_puts_every_speaker_in_connected_train(tmp_path):
     """test_speaker="none": connected train/valid from all speakers (the official split), no test."""
     _synthetic_recordings(tmp_path / "src" / "recordings", indices=range(7))
-    result = prepare_fsdd(tmp_path / "src", tmp_path / "out", test_speaker="none", connected_train=8,
-                          connected_valid=4, connected_test=5, quiet=True)
+    result = prepare_fsdd(
+        tmp_path / "src",
+        tmp_path / "out",
+        test_speaker="none",
+        connected_train=8,
+        connected_valid=4,
+        connected_test=5,
+        quiet=True,
+    )
     train = _manifest_lines(tmp_path / "out/connected/train.jsonl")
     assert {u["speaker"] for u in train} == {"anna", "bert"}
     assert {u["speaker"] for u in _manifest_lines(tmp_path / "out/connected/valid.jsonl")} == {"anna", "bert"}

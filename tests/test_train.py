@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 import speechrnn
-from speechrnn.augment import AugmentConfig, WaveformAugment, mix_at_snr, spec_augment
+from speechrnn.augment import AugmentConfig, WaveformAugment, mix_at_snr, spec_augment, stationary_tones
 from speechrnn.config import load_config
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
@@ -56,11 +56,19 @@ def tone_data(tmp_path_factory):
 def tiny_config(root, head: str, out_dir, *extra: str):
     overrides = [
         f"model.head={'classify' if head == 'classify' else 'ctc'}",
-        "model.hidden_size=16", "model.num_layers=1", "model.n_mels=20", "model.dropout=0.0",
-        f"data.train={root / f'{head}_train.jsonl'}", f"data.valid={root / f'{head}_valid.jsonl'}",
-        "data.max_seconds=4.0", "data.num_workers=0",
-        "optim.lr=0.01", "optim.warmup_steps=2",
-        f"train.out_dir={out_dir}", "train.epochs=3", "train.threads=1",
+        "model.hidden_size=16",
+        "model.num_layers=1",
+        "model.n_mels=20",
+        "model.dropout=0.0",
+        f"data.train={root / f'{head}_train.jsonl'}",
+        f"data.valid={root / f'{head}_valid.jsonl'}",
+        "data.max_seconds=4.0",
+        "data.num_workers=0",
+        "optim.lr=0.01",
+        "optim.warmup_steps=2",
+        f"train.out_dir={out_dir}",
+        "train.epochs=3",
+        "train.threads=1",
         *extra,
     ]
     return load_config(None, overrides)
@@ -124,7 +132,7 @@ def test_resume_needs_the_same_model(tone_data, tmp_path):
 
 def test_config_errors_name_the_key(tmp_path):
     config = tmp_path / "c.toml"
-    config.write_text('[train]\nepochs = 2\n[model]\nhiden_size = 3\n')
+    config.write_text("[train]\nepochs = 2\n[model]\nhiden_size = 3\n")
     with pytest.raises(ConfigError, match="hiden_size"):
         load_config(config)
     with pytest.raises(ConfigError, match="optim.lrate"):
@@ -144,15 +152,18 @@ def test_config_errors_name_the_key(tmp_path):
 def test_cli_reports_a_bad_key_in_one_line(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[model]\nhead = 'ctc'\n")
-    result = subprocess.run([sys.executable, "-m", "speechrnn", "train", str(config), "--set", "train.epoch=2"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "speechrnn", "train", str(config), "--set", "train.epoch=2"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "train.epoch" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_waveform_augmentation_is_a_function_of_its_generator(tone_data):
-    config = AugmentConfig(speed_factors=[0.9, 1.1], gain_db=[-6, 6], shift_ms=50, noise_prob=1.0)
+    config = AugmentConfig(speed_factors=[0.9, 1.1], gain_db=[-6, 6], shift_ms=50, noise_prob=1.0, tone_prob=1.0)
     augment = WaveformAugment(config, RATE)
     audio = tone(440.0, 0.5, np.random.default_rng(0))
     first = augment(audio, np.random.default_rng((0, 1, 7)))
@@ -183,6 +194,24 @@ def test_mix_at_snr_hits_the_requested_ratio():
     mixed = mix_at_snr(speech, noise, 10.0)
     added = mixed - speech
     assert 10 * np.log10(np.mean(speech**2) / np.mean(added**2)) == pytest.approx(10.0, abs=1e-3)
+
+
+def test_stationary_tones_are_one_to_three_steady_sines_at_the_requested_ratio():
+    rate = 16000
+    for seed in range(5):
+        tones = stationary_tones(np.random.default_rng(seed), rate, rate)
+        assert np.mean(tones**2) == pytest.approx(1.0, rel=1e-3)
+        spectrum = np.abs(np.fft.rfft(tones))  # 1 Hz bins over one second
+        peaks = np.flatnonzero(spectrum > 0.1 * spectrum.max())
+        groups = np.split(peaks, np.flatnonzero(np.diff(peaks) > 3) + 1)
+        assert 1 <= len(groups) <= 3 and 50 - 3 <= peaks.min() and peaks.max() <= 3800 + 3
+        halves = np.abs(np.fft.rfft(tones[: rate // 2])), np.abs(np.fft.rfft(tones[rate // 2 :]))
+        assert np.allclose(halves[0], halves[1], rtol=0.05, atol=0.05 * halves[0].max())  # stationary
+    speech = np.random.default_rng(9).standard_normal(rate).astype(np.float32) * 0.1
+    augment = WaveformAugment(AugmentConfig(tone_prob=1.0, tone_snr_db=[20.0, 20.0]), rate)
+    added = augment(speech, np.random.default_rng(1)) - speech
+    assert 10 * np.log10(np.mean(speech**2) / np.mean(added**2)) == pytest.approx(20.0, abs=1e-2)
+    assert np.array_equal(WaveformAugment(AugmentConfig(tone_prob=0.0), rate)(speech, np.random.default_rng(1)), speech)
 
 
 def test_spec_augment_masks_only_inside_each_item():
