@@ -14,7 +14,7 @@ import torch
 import speechrnn
 from speechrnn.augment import AugmentConfig, WaveformAugment, mix_at_snr, spec_augment, stationary_tones
 from speechrnn.config import load_config
-from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset
+from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, targets_for, vocabulary
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError
 from speechrnn.model import load_checkpoint
@@ -186,6 +186,18 @@ def test_dataset_items_depend_on_epoch_and_index_only(tone_data):
     assert torch.equal(dataset[(2, 1)][0], first)
     assert not torch.equal(dataset[(2, 2)][0], first)
     assert not torch.equal(dataset[(3, 1)][0][: len(first)], first[: len(dataset[(3, 1)][0])])
+
+
+def test_ctc_targets_take_an_isolated_words_label_when_it_has_no_text():
+    connected = Utterance(audio="a.wav", duration=1.0, text="four  two")
+    isolated = Utterance(audio="b.wav", duration=0.5, label="seven")
+    assert vocabulary([connected, isolated], "ctc", "word") == ["four", "seven", "two"]
+    index = {"four": 0, "seven": 1, "two": 2}
+    assert targets_for(connected, "ctc", "word", index) == [1, 3]
+    assert targets_for(isolated, "ctc", "word", index) == [2]
+    both = Utterance(audio="c.wav", duration=0.5, label="seven", text="two")  # text wins
+    assert targets_for(both, "ctc", "word", index) == [3]
+    assert vocabulary([isolated], "ctc", "char") == ["e", "n", "s", "v"]
 
 
 def test_mix_at_snr_hits_the_requested_ratio():

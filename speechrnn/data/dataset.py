@@ -31,14 +31,19 @@ def load_utterance(utterance: Utterance, sample_rate: int) -> np.ndarray:
     return audio
 
 
+def transcript(utterance: Utterance) -> str:
+    """The CTC target text: ``text``, or for an isolated-word row with only a ``label``, that label."""
+    return " ".join((utterance.text if utterance.text is not None else utterance.label or "").split())
+
+
 def targets_for(utterance: Utterance, head: str, unit: str, index: dict[str, int]) -> list[int]:
     """Class index (classify) or CTC token ids (label i -> id i + 1) for one utterance."""
     if head == "classify":
         if utterance.label not in index:
             raise DataError(f"{utterance.audio}: label {utterance.label!r} is not one of the model's labels")
         return [index[utterance.label]]
-    text = utterance.text or ""
-    tokens = text.split() if unit == "word" else list(" ".join(text.split()))
+    text = transcript(utterance)
+    tokens = text.split() if unit == "word" else list(text)
     unknown = [t for t in tokens if t not in index]
     if unknown:
         raise DataError(f"{utterance.audio}: token {unknown[0]!r} is not in the model's vocabulary")
@@ -51,7 +56,7 @@ def vocabulary(utterances: Sequence[Utterance], head: str, unit: str) -> list[st
         return sorted({u.label for u in utterances if u.label is not None})
     tokens: set[str] = set()
     for u in utterances:
-        text = " ".join((u.text or "").split())
+        text = transcript(u)
         tokens.update(text.split() if unit == "word" else text)
     return sorted(tokens)
 
