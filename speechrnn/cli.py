@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from speechrnn.errors import SpeechRNNError
+from speechrnn.errors import SpeechRNNError, one_line
 
 COMMANDS = {
     "transcribe": ("speechrnn.transcribe", "transcribe or classify audio files"),
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SpeechRNNError as error:
-        print(f"speechrnn {args.command}: error: {error}", file=sys.stderr)
+        print(f"speechrnn {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"speechrnn {args.command}: interrupted", file=sys.stderr)

@@ -19,3 +19,17 @@ class ModelError(SpeechRNNError):
 
 class DataError(SpeechRNNError):
     """A manifest, dataset folder, download or archive that is not usable."""
+
+
+def one_line(error: BaseException) -> str:
+    """``str(error)`` on one line.
+
+    An error raised in a DataLoader worker reaches the main process re-raised with the worker's
+    whole traceback as its message ("Caught AudioError in DataLoader worker process 0. Original
+    Traceback ..."); its last line holds the original message, which is what we report.
+    """
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "Original Traceback" in lines[1]:
+        prefix = f"{type(error).__module__}.{type(error).__qualname__}: "
+        return lines[-1].removeprefix(prefix)
+    return " ".join(line.strip() for line in lines)

@@ -162,6 +162,23 @@ def test_cli_reports_a_bad_key_in_one_line(tmp_path):
     assert "train.epoch" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_cli_reports_audio_missing_in_a_loader_worker_in_one_line(tone_data, tmp_path):
+    # the error happens in a DataLoader worker, which re-raises it with its traceback as the message
+    utterances = read_manifest(tone_data / "ctc_train.jsonl")[:8]
+    utterances[5] = Utterance(audio=str(tmp_path / "gone.wav"), duration=0.5, speaker="s", text="low")
+    write_manifest(tmp_path / "train.jsonl", utterances)
+    overrides = ["model.head=ctc", "model.hidden_size=8", "model.num_layers=1", "model.n_mels=20",
+                 "model.normalization=none", f"data.train={tmp_path / 'train.jsonl'}",
+                 f"data.valid={tone_data / 'ctc_valid.jsonl'}", "data.num_workers=1", "train.epochs=1",
+                 f"train.out_dir={tmp_path / 'run'}", "train.threads=1"]  # fmt: skip
+    config = tmp_path / "c.toml"
+    config.write_text("[model]\nhead = 'ctc'\n")
+    command = [sys.executable, "-m", "speechrnn", "train", str(config), "--quiet"] + [f"--set={o}" for o in overrides]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"speechrnn train: error: {tmp_path / 'gone.wav'}: no such file"
+
+
 def test_waveform_augmentation_is_a_function_of_its_generator(tone_data):
     config = AugmentConfig(speed_factors=[0.9, 1.1], gain_db=[-6, 6], shift_ms=50, noise_prob=1.0, tone_prob=1.0)
     augment = WaveformAugment(config, RATE)
