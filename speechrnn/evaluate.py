@@ -22,7 +22,7 @@ from tqdm import tqdm
 from speechrnn.atomic import atomic_write
 from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance
 from speechrnn.data.manifest import Utterance, read_manifest
-from speechrnn.decode import DecodingOptions, decode_ctc
+from speechrnn.decode import DecodingOptions, candidate_ids, closed_set_scores, decode_ctc
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.metrics import (
     char_counts,
@@ -97,6 +97,9 @@ def evaluate(
 
     Args:
         model: a SpeechRNN (put in eval mode here); ``device`` moves it (None: stay where it is).
+            A list of models with the same head and labels is scored as an ensemble: classifiers
+            by their mean class posteriors, CTC models (``decoders=("closed_set",)`` only) by
+            their mean closed-set log-posteriors over the candidate labels.
         utterances: manifest entries with ``label`` (classify) or ``text`` (ctc).
         decoders: CTC decoders to score, "greedy" and/or "beam"; ignored for classifiers.
         max_seconds: padded audio per batch (items x longest item).
@@ -112,21 +115,25 @@ def evaluate(
 
     Raises:
         DataError: no utterances, or a label/text the model cannot be scored against.
-        ConfigError: an unknown decoder or a beam size below 1.
+        ConfigError: an unknown decoder, a beam size below 1, or an ensemble whose models differ in
+            head, labels or unit, or that is asked for a decoder other than closed_set.
     """
     utterances = list(utterances)
     if not utterances:
         raise DataError("no utterances to evaluate")
-    config = model.config
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    config = models[0].config
     references = _references(utterances, config)
     classify = config.head == "classify"
     if not classify:
         decoders = _check_decoders(decoders)
+    _check_ensemble(models, decoders)
     if beam_size < 1:
         raise ConfigError(f"beam size must be >= 1, got {beam_size}")
-    device = torch.device(device) if device is not None else model.device
-    model = model.to(device).eval()
+    device = torch.device(device) if device is not None else models[0].device
+    models = [m.to(device).eval() for m in models]
     sample_rate = config.sample_rate
+    candidates = None if classify else candidate_ids(tuple(config.labels), config.labels, config.unit)
 
     sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
     predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
@@ -147,21 +154,32 @@ def evaluate(
     with progress:
         for batch in sampler:
             audio, lengths = collate_audio(
-                [torch.from_numpy(np.concatenate([pad, load_utterance(utterances[i], sample_rate), pad]))
-                 for i in batch]
+                [
+                    torch.from_numpy(np.concatenate([pad, load_utterance(utterances[i], sample_rate), pad]))
+                    for i in batch
+                ]
             )
             audio_seconds += float(lengths.sum()) / sample_rate
             tick = time.perf_counter()
             with torch.inference_mode():
-                outputs, steps = model(audio.to(device), lengths.to(device))
-                outputs, steps = outputs.float().cpu(), steps.cpu()
+                results = [m(audio.to(device), lengths.to(device)) for m in models]
+                results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]
             model_seconds += time.perf_counter() - tick
+            outputs, steps = results[0]
             if classify:
-                probs = outputs.softmax(dim=-1)
+                probs = torch.stack([outputs.softmax(dim=-1) for outputs, _ in results]).mean(dim=0)
                 best = probs.argmax(dim=-1)
                 for j, i in enumerate(batch):
                     predicted[i] = int(best[j])
                     scores[i] = float(probs[j, best[j]])
+            elif len(models) > 1:  # closed-set ensemble
+                tick = time.perf_counter()
+                for j, i in enumerate(batch):
+                    posteriors = [
+                        closed_set_scores(out[j, : int(n[j])], candidates).log_softmax(dim=0) for out, n in results
+                    ]
+                    predicted[i] = {"closed_set": config.labels[int(torch.stack(posteriors).mean(dim=0).argmax())]}
+                decode_seconds["closed_set"] += time.perf_counter() - tick
             else:
                 for j, i in enumerate(batch):
                     log_probs = outputs[j, : int(steps[j])]
@@ -196,6 +214,19 @@ def evaluate(
         },
         "predictions": predictions,
     }
+
+
+def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
+    """ConfigError unless ``models`` can be scored together (see ``evaluate``)."""
+    if len(models) < 2:
+        return
+    first = models[0].config
+    for other in models[1:]:
+        c = other.config
+        if (c.head, list(c.labels), c.unit) != (first.head, list(first.labels), first.unit):
+            raise ConfigError("ensemble models must share head, labels and unit")
+    if first.head == "ctc" and tuple(decoders) != ("closed_set",):
+        raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
 
 
 def _classification_metrics(utterances, references, predicted, scores, labels) -> tuple[dict, list[dict]]:
@@ -307,11 +338,20 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="checkpoint to evaluate (default: the bundled digits model)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="checkpoint to evaluate (default: the bundled digits model); repeat it to score "
+        "an ensemble (classifiers, or CTC models with --decoder closed_set)",
+    )
     parser.add_argument("--manifest", required=True, help="JSONL manifest with label (classify) or text (ctc)")
     parser.add_argument("--output-dir", help="write report.json, predictions.jsonl and confusion_matrix.png here")
-    parser.add_argument("--decoder", choices=(*ALL_DECODERS, "both"), default="both",
-                        help="CTC decoder(s) to score: greedy, beam, both (default), or closed_set (best single label)")
+    parser.add_argument(
+        "--decoder",
+        choices=(*ALL_DECODERS, "both"),
+        default="both",
+        help="CTC decoder(s) to score: greedy, beam, both (default), or closed_set (best single label)",
+    )
     parser.add_argument("--pad-ms", type=float, default=0.0, help="silence added around every utterance (default 0)")
     parser.add_argument("--beam-size", type=int, default=8, help="beam width for --decoder beam/both (default 8)")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
@@ -325,10 +365,10 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     utterances = read_manifest(args.manifest)
-    model = load_model(args.model, device=device)
+    models = [load_model(path, device=device) for path in args.model or [None]]
     decoders = DECODERS if args.decoder == "both" else (args.decoder,)
     report = evaluate(
-        model,
+        models if len(models) > 1 else models[0],
         utterances,
         decoders=decoders,
         beam_size=args.beam_size,
@@ -338,7 +378,8 @@ def run(args: argparse.Namespace) -> int:
         worst=args.worst,
         pad_seconds=args.pad_ms / 1000,
     )
-    report = {"model": str(args.model) if args.model else "bundled", "manifest": str(args.manifest), **report}
+    names = [str(path) for path in args.model] if args.model else ["bundled"]
+    report = {"model": names[0] if len(names) == 1 else names, "manifest": str(args.manifest), **report}
     print(format_summary(report))
     if args.output_dir:
         for path in write_report(report, args.output_dir):

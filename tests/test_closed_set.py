@@ -69,3 +69,70 @@ def test_evaluate_closed_set_with_padding_matches_per_file_decoding(tmp_path):
     assert [p["closed_set"] for p in report["predictions"]] == expected
     accuracy = np.mean([e == u.label for e, u in zip(expected, utterances)])
     assert report["metrics"]["closed_set"]["utterance_accuracy"] == pytest.approx(accuracy)
+
+
+def _random_clips(tmp_path, count: int = 6) -> list[Utterance]:
+    rng = np.random.default_rng(1)
+    utterances = []
+    for i in range(count):
+        path = tmp_path / f"clip{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(int(16000 * rng.uniform(0.2, 0.6)))).astype(np.float32), 16000)
+        utterances.append(Utterance(audio=str(path), duration=sf.info(path).duration, label=LABELS[i % 3]))
+    return utterances
+
+
+def test_ensemble_averages_closed_set_posteriors(tmp_path):
+    models = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        models.append(SpeechRNN(ModelConfig(head="ctc", labels=LABELS, hidden_size=16, num_layers=1)).eval())
+    utterances = _random_clips(tmp_path)
+    report = evaluate(models, utterances, decoders=("closed_set",), pad_seconds=0.1, quiet=True)
+    pad = np.zeros(1600, dtype=np.float32)
+    expected = []
+    for u in utterances:
+        audio = torch.from_numpy(np.concatenate([pad, sf.read(u.audio, dtype="float32")[0], pad]))[None]
+        posteriors = []
+        for model in models:
+            with torch.inference_mode():
+                log_probs, steps = model(audio)
+            scores = closed_set_scores(log_probs[0, : int(steps[0])], [[1], [2], [3]])
+            posteriors.append(scores.log_softmax(0))
+        expected.append(LABELS[int(torch.stack(posteriors).mean(0).argmax())])
+    assert [p["closed_set"] for p in report["predictions"]] == expected
+    # a model with itself is the model alone
+    alone = evaluate(models[0], utterances, decoders=("closed_set",), pad_seconds=0.1, quiet=True)
+    twice = evaluate([models[0], models[0]], utterances, decoders=("closed_set",), pad_seconds=0.1, quiet=True)
+    assert [p["closed_set"] for p in twice["predictions"]] == [p["closed_set"] for p in alone["predictions"]]
+
+
+def test_ensemble_needs_matching_models_and_closed_set(tmp_path):
+    utterances = _random_clips(tmp_path, 2)
+    a = SpeechRNN(ModelConfig(head="ctc", labels=LABELS, hidden_size=16, num_layers=1))
+    b = SpeechRNN(ModelConfig(head="ctc", labels=[*LABELS, "four"], hidden_size=16, num_layers=1))
+    with pytest.raises(ConfigError, match="share head, labels and unit"):
+        evaluate([a, b], utterances, decoders=("closed_set",), quiet=True)
+    with pytest.raises(ConfigError, match="closed_set only"):
+        evaluate([a, a], utterances, decoders=("greedy",), quiet=True)
+
+
+def test_cli_scores_an_ensemble(tmp_path, capsys):
+    from speechrnn.cli import main
+    from speechrnn.data.manifest import write_manifest
+    from speechrnn.model import save_checkpoint
+
+    utterances = _random_clips(tmp_path, 3)
+    write_manifest(tmp_path / "m.jsonl", utterances)
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        save_checkpoint(tmp_path / f"m{seed}.pt", SpeechRNN(ModelConfig(head="ctc", labels=LABELS, hidden_size=16)))
+        paths += ["--model", str(tmp_path / f"m{seed}.pt")]
+    out = tmp_path / "report"
+    argv = ["evaluate", *paths, "--manifest", str(tmp_path / "m.jsonl"), "--quiet", "--decoder"]
+    assert main([*argv, "closed_set", "--output-dir", str(out)]) == 0
+    report = __import__("json").loads((out / "report.json").read_text())
+    assert report["model"] == [str(tmp_path / "m1.pt"), str(tmp_path / "m2.pt")]
+    assert report["num_utterances"] == 3 and "closed_set" in report["metrics"]
+    assert main([*argv, "greedy"]) == 1
+    assert "closed_set only" in capsys.readouterr().err
