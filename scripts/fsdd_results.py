@@ -4,7 +4,8 @@
     python scripts/fsdd_results.py [--exp exp/fsdd]
 
 Reads ``<exp>/<run>/eval_*/report.json`` (written by ``speechrnn evaluate``) and
-``<exp>/<run>/log.csv`` (training time), and prints a Markdown table.
+``<exp>/<run>/log.csv`` (training time), and prints two Markdown tables: all tasks, and the
+leave-one-speaker-out folds model by model.
 """
 
 from __future__ import annotations
@@ -42,31 +43,71 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exp", default="exp/fsdd")
     exp = Path(parser.parse_args().exp)
+    table(exp)
+    loso_table(exp)
+
+
+def table(exp: Path) -> None:
+    """One row per task and test set."""
     print("| task | model | test set | result | train time (min) |")
     print("|---|---|---|---|---|")
     model = "2x128 BiGRU-CTC on connected digits, closed-set scoring"
     rep = report(exp / "official_ctc/eval_test/report.json")
     if rep:
-        print(f"| isolated digits | {model} | official test (takes 0-4, all speakers) "
-              f"| accuracy {closed_set_accuracy(rep):.2f} % | {train_minutes(exp / 'official_ctc')} |")
-    folds = {s: report(exp / f"loso_ctc_{s}/eval_test/report.json") for s in SPEAKERS}
+        print(
+            f"| isolated digits | {model} | official test (takes 0-4, all speakers) "
+            f"| accuracy {closed_set_accuracy(rep):.2f} % | {train_minutes(exp / 'official_ctc')} |"
+        )
+    folds = {s: report(exp / f"loso_ens_{s}/eval_test/report.json") for s in SPEAKERS}
     done = {s: closed_set_accuracy(r) for s, r in folds.items() if r}
-    for speaker, acc in done.items():
-        print(f"| isolated digits | {model} | held-out speaker {speaker} | accuracy {acc:.2f} % "
-              f"| {train_minutes(exp / f'loso_ctc_{speaker}')} |")
     if done:
         label = "mean of 6 folds" if len(done) == 6 else f"mean of {len(done)} of 6 folds"
-        print(f"| isolated digits | {model} | leave-one-speaker-out, {label} "
-              f"| accuracy {statistics.mean(done.values()):.2f} % | |")
-    for run, name in (("connected_bidir", "2x128 BiGRU-CTC, full utterance, FSDD only"),
-                      ("bundled_bidir", "2x128 BiGRU-CTC, full utterance, FSDD + espeak-ng"),
-                      ("bundled", "bundled: chunked BiGRU-CTC (3+3 x 40 ms), FSDD + espeak-ng")):
-        for eval_dir, test in (("eval_test", "connected, held-out speaker theo"),
-                               ("eval_synth_heldout", "connected, 7 held-out espeak-ng voices")):
+        minutes = [train_minutes(exp / f"loso_{k}_{s}") for s in done for k in "ab"]
+        total = sum(float(m) for m in minutes if m != "-")
+        print(
+            f"| isolated digits | ensemble of two BiGRU-CTC models (FSDD + synthetic voices), closed-set "
+            f"| leave-one-speaker-out, {label} | accuracy {statistics.mean(done.values()):.2f} % "
+            f"| {total / max(len(done), 1):.1f} per fold |"
+        )
+    for run, name in (
+        ("connected_bidir", "2x128 BiGRU-CTC, full utterance, FSDD only"),
+        ("bundled_bidir", "2x128 BiGRU-CTC, full utterance, FSDD + espeak-ng"),
+        ("bundled", "bundled: chunked BiGRU-CTC (3+3 x 40 ms), FSDD + espeak-ng"),
+    ):
+        for eval_dir, test in (
+            ("eval_test", "connected, held-out speaker theo"),
+            ("eval_synth_heldout", "connected, 7 held-out espeak-ng voices"),
+        ):
             rep = report(exp / run / eval_dir / "report.json")
             if rep:
-                print(f"| connected digits | {name} | {test} | WER {wer(rep, 'greedy'):.2f} % greedy, "
-                      f"{wer(rep, 'beam'):.2f} % beam | {train_minutes(exp / run)} |")
+                print(
+                    f"| connected digits | {name} | {test} | WER {wer(rep, 'greedy'):.2f} % greedy, "
+                    f"{wer(rep, 'beam'):.2f} % beam | {train_minutes(exp / run)} |"
+                )
+
+
+def loso_table(exp: Path) -> None:
+    """Per held-out speaker: each model alone and the ensemble (closed-set accuracy, %)."""
+    columns = (
+        ("loso_ctc_{}", "FSDD voices only"),
+        ("loso_a_{}", "A: + espeak-ng, flite, festival voices"),
+        ("loso_b_{}", "B: A's voices, edge crops, tones"),
+        ("loso_ens_{}", "ensemble A + B"),
+    )
+    print()
+    print("| held-out speaker | " + " | ".join(name for _, name in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    results = {}
+    for speaker in SPEAKERS:
+        row = []
+        for run, _ in columns:
+            rep = report(exp / run.format(speaker) / "eval_test/report.json")
+            row.append(closed_set_accuracy(rep) if rep else None)
+            if rep:
+                results.setdefault(run, []).append(row[-1])
+        print(f"| {speaker} | " + " | ".join("-" if a is None else f"{a:.1f} %" for a in row) + " |")
+    means = [results.get(run, []) for run, _ in columns]
+    print("| mean | " + " | ".join(f"{statistics.mean(m):.1f} %" if len(m) == 6 else "-" for m in means) + " |")
 
 
 if __name__ == "__main__":

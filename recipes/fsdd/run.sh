@@ -2,10 +2,13 @@
 # Free Spoken Digit Dataset recipe (stages as in icefall's prepare.sh):
 #   stage 0: prepare manifests: isolated (official + leave-one-speaker-out), connected digits at 16 kHz
 #            (held-out theo), and connected training sets for the official split and for each fold
-#   stage 1: synthesise espeak-ng digit voices (training variety + held-out voices for testing)
+#   stage 1: synthesise digits: espeak-ng voices (training variety + held-out voices for testing),
+#            flite and festival voices at five vocal-tract scalings (training variety)
 #   stage 2: isolated digits, official split: connected-digit CTC model on all six speakers' training
 #            takes, isolated test takes recognised by closed-set CTC scoring
-#   stage 3: isolated digits, speaker-independent: the same per held-out speaker (six folds)
+#   stage 3: isolated digits, speaker-independent, per held-out speaker (six folds): the same on FSDD
+#            voices only; model A adds the synthetic voices, model B also edge crops and tones;
+#            the ensemble A + B is the reported system
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -60,11 +63,13 @@ if runs 0; then
   "$python" -m speechrnn prepare fsdd --output "$data/fsdd_all" --test-speaker none "${small[@]}"
   for speaker in $speakers; do
     "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso/$speaker" --test-speaker "$speaker" "${small[@]}"
+    "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_crop/$speaker" --test-speaker "$speaker" \
+      "${small[@]}" --edge-crop-ms 80
   done
 fi
 
 if runs 1; then
-  log "stage 1: synthesise espeak-ng digits in $data/synth"
+  log "stage 1: synthesise espeak-ng, flite and festival digits in $data/synth"
   "$python" recipes/fsdd/local/make_synthetic.py --output "$data/synth"
 fi
 
@@ -77,6 +82,23 @@ if runs 3; then
   for speaker in $speakers; do
     log "stage 3: isolated digits, held-out speaker $speaker (closed-set CTC)"
     isolated_model "loso_ctc_$speaker" "$data/fsdd_loso/$speaker" "$fsdd/isolated/loso/$speaker/test.jsonl"
+    voices="\"$data/synth/train.jsonl\", \"$data/synth/tts/connected/train.jsonl\""
+    log "stage 3: held-out speaker $speaker, model A (+ synthetic voices)"
+    train $configs/connected.toml "$exp/loso_a_$speaker" --set train.epochs=8 \
+      --set "data.train=[\"$data/fsdd_loso/$speaker/connected/train.jsonl\", $voices]" \
+      --set "data.valid=$data/fsdd_loso/$speaker/connected/valid.jsonl"
+    log "stage 3: held-out speaker $speaker, model B (+ edge crops, tones)"
+    train $configs/loso.toml "$exp/loso_b_$speaker" \
+      --set "data.train=[\"$data/fsdd_loso_crop/$speaker/connected/train.jsonl\", $voices]" \
+      --set "data.valid=$data/fsdd_loso_crop/$speaker/connected/valid.jsonl"
+    test=$fsdd/isolated/loso/$speaker/test.jsonl
+    for run in loso_a loso_b; do
+      "$python" -m speechrnn evaluate --quiet --model "$exp/${run}_$speaker/best.pt" --manifest "$test" \
+        --decoder closed_set --pad-ms 200 --output-dir "$exp/${run}_$speaker/eval_test"
+    done
+    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
+      --model "$exp/loso_b_$speaker/best.pt" --manifest "$test" --decoder closed_set --pad-ms 200 \
+      --output-dir "$exp/loso_ens_$speaker/eval_test"
   done
 fi
 
