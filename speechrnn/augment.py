@@ -4,7 +4,7 @@ Waveform effects, each applied with its own probability: speed perturbation (res
 which changes tempo and pitch like ``sox speed``), gain, a random lead-in shift, a telephone
 band-limit (8 kHz round trip), additive noise at a random SNR from noise files (e.g.
 Speech Commands' ``_background_noise_``) or from generated coloured noise, and stationary tones
-(the mains hum or electronic whine some microphones record, e.g. in FSDD's speaker george).
+(the mains hum or electronic whine some recording set-ups add).
 """
 
 from __future__ import annotations
