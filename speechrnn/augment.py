@@ -4,7 +4,8 @@ Waveform effects, each applied with its own probability: speed perturbation (res
 which changes tempo and pitch like ``sox speed``), gain, a random lead-in shift, a telephone
 band-limit (8 kHz round trip), additive noise at a random SNR from noise files (e.g.
 Speech Commands' ``_background_noise_``) or from generated coloured noise, and stationary tones
-(the mains hum or electronic whine some recording set-ups add).
+(the mains hum or electronic whine some recording set-ups add); and a random microphone colouring
+(a spectral tilt and a gentle low-pass, as a muffled or a bright microphone gives).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class AugmentConfig:
     band_limit_prob: float = 0.0  # probability of an 8 kHz round trip (telephone band)
     noise_prob: float = 0.0  # probability of additive noise
     snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])  # [low, high] uniform
+    eq_prob: float = 0.0  # probability of a random microphone colouring (see ``colouring_gain``)
+    eq_tilt_db: list[float] = field(default_factory=lambda: [-6.0, 3.0])  # dB per octave around 500 Hz
+    eq_lowpass_hz: list[float] = field(default_factory=lambda: [1500.0, 8000.0])  # low-pass corner
     tone_prob: float = 0.0  # probability of 1-3 added stationary sine tones (hum, whine)
     tone_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])  # speech-to-tones ratio
     spec_time_masks: int = 0
@@ -44,6 +48,7 @@ class AugmentConfig:
             or self.band_limit_prob
             or self.noise_prob
             or self.tone_prob
+            or self.eq_prob
         )
 
 
@@ -53,6 +58,17 @@ def coloured_noise(rng: np.random.Generator, length: int, exponent: float) -> np
     freqs = np.maximum(np.arange(length // 2 + 1), 1.0)
     noise = np.fft.irfft(spectrum / freqs ** (exponent / 2), n=length)
     return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+
+
+def colouring_gain(freqs: np.ndarray, tilt_db_per_octave: float, lowpass_hz: float) -> np.ndarray:
+    """Linear amplitude gain at ``freqs`` (Hz): a tilt around 500 Hz times a 2nd-order low-pass.
+
+    The tilt is clipped to +-24 dB so that it shapes the speech band without creating silence.
+    """
+    octaves = np.log2(np.maximum(freqs, 31.25) / 500.0)
+    tilt = np.clip(tilt_db_per_octave * octaves, -24.0, 24.0)
+    lowpass = 1.0 / np.sqrt(1.0 + (freqs / lowpass_hz) ** 4)
+    return (10 ** (tilt / 20) * lowpass).astype(np.float32)
 
 
 def stationary_tones(rng: np.random.Generator, length: int, sample_rate: int, max_hz: float = 3800.0) -> np.ndarray:
@@ -106,6 +122,12 @@ class WaveformAugment:
                 audio = resample(audio, round(rate * factor), rate)
         if c.band_limit_prob and rng.random() < c.band_limit_prob:
             audio = resample(resample(audio, rate, 8000), 8000, rate)
+        if c.eq_prob and rng.random() < c.eq_prob and audio.size:
+            gain = colouring_gain(np.fft.rfftfreq(len(audio), 1 / rate), rng.uniform(*c.eq_tilt_db),
+                                  rng.uniform(*c.eq_lowpass_hz))  # fmt: skip
+            coloured = np.fft.irfft(np.fft.rfft(audio) * gain, n=len(audio)).astype(np.float32)
+            level = np.sqrt(np.mean(audio**2) / (np.mean(coloured**2) + 1e-12))
+            audio = coloured * np.float32(level)  # the same loudness: level is gain_db's job
         if c.gain_db:
             audio = audio * np.float32(10 ** (rng.uniform(*c.gain_db) / 20))
         if c.shift_ms:

@@ -12,7 +12,14 @@ import soundfile as sf
 import torch
 
 import speechrnn
-from speechrnn.augment import AugmentConfig, WaveformAugment, mix_at_snr, spec_augment, stationary_tones
+from speechrnn.augment import (
+    AugmentConfig,
+    WaveformAugment,
+    colouring_gain,
+    mix_at_snr,
+    spec_augment,
+    stationary_tones,
+)
 from speechrnn.config import load_config
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, targets_for, vocabulary
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
@@ -180,7 +187,9 @@ def test_cli_reports_audio_missing_in_a_loader_worker_in_one_line(tone_data, tmp
 
 
 def test_waveform_augmentation_is_a_function_of_its_generator(tone_data):
-    config = AugmentConfig(speed_factors=[0.9, 1.1], gain_db=[-6, 6], shift_ms=50, noise_prob=1.0, tone_prob=1.0)
+    config = AugmentConfig(
+        speed_factors=[0.9, 1.1], gain_db=[-6, 6], shift_ms=50, noise_prob=1.0, tone_prob=1.0, eq_prob=1.0
+    )
     augment = WaveformAugment(config, RATE)
     audio = tone(440.0, 0.5, np.random.default_rng(0))
     first = augment(audio, np.random.default_rng((0, 1, 7)))
@@ -241,6 +250,22 @@ def test_stationary_tones_are_one_to_three_steady_sines_at_the_requested_ratio()
     added = augment(speech, np.random.default_rng(1)) - speech
     assert 10 * np.log10(np.mean(speech**2) / np.mean(added**2)) == pytest.approx(20.0, abs=1e-2)
     assert np.array_equal(WaveformAugment(AugmentConfig(tone_prob=0.0), rate)(speech, np.random.default_rng(1)), speech)
+
+
+def test_microphone_colouring_tilts_the_spectrum_and_keeps_the_level():
+    freqs = np.array([500.0, 1000.0, 2000.0, 4000.0])
+    gain_db = 20 * np.log10(colouring_gain(freqs, -6.0, 1e9))
+    assert gain_db == pytest.approx([0.0, -6.0, -12.0, -18.0], abs=1e-3)  # -6 dB per octave above 500 Hz
+    assert 20 * np.log10(colouring_gain(np.array([2000.0]), 0.0, 2000.0))[0] == pytest.approx(-3.01, abs=0.01)
+    rate = 16000
+    noise = np.random.default_rng(0).standard_normal(rate).astype(np.float32) * 0.05
+    config = AugmentConfig(eq_prob=1.0, eq_tilt_db=[-6.0, -6.0], eq_lowpass_hz=[8000.0, 8000.0])
+    out = WaveformAugment(config, rate)(noise, np.random.default_rng(1))
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(np.sqrt(np.mean(noise**2)), rel=1e-3)
+    band = lambda x, lo, hi: np.mean(np.abs(np.fft.rfft(x)[lo:hi]) ** 2)  # noqa: E731 (1 Hz bins)
+    before = band(noise, 3000, 4000) / band(noise, 250, 500)
+    after = band(out, 3000, 4000) / band(out, 250, 500)
+    assert 10 * np.log10(before / after) == pytest.approx(6.0 * np.log2(3500 / 375), abs=1.5)
 
 
 def test_spec_augment_masks_only_inside_each_item():
