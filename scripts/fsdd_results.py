@@ -91,7 +91,7 @@ def loso_table(exp: Path) -> None:
     columns = (
         ("loso_ctc_{}", "FSDD voices only"),
         ("loso_a_{}", "A: + espeak-ng, flite, festival voices"),
-        ("loso_b_{}", "B: A's voices, edge crops, tones"),
+        ("loso_b_{}", "B: A + edge crops, microphone colouring, tones"),
         ("loso_ens_{}", "ensemble A + B"),
     )
     print()
