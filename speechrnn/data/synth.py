@@ -20,6 +20,7 @@ connected-digit utterances exactly as it does FSDD's recordings.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -99,7 +100,12 @@ def espeak_binary() -> str:
 
 def flite_voices() -> tuple[str, ...]:
     """The voices the installed flite knows (``flite -lv``); flite falls back silently on others."""
-    listing = subprocess.run([engine_binary("flite"), "-lv"], capture_output=True, text=True, timeout=60).stdout
+    return _flite_voices(engine_binary("flite"))
+
+
+@functools.lru_cache(maxsize=4)
+def _flite_voices(binary: str) -> tuple[str, ...]:  # asked once per program, not once per clip
+    listing = subprocess.run([binary, "-lv"], capture_output=True, text=True, timeout=60).stdout
     return tuple(listing.partition(":")[2].split())
 
 
@@ -111,8 +117,9 @@ def _synthesis_command(voice: str, text: str, raw: Path, speed: int, pitch: int,
     if engine == "espeak-ng":
         return [binary, "-v", name, "-s", str(speed), "-p", str(pitch), "-g", str(word_gap), "-w", str(raw), text], None
     if engine == "flite":
-        if name not in flite_voices():
-            raise DataError(f"flite has no voice {name!r} (it has: {', '.join(flite_voices())})")
+        known = flite_voices()
+        if name not in known:
+            raise DataError(f"flite has no voice {name!r} (it has: {', '.join(known)})")
         f0 = 60 + 1.4 * pitch  # Hz: pitch 50 -> 130 Hz, the range of espeak-ng's 0-99 scale
         return [binary, "-voice", name, "--setf", f"duration_stretch={stretch}", "--setf",
                 f"int_f0_target_mean={f0:.0f}", "-t", text, "-o", str(raw)], None  # fmt: skip
