@@ -144,7 +144,6 @@ def evaluate(
     options = {
         "greedy": DecodingOptions(method="greedy"),
         "beam": DecodingOptions(method="beam", beam_size=beam_size),
-        "closed_set": DecodingOptions(method="closed_set"),
     }
     pad = np.zeros(int(round(pad_seconds * sample_rate)), dtype=np.float32)
     start = time.perf_counter()
@@ -172,23 +171,22 @@ def evaluate(
                 for j, i in enumerate(batch):
                     predicted[i] = int(best[j])
                     scores[i] = float(probs[j, best[j]])
-            elif len(models) > 1:  # closed-set ensemble
-                tick = time.perf_counter()
-                for j, i in enumerate(batch):
-                    posteriors = [
-                        closed_set_scores(out[j, : int(n[j])], candidates).log_softmax(dim=0) for out, n in results
-                    ]
-                    predicted[i] = {"closed_set": config.labels[int(torch.stack(posteriors).mean(dim=0).argmax())]}
-                decode_seconds["closed_set"] += time.perf_counter() - tick
             else:
                 for j, i in enumerate(batch):
-                    log_probs = outputs[j, : int(steps[j])]
                     texts = {}
                     for name in decoders:
                         tick = time.perf_counter()
-                        texts[name], _ = decode_ctc(
-                            log_probs, config.labels, config.unit, config.frame_shift, options[name]
-                        )
+                        if name == "closed_set":  # one model or an ensemble: mean closed-set log-posteriors
+                            posteriors = [
+                                closed_set_scores(out[j, : int(n[j])], candidates).log_softmax(dim=0)
+                                for out, n in results
+                            ]
+                            texts[name] = config.labels[int(torch.stack(posteriors).mean(dim=0).argmax())]
+                        else:
+                            texts[name], _ = decode_ctc(
+                                outputs[j, : int(steps[j])], config.labels, config.unit, config.frame_shift,
+                                options[name],
+                            )  # fmt: skip
                         decode_seconds[name] += time.perf_counter() - tick
                     predicted[i] = texts
             progress.update(len(batch))
