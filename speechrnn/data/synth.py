@@ -93,9 +93,10 @@ def engine_binary(engine: str = "espeak-ng") -> str:
     return binary
 
 
-def espeak_binary() -> str:
-    """Path of the espeak-ng program; DataError if it is not on PATH."""
-    return engine_binary("espeak-ng")
+def check_engines(voices: Sequence[str]) -> None:
+    """DataError naming the first synthesiser that ``voices`` need and PATH lacks (or a bad voice name)."""
+    for engine in sorted({split_voice(voice)[0] for voice in voices}):
+        engine_binary(engine)
 
 
 def flite_voices() -> tuple[str, ...]:
@@ -218,8 +219,7 @@ def make_digit_corpus(
         raise DataError(f"make_digit_corpus: need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}")
     if count < 0 or isolated < 0:
         raise DataError("make_digit_corpus: count and isolated must be >= 0")
-    for engine in sorted({split_voice(voice)[0] for voice in voices}):
-        engine_binary(engine)
+    check_engines(voices)
     output_dir = Path(output_dir)
     rng = random.Random(seed)
     plans = []
@@ -303,8 +303,7 @@ def make_digit_recordings(
             "pitches": list(pitches), "top_db": top_db, "seed": seed}  # fmt: skip
     if read_marker(output_dir, "recordings") == info:
         return folder
-    for engine in sorted({split_voice(voice)[0] for voice in voices}):
-        engine_binary(engine)
+    check_engines(voices)
     if folder.exists():
         shutil.rmtree(folder)  # an unfinished or differently parameterised run
     rng = random.Random(seed)

@@ -17,7 +17,15 @@ import shutil
 from pathlib import Path
 
 from speechrnn.data.fsdd import prepare_fsdd
-from speechrnn.data.synth import ESPEAK_VOICES, FESTIVAL_VOICES, FLITE_VOICES, make_digit_corpus, make_digit_recordings
+from speechrnn.data.synth import (
+    ENGINES,
+    ESPEAK_VOICES,
+    FESTIVAL_VOICES,
+    FLITE_VOICES,
+    make_digit_corpus,
+    make_digit_recordings,
+    split_voice,
+)
 
 HELD_OUT_VOICES = (
     "en-us+f3",  # the voice of speechrnn/assets/example_digits.wav
@@ -46,8 +54,7 @@ def main() -> None:
     make_digit_corpus(output, args.train, voices=TRAIN_VOICES, seed=args.seed, split_name="train",
                       isolated=args.isolated, quiet=False)  # fmt: skip
     make_digit_corpus(output, args.test, voices=HELD_OUT_VOICES, seed=args.seed + 1, split_name="test", quiet=False)
-    engines = [name for name, program in (("flite", "flite"), ("festival", "text2wave")) if shutil.which(program)]
-    voices = tuple(v for v in TTS_VOICES if v.split(":")[0] in engines)
+    voices = tuple(v for v in TTS_VOICES if shutil.which(ENGINES[split_voice(v)[0]][0]))  # installed engines only
     if not voices:
         print("flite and festival not installed: skipping their voices (apt-get install flite festival ...)")
         return
