@@ -250,8 +250,10 @@ def _connected_split(
             clip = cache[clip_path]
             if edge_crop > 0:
                 limit = min(edge_crop, 0.2 * len(clip) / CONNECTED_RATE)
-                head, tail = (int(rng.uniform(0, limit) * CONNECTED_RATE) * int(rng.random() < 0.5) for _ in "ht")
-                clip = clip[head : len(clip) - tail]
+                cuts = [
+                    int(rng.uniform(0, limit) * CONNECTED_RATE) * (rng.random() < 0.5) for _ in range(2)
+                ]  # start, end
+                clip = clip[cuts[0] : len(clip) - cuts[1]]
             pieces += [pause, clip]
             start = position + len(pause)
             position = start + len(clip)
