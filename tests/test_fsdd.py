@@ -248,6 +248,23 @@ def test_edge_crop_trims_train_clips_only(prepared, tmp_path):
         prepare_fsdd(root, tmp_path / "bad", quiet=True, edge_crop_ms=-1, **SMALL)
 
 
+def test_edge_crop_fraction_bounds_each_cut(prepared, tmp_path):
+    root, _, _ = prepared
+    deep = tmp_path / "deep"
+    prepare_fsdd(root, deep, seed=3, quiet=True, edge_crop_ms=1000, edge_crop_fraction=0.4, **SMALL)
+    recordings = Path(fsdd._recordings_folder(root))
+    kept_fractions = [
+        (word["end"] - word["start"]) / sf.info(recordings / word["clip"]).duration
+        for row in _manifest_lines(deep / "connected/train_alignments.jsonl")
+        for word in row["words"]
+    ]
+    assert min(kept_fractions) >= 0.2 - 1e-3  # at most 40 % off each side
+    assert sum(k < 0.6 for k in kept_fractions) > 5  # deeper than the default fraction allows
+    for bad in (0.0, 0.5):
+        with pytest.raises(DataError, match="edge_crop_fraction"):
+            prepare_fsdd(root, tmp_path / "bad", quiet=True, edge_crop_ms=80, edge_crop_fraction=bad, **SMALL)
+
+
 def test_rerun_skips_finished_stages(prepared):
     root, output, first = prepared
     assert first["skipped"] == []

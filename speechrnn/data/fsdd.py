@@ -57,6 +57,7 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 TEST_INDICES = range(0, 5)  # the official test split; also the LOSO / connected validation clips
 CONNECTED_RATE = 16000
+EDGE_CROP_FRACTION = 0.2  # default: an edge crop cuts at most a fifth of a clip per side
 _NAME = re.compile(r"^(\d)_([A-Za-z][A-Za-z0-9-]*)_(\d+)\.wav$")  # speaker: FSDD names, or synthetic "flite-rms-t108"
 _SPLIT_STREAMS = {"train": 0, "valid": 1, "test": 2}
 
@@ -222,12 +223,13 @@ def _connected_split(
     output_dir: Path,
     quiet: bool,
     edge_crop: float = 0.0,
+    edge_crop_fraction: float = EDGE_CROP_FRACTION,
 ) -> tuple[list[Utterance], list[dict]]:
     """Generate ``count`` connected-digit WAVs for one split; returns (utterances, alignments).
 
     ``edge_crop`` > 0 (seconds): each clip loses uniform(0, edge_crop) seconds at its start and,
-    independently, at its end, each with probability 1/2 and never more than 20 % of the clip per
-    side, so the model also learns words whose onset or coda a tight trim cut off.
+    independently, at its end, each with probability 1/2 and never more than ``edge_crop_fraction``
+    of the clip per side, so the model also learns words whose onset or coda a tight trim cut off.
     """
     from speechrnn.audio import load_audio
 
@@ -249,7 +251,7 @@ def _connected_split(
                 cache[clip_path] = load_audio(clip_path, CONNECTED_RATE)
             clip = cache[clip_path]
             if edge_crop > 0:
-                limit = min(edge_crop, 0.2 * len(clip) / CONNECTED_RATE)
+                limit = min(edge_crop, edge_crop_fraction * len(clip) / CONNECTED_RATE)
                 cuts = [
                     int(rng.uniform(0, limit) * CONNECTED_RATE) * (rng.random() < 0.5) for _ in range(2)
                 ]  # start, end
@@ -296,6 +298,7 @@ def prepare_fsdd(
     connected_test: int = 500,
     max_digits: int = 7,
     edge_crop_ms: float = 0.0,
+    edge_crop_fraction: float = EDGE_CROP_FRACTION,
     quiet: bool = False,
 ) -> dict:
     """Write the isolated and connected FSDD manifests (see the module docstring) under ``output_dir``.
@@ -310,6 +313,7 @@ def prepare_fsdd(
         max_digits: the longest digit string.
         edge_crop_ms: in the connected train split, cut up to this many ms off each clip's start
             and end at random (see ``_connected_split``); 0 keeps clips whole.
+        edge_crop_fraction: the most of a clip one edge crop may cut (0 < fraction < 0.5).
 
     Returns:
         {"manifests": {relative manifest path: utterances}, "skipped": [stages already done]}.
@@ -326,6 +330,8 @@ def prepare_fsdd(
         raise DataError(f"test speaker {test_speaker!r} is not in {source_dir} (speakers: {', '.join(speakers)})")
     if edge_crop_ms < 0:
         raise DataError(f"edge_crop_ms must be >= 0, got {edge_crop_ms}")
+    if not 0 < edge_crop_fraction < 0.5:
+        raise DataError(f"edge_crop_fraction must be in (0, 0.5), got {edge_crop_fraction}")
     if max_digits < 1 or min(connected_train, connected_valid, connected_test) < 0:
         raise DataError(
             f"max_digits must be >= 1 and connected counts >= 0, got {max_digits} and "
@@ -361,6 +367,8 @@ def prepare_fsdd(
         info = {"source": source, "seed": seed, "count": count, "max_digits": max_digits, "speakers": split_speakers}
         if crop:
             info["edge_crop_ms"] = edge_crop_ms
+            if edge_crop_fraction != EDGE_CROP_FRACTION:  # keeps the markers of earlier default-fraction runs valid
+                info["edge_crop_fraction"] = edge_crop_fraction
         if read_marker(output_dir, stage) == info:
             result["skipped"].append(stage)
             continue
@@ -368,7 +376,7 @@ def prepare_fsdd(
         if count and missing:
             raise DataError(f"{source}: no {split} clips for speaker/digit {missing[0]} (incomplete recordings)")
         utterances, alignments = _connected_split(
-            split, pools[split], split_speakers, count, seed, max_digits, output_dir, quiet, crop
+            split, pools[split], split_speakers, count, seed, max_digits, output_dir, quiet, crop, edge_crop_fraction
         )
         if utterances:
             write_manifest(output_dir / "connected" / f"{split}.jsonl", utterances)
@@ -412,6 +420,12 @@ def add_prepare_arguments(parser) -> None:
         default=0.0,
         help="connected train: cut up to this many ms off clip starts/ends at random (0: off)",
     )
+    parser.add_argument(
+        "--edge-crop-fraction",
+        type=float,
+        default=EDGE_CROP_FRACTION,
+        help=f"the most of a clip one edge crop may cut ({EDGE_CROP_FRACTION})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
@@ -432,6 +446,7 @@ def run_prepare(args) -> int:
         connected_test=args.connected_test,
         max_digits=args.max_digits,
         edge_crop_ms=args.edge_crop_ms,
+        edge_crop_fraction=args.edge_crop_fraction,
         quiet=args.quiet,
     )
     if not args.quiet:
