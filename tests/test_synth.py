@@ -1,4 +1,4 @@
-"""Speech synthesis (espeak-ng, flite, festival): voices exist, 16 kHz speech, deterministic corpora, clear errors."""
+"""Speech synthesis (espeak-ng, flite, festival, pico): voices, 16 kHz speech, deterministic corpora, clear errors."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speechrnn.data import synth
 from speechrnn.data.fsdd import prepare_fsdd, scan_recordings
 from speechrnn.data.manifest import read_manifest
 from speechrnn.data.synth import (
@@ -19,6 +20,8 @@ from speechrnn.data.synth import (
     ESPEAK_VOICES,
     FESTIVAL_VOICES,
     FLITE_VOICES,
+    PICO_VOICES,
+    engine_available,
     flite_voices,
     make_digit_corpus,
     make_digit_recordings,
@@ -103,6 +106,11 @@ def test_digit_corpus_is_deterministic_and_valid(tmp_path):
     assert [u.audio for u in manifest] == [u.audio for u in first]
     other = make_digit_corpus(tmp_path / "c", 4, seed=8, min_digits=2, max_digits=4)
     assert [u.text for u in other] != [u.text for u in first[:4]]
+    # a finished split is skipped; other arguments make it again
+    stamp = os.stat(first[0].audio).st_mtime_ns
+    assert make_digit_corpus(tmp_path / "a", 4, **kwargs) == first
+    assert os.stat(first[0].audio).st_mtime_ns == stamp
+    assert len(make_digit_corpus(tmp_path / "a", 3, **kwargs)) == 5
 
 
 def test_missing_espeak_is_data_error(tmp_path):
@@ -171,6 +179,45 @@ def test_unknown_festival_voice_is_data_error(tmp_path):
     with pytest.raises(DataError, match="voice 'festival:nosuch'.*unbound variable"):
         synthesize("one", "festival:nosuch", tmp_path / "x.wav")
     assert not (tmp_path / "x.wav").exists()
+
+
+needs_pico = pytest.mark.skipif(not engine_available("pico"), reason="ttspico is not installed (pip install ttspico)")
+
+
+def _median_f0(path) -> float:
+    import librosa
+
+    audio, rate = sf.read(path)
+    f0, voiced, _ = librosa.pyin(audio, fmin=70, fmax=500, sr=rate)
+    return float(np.median(f0[voiced]))
+
+
+@needs_pico
+@pytest.mark.parametrize("voice", PICO_VOICES)
+def test_pico_voices_speak_at_the_asked_speed_and_pitch(tmp_path, voice):
+    seconds = synthesize("seven", voice, tmp_path / "x.wav")
+    audio, rate = sf.read(tmp_path / "x.wav")
+    assert rate == 16000 and 0.3 < seconds < 2.0 and np.sqrt(np.mean(audio**2)) > 0.01
+    slow = synthesize("seven", voice, tmp_path / "slow.wav", speed=100)
+    assert slow > 1.3 * seconds  # speed maps to pico's rate
+    synthesize("seven", voice, tmp_path / "low.wav", pitch=0)
+    synthesize("seven", voice, tmp_path / "high.wav", pitch=99)
+    assert _median_f0(tmp_path / "high.wav") > 1.6 * _median_f0(tmp_path / "low.wav")  # 149 % vs 70 %
+
+
+@needs_pico
+def test_unknown_pico_voice_is_data_error(tmp_path):
+    with pytest.raises(DataError, match="pico has no voice 'xx-YY'"):
+        synthesize("one", "pico:xx-YY", tmp_path / "x.wav")
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_missing_python_engine_is_one_line_data_error(tmp_path, monkeypatch):
+    # a module that is truly absent stands in for an uninstalled ttspico
+    monkeypatch.setitem(synth.ENGINES, "pico", ("ttspico_not_installed", "pip install ttspico"))
+    with pytest.raises(DataError, match=r"^ttspico_not_installed not found as a Python module: .*pip install ttspico"):
+        synthesize("one", "pico:en-US", tmp_path / "x.wav")
+    assert not engine_available("pico") and not (tmp_path / "x.wav").exists()
 
 
 def test_unknown_engine_is_data_error(tmp_path):

@@ -7,8 +7,8 @@
 #   stage 2: isolated digits, official split: connected-digit CTC model on all six speakers' training
 #            takes, isolated test takes recognised by closed-set CTC scoring
 #   stage 3: isolated digits, speaker-independent, per held-out speaker (six folds): the same on FSDD
-#            voices only; model A adds the synthetic voices, model B also edge crops and tones;
-#            the ensemble A + B is the reported system
+#            voices only; model A adds the synthetic voices, model B also edge crops and tones,
+#            model C also pico voices and deep edge crops; the ensemble A + B + C is the reported system
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -65,12 +65,14 @@ if runs 0; then
     "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso/$speaker" --test-speaker "$speaker" "${small[@]}"
     "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_crop/$speaker" --test-speaker "$speaker" \
       "${small[@]}" --edge-crop-ms 80
+    "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_deep/$speaker" --test-speaker "$speaker" \
+      "${small[@]}" --edge-crop-ms 150 --edge-crop-fraction 0.35
   done
 fi
 
 if runs 1; then
-  log "stage 1: synthesise espeak-ng, flite and festival digits in $data/synth"
-  "$python" recipes/fsdd/local/make_synthetic.py --output "$data/synth"
+  log "stage 1: synthesise espeak-ng, flite, festival and pico digits in $data/synth"
+  "$python" recipes/fsdd/local/make_synthetic.py --output "$data/synth" --deep-crop-ms 150
 fi
 
 if runs 2; then
@@ -91,14 +93,23 @@ if runs 3; then
     train $configs/loso.toml "$exp/loso_b_$speaker" \
       --set "data.train=[\"$data/fsdd_loso_crop/$speaker/connected/train.jsonl\", $voices]" \
       --set "data.valid=$data/fsdd_loso_crop/$speaker/connected/valid.jsonl"
+    log "stage 3: held-out speaker $speaker, model C (+ pico voices, deep edge crops on every voice)"
+    deep="\"$data/synth/train.jsonl\", \"$data/synth/tts_deep/connected/train.jsonl\""
+    deep="$deep, \"$data/synth/pico_deep/connected/train.jsonl\""
+    train $configs/loso.toml "$exp/loso_c_$speaker" \
+      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
+      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
     test=$fsdd/isolated/loso/$speaker/test.jsonl
-    for run in loso_a loso_b; do
+    for run in loso_a loso_b loso_c; do
       "$python" -m speechrnn evaluate --quiet --model "$exp/${run}_$speaker/best.pt" --manifest "$test" \
         --decoder closed_set --pad-ms 200 --output-dir "$exp/${run}_$speaker/eval_test"
     done
     "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
       --model "$exp/loso_b_$speaker/best.pt" --manifest "$test" --decoder closed_set --pad-ms 200 \
       --output-dir "$exp/loso_ens_$speaker/eval_test"
+    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
+      --model "$exp/loso_b_$speaker/best.pt" --model "$exp/loso_c_$speaker/best.pt" --manifest "$test" \
+      --decoder closed_set --pad-ms 200 --output-dir "$exp/loso_ens3_$speaker/eval_test"
   done
 fi
 

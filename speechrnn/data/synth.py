@@ -1,6 +1,6 @@
 """Synthetic speech: single phrases, connected-digit corpora and FSDD-layout digit recordings.
 
-Three command-line synthesisers (Debian packages) give voices:
+Three command-line synthesisers (Debian packages) and one Python package give voices:
 
 * espeak-ng (``apt-get install espeak-ng``): formant synthesis, many accents and variants; a voice
   is "<language>[+<variant>]", e.g. "en-us+f3" (names are case-sensitive and an unknown variant
@@ -8,7 +8,10 @@ Three command-line synthesisers (Debian packages) give voices:
 * flite (``apt-get install flite``): "flite:<voice>" for its built-in voices kal, kal16, awb, rms,
   slt (CMU diphone and ARCTIC recordings of real speakers);
 * festival (``apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts``):
-  "festival:<voice>", e.g. "festival:ked_diphone".
+  "festival:<voice>", e.g. "festival:ked_diphone";
+* SVOX Pico through the ``ttspico`` Python package (``pip install ttspico``, Apache 2.0, voice
+  data included): "pico:en-US" and "pico:en-GB", two female voices, far more natural than the
+  diphone and formant voices above.
 
 ``synthesize`` renders text with one voice to a 16-bit WAV at 16 kHz (resampled with soxr through
 ``speechrnn.audio.load_audio``). ``make_digit_corpus`` draws random digit strings ("four two
@@ -21,6 +24,7 @@ connected-digit utterances exactly as it does FSDD's recordings.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import random
 import shutil
@@ -35,7 +39,7 @@ import soundfile as sf
 from speechrnn.atomic import atomic_write
 from speechrnn.audio import SAMPLE_RATE, load_audio
 from speechrnn.data.fsdd import DIGIT_WORDS
-from speechrnn.data.manifest import Utterance, write_manifest
+from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import AudioError, DataError
 
 # English accents (espeak-ng "languages"), alone and with female, male and klatt variants
@@ -66,12 +70,16 @@ DEFAULT_PITCHES = (20, 35, 50, 65, 80)  # espeak-ng pitch, 0-99
 
 FLITE_VOICES = ("flite:kal", "flite:kal16", "flite:awb", "flite:rms", "flite:slt")
 FESTIVAL_VOICES = ("festival:kal_diphone", "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts")
-ENGINES = {  # engine -> (program, Debian package)
-    "espeak-ng": ("espeak-ng", "espeak-ng"),
-    "flite": ("flite", "flite"),
-    "festival": ("text2wave", "festival"),
+PICO_VOICES = ("pico:en-US", "pico:en-GB")
+ENGINES = {  # engine -> (program, how to install it)
+    "espeak-ng": ("espeak-ng", "apt-get install espeak-ng"),
+    "flite": ("flite", "apt-get install flite"),
+    "festival": ("text2wave", "apt-get install festival"),
+    "pico": ("ttspico", "pip install ttspico"),  # a Python module, not a program
 }
+PYTHON_ENGINES = frozenset({"pico"})
 REFERENCE_SPEED = 170  # words per minute that flite and festival speak at a duration stretch of 1
+PICO_LANGUAGES = ("en-US", "en-GB", "de-DE", "es-ES", "fr-FR", "it-IT")  # the voices ttspico ships
 
 
 def split_voice(voice: str) -> tuple[str, str]:
@@ -80,17 +88,27 @@ def split_voice(voice: str) -> tuple[str, str]:
     if not separator:
         return "espeak-ng", voice
     if engine not in ENGINES or not name:
-        raise DataError(f"unknown voice {voice!r}: expected an espeak-ng voice, flite:<voice> or festival:<voice>")
+        raise DataError(
+            f"unknown voice {voice!r}: expected an espeak-ng voice, flite:<voice>, festival:<voice> or pico:<voice>"
+        )
     return engine, name
 
 
+def engine_available(engine: str) -> bool:
+    """Whether the synthesiser of ``engine`` is installed (its program on PATH, or its Python module)."""
+    program = ENGINES[engine][0]
+    if engine in PYTHON_ENGINES:
+        return importlib.util.find_spec(program) is not None
+    return shutil.which(program) is not None
+
+
 def engine_binary(engine: str = "espeak-ng") -> str:
-    """Path of the synthesiser program of ``engine``; DataError if it is not on PATH."""
-    program, package = ENGINES[engine]
-    binary = shutil.which(program)
-    if binary is None:
-        raise DataError(f"{program} not found on PATH: install it (apt-get install {package}) to synthesise speech")
-    return binary
+    """Path of the synthesiser program of ``engine`` (a Python engine: its module name); DataError if missing."""
+    program, install = ENGINES[engine]
+    if not engine_available(engine):
+        where = "as a Python module" if engine in PYTHON_ENGINES else "on PATH"
+        raise DataError(f"{program} not found {where}: install it ({install}) to synthesise speech")
+    return program if engine in PYTHON_ENGINES else shutil.which(program)
 
 
 def check_engines(voices: Sequence[str]) -> None:
@@ -108,6 +126,32 @@ def flite_voices() -> tuple[str, ...]:
 def _flite_voices(binary: str) -> tuple[str, ...]:  # asked once per program, not once per clip
     listing = subprocess.run([binary, "-lv"], capture_output=True, text=True, timeout=60).stdout
     return tuple(listing.partition(":")[2].split())
+
+
+@functools.lru_cache(maxsize=len(PICO_LANGUAGES))
+def _pico_engine(language: str):
+    """One ttspico engine per language (loading its voice data takes a while)."""
+    import ttspico
+
+    if language not in PICO_LANGUAGES:
+        raise DataError(f"pico has no voice {language!r} (it has: {', '.join(PICO_LANGUAGES)})")
+    try:
+        return ttspico.TtsEngine(language)
+    except RuntimeError as error:
+        raise DataError(f"pico could not load voice {language!r}: {error}") from None
+
+
+def _pico_render(language: str, text: str, raw: Path, speed: int, pitch: int) -> None:
+    """Render ``text`` with a Pico voice to the 16 kHz WAV ``raw``.
+
+    Pico's rate and pitch are percentages of the voice's own (rate 20-500, pitch 50-200): speed
+    maps to a rate of 100 * speed / 170 and espeak-ng's 0-99 pitch to 70-149 %.
+    """
+    engine = _pico_engine(language)
+    engine.rate = round(100 * speed / REFERENCE_SPEED)
+    engine.pitch = round(70 + 0.8 * pitch)
+    pcm = engine.speak(text) or b""
+    sf.write(raw, np.frombuffer(pcm, dtype=np.int16), 16000, format="WAV", subtype="PCM_16")
 
 
 def _synthesis_command(voice: str, text: str, raw: Path, speed: int, pitch: int, word_gap: int):
@@ -129,6 +173,20 @@ def _synthesis_command(voice: str, text: str, raw: Path, speed: int, pitch: int,
             "-o", str(raw)], text  # fmt: skip
 
 
+def _run_synthesiser(voice: str, text: str, raw: Path, speed: int, pitch: int, word_gap: int) -> None:
+    """Run the command-line synthesiser of ``voice``; DataError with its first error line if it fails."""
+    command, stdin = _synthesis_command(voice, text, raw, speed, pitch, word_gap)
+    try:
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise DataError(f"synthesis failed for voice {voice!r}: {error}") from None
+    reason = [line for line in (done.stderr or done.stdout).strip().splitlines() if "ERROR" in line.upper()]
+    if done.returncode != 0 or not raw.exists():  # festival exits 0 on an unknown voice, writing nothing
+        reason = reason or (done.stderr or done.stdout).strip().splitlines()
+        detail = reason[0] if reason else f"exit {done.returncode}, no audio written"
+        raise DataError(f"synthesis failed for voice {voice!r}: {detail}")
+
+
 def synthesize(
     text: str,
     voice: str,
@@ -143,11 +201,12 @@ def synthesize(
 
     Args:
         text: what to say (a comma gives a short pause).
-        voice: "en-us+f3" (espeak-ng), "flite:rms" or "festival:ked_diphone".
+        voice: "en-us+f3" (espeak-ng), "flite:rms", "festival:ked_diphone" or "pico:en-GB".
         path: the WAV to write (atomically; folders are created).
         speed: words per minute (espeak-ng ``-s``, 80-450; flite and festival: a duration stretch
-            of 170 / speed).
-        pitch: 0-99 (espeak-ng ``-p``; flite: a mean F0 of 60 + 1.4 * pitch Hz; festival: ignored).
+            of 170 / speed; pico: a rate of 100 * speed / 170 %).
+        pitch: 0-99 (espeak-ng ``-p``; flite: a mean F0 of 60 + 1.4 * pitch Hz; pico: 70 + 0.8 * pitch
+            % of the voice's own; festival: ignored).
         word_gap: extra pause between words in units of 10 ms (espeak-ng only).
 
     Raises:
@@ -158,16 +217,12 @@ def synthesize(
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="speechrnn-tts-") as folder:
         raw = Path(folder) / "tts.wav"
-        command, stdin = _synthesis_command(voice, text, raw, speed, pitch, word_gap)
-        try:
-            done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise DataError(f"synthesis failed for voice {voice!r}: {error}") from None
-        reason = [line for line in (done.stderr or done.stdout).strip().splitlines() if "ERROR" in line.upper()]
-        if done.returncode != 0 or not raw.exists():  # festival exits 0 on an unknown voice, writing nothing
-            reason = reason or (done.stderr or done.stdout).strip().splitlines()
-            detail = reason[0] if reason else f"exit {done.returncode}, no audio written"
-            raise DataError(f"synthesis failed for voice {voice!r}: {detail}")
+        engine, name = split_voice(voice)
+        if engine in PYTHON_ENGINES:
+            engine_binary(engine)
+            _pico_render(name, text, raw, speed, pitch)
+        else:
+            _run_synthesiser(voice, text, raw, speed, pitch, word_gap)
         try:
             audio = load_audio(raw, sample_rate)
         except AudioError as error:
@@ -205,7 +260,7 @@ def make_digit_corpus(
     Each utterance draws a length in [min_digits, max_digits], digits, a voice from ``voices``,
     a speed from ``speeds`` and a pitch from ``pitches`` with ``random.Random(seed)``, so the
     same arguments give the same corpus. Isolated digits cycle through zero..nine and carry a
-    ``label`` as well as ``text``.
+    ``label`` as well as ``text``. A completion marker skips a finished split with the same arguments.
 
     Writes ``<output_dir>/<split_name>/<split_name>_<index>.wav`` and the manifest
     ``<output_dir>/<split_name>.jsonl`` (audio paths relative to it).
@@ -219,8 +274,14 @@ def make_digit_corpus(
         raise DataError(f"make_digit_corpus: need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}")
     if count < 0 or isolated < 0:
         raise DataError("make_digit_corpus: count and isolated must be >= 0")
-    check_engines(voices)
+    from speechrnn.data.download import mark_done, read_marker
+
     output_dir = Path(output_dir)
+    info = {"count": count, "voices": list(voices), "seed": seed, "min_digits": min_digits, "max_digits": max_digits,
+            "speeds": list(speeds), "pitches": list(pitches), "isolated": isolated}  # fmt: skip
+    if read_marker(output_dir, f"corpus-{split_name}") == info:
+        return read_manifest(output_dir / f"{split_name}.jsonl")
+    check_engines(voices)
     rng = random.Random(seed)
     plans = []
     for index in range(count + isolated):
@@ -249,6 +310,7 @@ def make_digit_corpus(
         relative.append(Utterance(audio=name, id=utt_id, **common))
         utterances.append(Utterance(audio=str((output_dir / name).resolve()), id=utt_id, **common))
     write_manifest(output_dir / f"{split_name}.jsonl", relative)
+    mark_done(output_dir, f"corpus-{split_name}", info)
     return utterances
 
 

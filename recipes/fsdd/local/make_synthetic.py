@@ -1,4 +1,4 @@
-"""Synthetic digits for training and testing: espeak-ng, flite and festival voices.
+"""Synthetic digits for training and testing: espeak-ng, flite, festival and pico voices.
 
 Writes, under ``--output`` (default ``data/synth``):
 
@@ -7,13 +7,16 @@ Writes, under ``--output`` (default ``data/synth``):
   voices the model never heard;
 * ``tts/recordings/``: isolated digits from flite and festival voices (built from real speakers'
   recordings) in FSDD's file layout, each voice at five vocal-tract scalings, and
-  ``tts/connected/train.jsonl``: connected digits joined from them by ``prepare_fsdd``.
+  ``tts/connected/train.jsonl``: connected digits joined from them by ``prepare_fsdd``;
+* ``pico/recordings/`` and ``pico/connected/train.jsonl``: the same for the two Pico voices
+  (``pip install ttspico``), kept apart so that adding them leaves ``tts/`` as it was;
+* with ``--deep-crop-ms``: ``tts_deep/`` and ``pico_deep/``, connected digits joined from the same
+  clips with deep random edge crops (``prepare_fsdd --edge-crop-ms ... --edge-crop-fraction 0.35``).
 
     python recipes/fsdd/local/make_synthetic.py --output data/synth [--train 5000] [--tts-train 4000]
 """
 
 import argparse
-import shutil
 from pathlib import Path
 
 from speechrnn.data.fsdd import prepare_fsdd
@@ -22,6 +25,8 @@ from speechrnn.data.synth import (
     ESPEAK_VOICES,
     FESTIVAL_VOICES,
     FLITE_VOICES,
+    PICO_VOICES,
+    engine_available,
     make_digit_corpus,
     make_digit_recordings,
     split_voice,
@@ -48,19 +53,28 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=400, help="held-out-voice test utterances")
     parser.add_argument("--tts-takes", type=int, default=12, help="flite/festival takes per voice and digit")
     parser.add_argument("--tts-train", type=int, default=4000, help="connected digits from flite/festival clips")
+    parser.add_argument("--pico-takes", type=int, default=20, help="pico takes per voice and digit")
+    parser.add_argument("--pico-train", type=int, default=2000, help="connected digits from pico clips")
+    parser.add_argument("--deep-crop-ms", type=float, default=0.0, help="also write deep-cropped tts_deep/pico_deep")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     output = Path(args.output)
     make_digit_corpus(output, args.train, voices=TRAIN_VOICES, seed=args.seed, split_name="train",
                       isolated=args.isolated, quiet=False)  # fmt: skip
     make_digit_corpus(output, args.test, voices=HELD_OUT_VOICES, seed=args.seed + 1, split_name="test", quiet=False)
-    voices = tuple(v for v in TTS_VOICES if shutil.which(ENGINES[split_voice(v)[0]][0]))  # installed engines only
-    if not voices:
-        print("flite and festival not installed: skipping their voices (apt-get install flite festival ...)")
-        return
-    make_digit_recordings(output / "tts", voices, takes=args.tts_takes, seed=args.seed, quiet=False)
-    prepare_fsdd(output / "tts", output / "tts", seed=args.seed, test_speaker="none", connected_train=args.tts_train,
-                 connected_valid=0, connected_test=0)  # fmt: skip
+    for name, voices, takes, count in (("tts", TTS_VOICES, args.tts_takes, args.tts_train),
+                                       ("pico", PICO_VOICES, args.pico_takes, args.pico_train)):  # fmt: skip
+        installed = tuple(v for v in voices if engine_available(split_voice(v)[0]))
+        if not installed:
+            missing = sorted({ENGINES[split_voice(v)[0]][1] for v in voices})
+            print(f"{name}: synthesiser not installed, skipping its voices ({'; '.join(missing)})")
+            continue
+        make_digit_recordings(output / name, installed, takes=takes, seed=args.seed, quiet=False)
+        joined = dict(seed=args.seed, test_speaker="none", connected_train=count, connected_valid=0, connected_test=0)
+        prepare_fsdd(output / name, output / name, **joined)
+        if args.deep_crop_ms:
+            prepare_fsdd(output / name, output / f"{name}_deep", edge_crop_ms=args.deep_crop_ms,
+                         edge_crop_fraction=0.35, **joined)  # fmt: skip
 
 
 if __name__ == "__main__":
