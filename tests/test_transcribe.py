@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,24 @@ def test_unwritable_output_dir_fails_each_file_in_one_line(models, tmp_path, cap
     assert len(lines) == 2
     assert all(re.fullmatch(rf"speechrnn transcribe: error: {EXAMPLE}: [A-Za-z ]+: {blocker}", line) for line in lines)
     assert captured.out == ""
+
+
+def test_same_named_inputs_do_not_overwrite_each_other(models, tmp_path, capsys):
+    from speechrnn.cli import main
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(EXAMPLE, tmp_path / folder / "take.wav")
+    first, second, out = tmp_path / "a/take.wav", tmp_path / "b/take.wav", tmp_path / "out"
+    code = main(["transcribe", str(first), str(second), str(first), "--model", str(models["ctc"]),
+                 "--output-dir", str(out), "--quiet"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    assert error_lines(captured.err) == [
+        f"speechrnn transcribe: error: {second}: its output {out / 'take'}.* would overwrite that of {first} "
+        "(same file name; transcribe it into another --output-dir)"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["take.txt"]  # the first input's, written once
 
 
 @pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason=f"bundled model {BUNDLED_MODEL.name} not trained yet")
