@@ -143,15 +143,21 @@ needs_festival = pytest.mark.skipif(
 )
 
 
+def assert_speech(path, seconds: float, shortest: float = 0.2) -> np.ndarray:
+    """The WAV at ``path`` is audible 16 kHz audio of ``seconds`` (between ``shortest`` and 2 s)."""
+    audio, rate = sf.read(path)
+    assert rate == 16000 and shortest < seconds < 2.0 and np.sqrt(np.mean(audio**2)) > 0.01
+    assert seconds == pytest.approx(len(audio) / rate, abs=1e-3)
+    return audio
+
+
 @needs_flite
 def test_flite_voices_exist_and_speak(tmp_path):
     assert {v.removeprefix("flite:") for v in FLITE_VOICES} <= set(flite_voices())
     rendered = []
     for voice in ("flite:slt", "flite:rms"):
         seconds = synthesize("seven", voice, tmp_path / f"{voice[6:]}.wav")
-        audio, rate = sf.read(tmp_path / f"{voice[6:]}.wav")
-        assert rate == 16000 and 0.3 < seconds < 2.0 and np.sqrt(np.mean(audio**2)) > 0.01
-        rendered.append(audio)
+        rendered.append(assert_speech(tmp_path / f"{voice[6:]}.wav", seconds, shortest=0.3))
     assert rendered[0].shape != rendered[1].shape or not np.allclose(*rendered)
     slow = synthesize("seven", "flite:slt", tmp_path / "slow.wav", speed=100)
     assert slow > 1.3 * len(rendered[0]) / 16000  # speed maps to flite's duration stretch
@@ -168,9 +174,7 @@ def test_unknown_flite_voice_is_data_error(tmp_path):
 @needs_festival
 @pytest.mark.parametrize("voice", FESTIVAL_VOICES)
 def test_festival_voices_speak(tmp_path, voice):
-    seconds = synthesize("four", voice, tmp_path / "x.wav")
-    audio, rate = sf.read(tmp_path / "x.wav")
-    assert rate == 16000 and 0.2 < seconds < 2.0 and np.sqrt(np.mean(audio**2)) > 0.01
+    assert_speech(tmp_path / "x.wav", synthesize("four", voice, tmp_path / "x.wav"))
 
 
 @needs_festival
@@ -196,8 +200,7 @@ def _median_f0(path) -> float:
 @pytest.mark.parametrize("voice", PICO_VOICES)
 def test_pico_voices_speak_at_the_asked_speed_and_pitch(tmp_path, voice):
     seconds = synthesize("seven", voice, tmp_path / "x.wav")
-    audio, rate = sf.read(tmp_path / "x.wav")
-    assert rate == 16000 and 0.3 < seconds < 2.0 and np.sqrt(np.mean(audio**2)) > 0.01
+    assert_speech(tmp_path / "x.wav", seconds, shortest=0.3)
     slow = synthesize("seven", voice, tmp_path / "slow.wav", speed=100)
     assert slow > 1.3 * seconds  # speed maps to pico's rate
     synthesize("seven", voice, tmp_path / "low.wav", pitch=0)
