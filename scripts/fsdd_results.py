@@ -58,14 +58,14 @@ def table(exp: Path) -> None:
             f"| isolated digits | {model} | official test (takes 0-4, all speakers) "
             f"| accuracy {closed_set_accuracy(rep):.2f} % | {train_minutes(exp / 'official_ctc')} |"
         )
-    folds = {s: report(exp / f"loso_ens4_{s}/eval_test/report.json") for s in SPEAKERS}
+    folds = {s: report(exp / f"loso_ens3_{s}/eval_test/report.json") for s in SPEAKERS}
     done = {s: closed_set_accuracy(r) for s, r in folds.items() if r}
     if done:
         label = "mean of 6 folds" if len(done) == 6 else f"mean of {len(done)} of 6 folds"
-        minutes = [train_minutes(exp / f"loso_{k}_{s}") for s in done for k in "abcd"]
+        minutes = [train_minutes(exp / f"loso_{k}_{s}") for s in done for k in "abc"]
         total = sum(float(m) for m in minutes if m != "-")
         print(
-            f"| isolated digits | ensemble of four BiGRU-CTC models (FSDD + synthetic voices), closed-set "
+            f"| isolated digits | ensemble of three BiGRU-CTC models (FSDD + synthetic voices), closed-set "
             f"| leave-one-speaker-out, {label} | accuracy {statistics.mean(done.values()):.2f} % "
             f"| {total / max(len(done), 1):.1f} per fold |"
         )
@@ -93,10 +93,8 @@ def loso_table(exp: Path) -> None:
         ("loso_a_{}", "A: + espeak-ng, flite, festival voices"),
         ("loso_b_{}", "B: A + edge crops, microphone colouring, tones"),
         ("loso_c_{}", "C: B + pico voices, deep edge crops"),
-        ("loso_d_{}", "D: C, per-utterance normalisation"),
         ("loso_ens_{}", "A + B"),
         ("loso_ens3_{}", "A + B + C"),
-        ("loso_ens4_{}", "A + B + C + D"),
     )
     print()
     print("| held-out speaker | " + " | ".join(name for _, name in columns) + " |")

@@ -8,8 +8,7 @@
 #            takes, isolated test takes recognised by closed-set CTC scoring
 #   stage 3: isolated digits, speaker-independent, per held-out speaker (six folds): the same on FSDD
 #            voices only; model A adds the synthetic voices, model B also edge crops and tones,
-#            model C also pico voices and deep edge crops, model D is C with per-utterance feature
-#            normalisation; the ensemble of all four is the reported system
+#            model C also pico voices and deep edge crops; the ensemble A + B + C is the reported system
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -100,12 +99,8 @@ if runs 3; then
     train $configs/loso.toml "$exp/loso_c_$speaker" \
       --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
       --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model D (C with per-utterance feature normalisation)"
-    train $configs/loso.toml "$exp/loso_d_$speaker" --set model.normalization=utterance \
-      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
-      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
     test=$fsdd/isolated/loso/$speaker/test.jsonl
-    for run in loso_a loso_b loso_c loso_d; do
+    for run in loso_a loso_b loso_c; do
       "$python" -m speechrnn evaluate --quiet --model "$exp/${run}_$speaker/best.pt" --manifest "$test" \
         --decoder closed_set --pad-ms 200 --output-dir "$exp/${run}_$speaker/eval_test"
     done
@@ -115,10 +110,6 @@ if runs 3; then
     "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
       --model "$exp/loso_b_$speaker/best.pt" --model "$exp/loso_c_$speaker/best.pt" --manifest "$test" \
       --decoder closed_set --pad-ms 200 --output-dir "$exp/loso_ens3_$speaker/eval_test"
-    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
-      --model "$exp/loso_b_$speaker/best.pt" --model "$exp/loso_c_$speaker/best.pt" \
-      --model "$exp/loso_d_$speaker/best.pt" --manifest "$test" \
-      --decoder closed_set --pad-ms 200 --output-dir "$exp/loso_ens4_$speaker/eval_test"
   done
 fi
 
