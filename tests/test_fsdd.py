@@ -260,6 +260,8 @@ def test_edge_crop_fraction_bounds_each_cut(prepared, tmp_path):
     ]
     assert min(kept_fractions) >= 0.2 - 1e-3  # at most 40 % off each side
     assert sum(k < 0.6 for k in kept_fractions) > 5  # deeper than the default fraction allows
+    again = prepare_fsdd(root, deep, seed=3, quiet=True, edge_crop_ms=1000, edge_crop_fraction=0.3, **SMALL)
+    assert "connected-train" not in again["skipped"]  # another fraction is another train split
     for bad in (0.0, 0.5):
         with pytest.raises(DataError, match="edge_crop_fraction"):
             prepare_fsdd(root, tmp_path / "bad", quiet=True, edge_crop_ms=80, edge_crop_fraction=bad, **SMALL)

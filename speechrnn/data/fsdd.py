@@ -366,9 +366,7 @@ def prepare_fsdd(
         crop = edge_crop_ms / 1000 if split == "train" else 0.0
         info = {"source": source, "seed": seed, "count": count, "max_digits": max_digits, "speakers": split_speakers}
         if crop:
-            info["edge_crop_ms"] = edge_crop_ms
-            if edge_crop_fraction != EDGE_CROP_FRACTION:  # keeps the markers of earlier default-fraction runs valid
-                info["edge_crop_fraction"] = edge_crop_fraction
+            info.update(edge_crop_ms=edge_crop_ms, edge_crop_fraction=edge_crop_fraction)
         if read_marker(output_dir, stage) == info:
             result["skipped"].append(stage)
             continue
