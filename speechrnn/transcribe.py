@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from speechrnn.errors import ConfigError, SpeechRNNError
 from speechrnn.writers import FORMATS, get_writer, result_to_dict
@@ -77,21 +76,6 @@ def _report_failure(path: str, error: Exception) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
-def _claim_output_name(path: str, owners: dict[str, str], output_dir: str) -> None:
-    """Reserve ``<output_dir>/<stem>.*`` for ``path``; ConfigError if another input already writes it.
-
-    ``a/take.wav`` and ``b/take.flac`` would both write ``take.txt``: the second is refused rather
-    than silently overwriting the first one's transcript.
-    """
-    stem = Path(path).stem
-    first = owners.setdefault(stem, path)
-    if first != path and Path(first).resolve() != Path(path).resolve():
-        raise ConfigError(
-            f"{path}: its output {Path(output_dir) / stem}.* would overwrite that of {first} "
-            "(same file name; transcribe it into another --output-dir)"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
     from speechrnn.model import load_model
@@ -106,11 +90,8 @@ def run(args: argparse.Namespace) -> int:
     write = get_writer(args.format, args.output_dir) if args.output_dir is not None else None
     several = len(args.audio) > 1
     failures = 0
-    output_owner: dict[str, str] = {}  # output stem -> the input that writes it
     for path in _progress(args.audio, args):
         try:
-            if write is not None:
-                _claim_output_name(path, output_owner, args.output_dir)
             result = model.transcribe(path, **options)
             if write is not None:
                 write(result, path)

@@ -156,7 +156,10 @@ WRITERS: dict[str, type[ResultWriter]] = {
 
 
 def get_writer(output_format: str, output_dir: str | os.PathLike) -> Callable[[Transcription, str], list[Path]]:
-    """A callable ``(result, audio_path) -> [written paths]`` for one format or "all" of them."""
+    """A callable ``(result, audio_path) -> [written paths]`` for one format or "all" of them.
+
+    It refuses (ConfigError) an input whose file name another input already wrote under ``output_dir``.
+    """
     if output_format == "all":
         writers = [cls(output_dir) for cls in WRITERS.values()]
     elif output_format in WRITERS:
@@ -164,7 +167,17 @@ def get_writer(output_format: str, output_dir: str | os.PathLike) -> Callable[[T
     else:
         raise ConfigError(f"unknown output format {output_format!r} (choose from {', '.join(FORMATS)}, all)")
 
+    owners: dict[Path, str] = {}  # output path (first format) -> the input that wrote it
+
     def write_all(result: Transcription, audio_path: str | os.PathLike) -> list[Path]:
+        # a/take.wav and b/take.flac would both write take.txt: the second is refused, not written over the first
+        target = writers[0].output_path(audio_path)
+        first = owners.setdefault(target, str(audio_path))
+        if first != str(audio_path) and Path(first).resolve() != Path(audio_path).resolve():
+            raise ConfigError(
+                f"{audio_path}: its output {target.with_suffix('')}.* would overwrite that of {first} "
+                "(same file name; transcribe it into another --output-dir)"
+            )
         return [writer(result, audio_path) for writer in writers]
 
     return write_all

@@ -209,6 +209,15 @@ def test_format_timestamp():
     assert format_timestamp(65.25, always_include_hours=False) == "01:05.250"
 
 
+def test_writer_refuses_a_second_input_with_the_same_file_name(tmp_path):
+    write = get_writer("all", tmp_path / "out")
+    written = write(ctc_result(), "a/take.wav")
+    assert write(ctc_result(), "a/take.wav") == written  # the same input again rewrites its own files
+    with pytest.raises(ConfigError, match=r"^b/take\.flac: its output .*take\.\* would overwrite that of a/take\.wav"):
+        write(Transcription(text="nine", duration=1.0), "b/take.flac")
+    assert (tmp_path / "out/take.txt").read_text() == "four two seven\n"
+
+
 def test_writers_contents(tmp_path):
     written = get_writer("all", tmp_path)(ctc_result(), "/data/clip.flac")
     assert sorted(p.name for p in written) == sorted(f"clip.{ext}" for ext in FORMATS)
