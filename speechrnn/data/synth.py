@@ -10,8 +10,8 @@ Three command-line synthesisers (Debian packages) and one Python package give vo
 * festival (``apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts``):
   "festival:<voice>", e.g. "festival:ked_diphone";
 * SVOX Pico through the ``ttspico`` Python package (``pip install ttspico``, Apache 2.0, voice
-  data included): "pico:en-US" and "pico:en-GB", two female voices, far more natural than the
-  diphone and formant voices above.
+  data included): "pico:en-US" and "pico:en-GB", two female voices from statistical (HMM)
+  synthesis, unlike the diphone and formant voices above.
 
 ``synthesize`` renders text with one voice to a 16-bit WAV at 16 kHz (resampled with soxr through
 ``speechrnn.audio.load_audio``). ``make_digit_corpus`` draws random digit strings ("four two
@@ -80,6 +80,7 @@ ENGINES = {  # engine -> (program, how to install it)
 PYTHON_ENGINES = frozenset({"pico"})
 REFERENCE_SPEED = 170  # words per minute that flite and festival speak at a duration stretch of 1
 PICO_LANGUAGES = ("en-US", "en-GB", "de-DE", "es-ES", "fr-FR", "it-IT")  # the voices ttspico ships
+PICO_RATE = 16000  # Hz: Pico's PCM output
 
 
 def split_voice(voice: str) -> tuple[str, str]:
@@ -151,7 +152,7 @@ def _pico_render(language: str, text: str, raw: Path, speed: int, pitch: int) ->
     engine.rate = round(100 * speed / REFERENCE_SPEED)
     engine.pitch = round(70 + 0.8 * pitch)
     pcm = engine.speak(text) or b""
-    sf.write(raw, np.frombuffer(pcm, dtype=np.int16), 16000, format="WAV", subtype="PCM_16")
+    sf.write(raw, np.frombuffer(pcm, dtype=np.int16), PICO_RATE, format="WAV", subtype="PCM_16")
 
 
 def _synthesis_command(voice: str, text: str, raw: Path, speed: int, pitch: int, word_gap: int):
@@ -219,7 +220,7 @@ def synthesize(
         raw = Path(folder) / "tts.wav"
         engine, name = split_voice(voice)
         if engine in PYTHON_ENGINES:
-            engine_binary(engine)
+            check_engines([voice])
             _pico_render(name, text, raw, speed, pitch)
         else:
             _run_synthesiser(voice, text, raw, speed, pitch, word_gap)
