@@ -22,6 +22,7 @@ from tqdm import tqdm
 from speechrnn.atomic import atomic_write
 from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance
 from speechrnn.data.manifest import Utterance, read_manifest
+from speechrnn.speaker_norm import speaker_statistics, stats_table
 from speechrnn.decode import DecodingOptions, candidate_ids, closed_set_scores, decode_ctc
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.metrics import (
@@ -92,6 +93,7 @@ def evaluate(
     quiet: bool = False,
     worst: int = 10,
     pad_seconds: float = 0.0,
+    speaker_norm: bool = True,
 ) -> dict:
     """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
 
@@ -106,9 +108,12 @@ def evaluate(
         worst: how many of the worst CTC utterances (most word errors) to list per decoder.
         pad_seconds: silence added before and after every utterance (tightly trimmed clips
             scored with a model trained on connected speech, which always has some around words).
+        speaker_norm: models trained with speaker normalisation (``model.speaker_norm``) normalise
+            each speaker of ``utterances`` by statistics of that speaker's own (unlabelled) audio
+            here; False runs them as if every speaker were the reference (as ``transcribe`` does).
 
     Returns:
-        {"num_utterances", "head", "labels", "device", "metrics", "timing", "predictions"}:
+        {"num_utterances", "head", "labels", "device", "speaker_norm", "metrics", "timing", "predictions"}:
         classify metrics hold accuracy, per-class scores and "confusion_matrix" {"labels", "counts"}
         (rows = reference); ctc metrics hold, per decoder, wer, cer, word/char counts and "worst".
         "predictions" has one dict per utterance in manifest order.
@@ -135,6 +140,8 @@ def evaluate(
     sample_rate = config.sample_rate
     candidates = None if classify else candidate_ids(tuple(config.labels), config.labels, config.unit)
 
+    tables = [_speaker_table(m, utterances) if speaker_norm else None for m in models]
+    speaker_ids = _speaker_ids(utterances)
     sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
     predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
     scores: list[float | None] = [None] * len(utterances)
@@ -161,7 +168,11 @@ def evaluate(
             audio_seconds += float(lengths.sum()) / sample_rate
             tick = time.perf_counter()
             with torch.inference_mode():
-                results = [m(audio.to(device), lengths.to(device)) for m in models]
+                ids = torch.tensor([speaker_ids[i] for i in batch])
+                results = [
+                    m(audio.to(device), lengths.to(device), feature_stats=None if t is None else t[ids].to(device))
+                    for m, t in zip(models, tables, strict=True)
+                ]
                 results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]
             model_seconds += time.perf_counter() - tick
             outputs, steps = results[0]
@@ -201,6 +212,7 @@ def evaluate(
         "head": config.head,
         "labels": list(config.labels),
         "device": str(device),
+        "speaker_norm": sorted({u.speaker for u in utterances if u.speaker}) if any(t is not None for t in tables) else None,
         "metrics": metrics,
         "timing": {
             "seconds": seconds,
@@ -212,6 +224,22 @@ def evaluate(
         },
         "predictions": predictions,
     }
+
+
+def _speaker_ids(utterances: Sequence[Utterance]) -> list[int]:
+    """Index of each utterance's speaker among the sorted distinct speakers (-1: none given)."""
+    speakers = {s: i for i, s in enumerate(sorted({u.speaker for u in utterances if u.speaker}))}
+    return [speakers.get(u.speaker, -1) for u in utterances]
+
+
+def _speaker_table(model, utterances: Sequence[Utterance]) -> torch.Tensor | None:
+    """(speakers + 1, 2, n_mels) normaliser statistics of each speaker in ``utterances`` from its own
+    audio, for a model trained with speaker normalisation (None for any other model)."""
+    if model.config.speaker_norm == "none":
+        return None
+    speakers = sorted({u.speaker for u in utterances if u.speaker})
+    stats = speaker_statistics(model.frontend, utterances, model.config.sample_rate)
+    return stats_table(model, speakers, stats)
 
 
 def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
@@ -279,6 +307,8 @@ def format_summary(report: dict) -> str:
         f"{report['num_utterances']} utterances, {timing['audio_seconds']:.1f} s of audio in {timing['seconds']:.2f} s "
         f"on {report['device']} (real-time factor {timing['real_time_factor']:.4f})"
     )
+    if report.get("speaker_norm"):
+        lines.append(f"speaker normalisation from each speaker's own audio: {', '.join(report['speaker_norm'])}")
     metrics = report["metrics"]
     if report["head"] == "classify":
         lines.append(format_class_table(metrics))
@@ -354,6 +384,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam-size", type=int, default=8, help="beam width for --decoder beam/both (default 8)")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
     parser.add_argument("--worst", type=int, default=10, help="worst CTC utterances to list (default 10)")
+    parser.add_argument(
+        "--no-speaker-norm",
+        action="store_true",
+        help="run models trained with speaker normalisation without each speaker's own statistics",
+    )
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -375,6 +410,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         worst=args.worst,
         pad_seconds=args.pad_ms / 1000,
+        speaker_norm=not args.no_speaker_norm,
     )
     names = [str(path) for path in args.model] if args.model else ["bundled"]
     report = {"model": names[0] if len(names) == 1 else names, "manifest": str(args.manifest), **report}

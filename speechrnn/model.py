@@ -47,6 +47,7 @@ class ModelConfig:
     n_mels: int = 80
     f_max: float | None = None  # highest mel frequency; 4000 makes 8 kHz and 16 kHz input look alike
     normalization: str = "global"  # "global" (mean/std from training data), "utterance" or "none"
+    speaker_norm: str = "none"  # "mean"/"meanvar": per-speaker statistics mapped onto a reference (speaker_norm.py)
     subsampling: str = "stack"  # "none", "stack" (concatenate frames) or "conv" (2 causal conv layers)
     subsampling_factor: int = 3  # frames merged by "stack"; "conv" always subsamples by 4
     conv_channels: int = 32
@@ -63,12 +64,15 @@ class ModelConfig:
             "head": ("ctc", "classify"),
             "unit": ("word", "char"),
             "normalization": ("global", "utterance", "none"),
+            "speaker_norm": ("none", "mean", "meanvar"),
             "subsampling": ("none", "stack", "conv"),
             "pooling": ("mean", "attention"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"model.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.speaker_norm != "none" and self.normalization != "global":
+            raise ConfigError("model.speaker_norm needs model.normalization='global'")
         if self.chunk_size < 0 or self.right_context < 0:
             raise ConfigError("model.chunk_size and model.right_context must be >= 0")
         if self.chunk_size and not self.bidirectional:
@@ -112,23 +116,52 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class FeatureNormalizer(nn.Module):
-    """Global mean/std (from training data, saved in the checkpoint) or per-utterance normalisation."""
+    """Global mean/std (from training data, saved in the checkpoint) or per-utterance normalisation.
 
-    def __init__(self, mode: str, n_mels: int) -> None:
+    With ``speaker_norm`` "mean" or "meanvar" it also holds the reference speaker statistics
+    (``reference_mean``, ``reference_std``) that ``adapted`` maps a speaker onto; see speaker_norm.py.
+    """
+
+    def __init__(self, mode: str, n_mels: int, speaker_norm: str = "none") -> None:
         super().__init__()
         self.mode = mode
+        self.speaker_norm = speaker_norm
         self.register_buffer("mean", torch.zeros(n_mels))
         self.register_buffer("std", torch.ones(n_mels))
+        if speaker_norm != "none":
+            self.register_buffer("reference_mean", torch.zeros(n_mels))
+            self.register_buffer("reference_std", torch.ones(n_mels))
 
     def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.mean.copy_(mean)
         self.std.copy_(std.clamp(min=1e-5))
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, n_mels) -> same shape; frames past ``lengths`` are set to 0."""
+    def set_reference(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """The average training speaker's speech-frame statistics, (n_mels,) each."""
+        self.reference_mean.copy_(mean)
+        self.reference_std.copy_(std.clamp(min=1e-3))
+
+    def adapted(self, stats) -> torch.Tensor:
+        """A speaker's speech-frame statistics (``.mean``, ``.std``: (n_mels,)) -> (2, n_mels): the
+        (mean, std) that normalise that speaker's features as if they were the reference speaker's."""
+        if self.speaker_norm == "none":
+            raise ConfigError("this model has no speaker normalisation (model.speaker_norm='none')")
+        ratio = self.reference_std / stats.std.to(self.std) if self.speaker_norm == "meanvar" else torch.ones_like(self.std)
+        mean = stats.mean.to(self.mean) + (self.mean - self.reference_mean) / ratio
+        return torch.stack([mean, self.std / ratio])
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, frames, n_mels) -> same shape; frames past ``lengths`` are set to 0.
+
+        ``stats`` (batch, 2, n_mels), optional: per-item (mean, std) used instead of the global
+        pair (speaker normalisation, from ``adapted``).
+        """
         mask = lengths_to_mask(lengths, feats.size(1)).unsqueeze(-1)
         if self.mode == "global":
-            feats = (feats - self.mean) / self.std
+            if stats is None:
+                feats = (feats - self.mean) / self.std
+            else:
+                feats = (feats - stats[:, None, 0]) / stats[:, None, 1]
         elif self.mode == "utterance":
             count = lengths.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
             mean = (feats * mask).sum(1, keepdim=True) / count
@@ -327,7 +360,7 @@ class SpeechRNN(nn.Module):
             raise ConfigError("model.labels is empty: a model needs its classes or CTC tokens")
         self.config = config
         self.frontend = LogMel(config.sample_rate, config.n_fft, config.hop_length, config.n_mels, f_max=config.f_max)
-        self.normalizer = FeatureNormalizer(config.normalization, config.n_mels)
+        self.normalizer = FeatureNormalizer(config.normalization, config.n_mels, config.speaker_norm)
         self.subsampling = Subsampling(config)
         self.encoder = GRUEncoder(self.subsampling.output_dim, config)
         self.dropout = nn.Dropout(config.dropout)
@@ -344,12 +377,17 @@ class SpeechRNN(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def features(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, samples), (batch,) -> normalised log-mels (batch, frames, n_mels), (batch,) frames."""
+    def features(
+        self, audio: torch.Tensor, audio_lengths: torch.Tensor, feature_stats: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, samples), (batch,) -> normalised log-mels (batch, frames, n_mels), (batch,) frames.
+
+        ``feature_stats`` (batch, 2, n_mels): per-item normaliser (mean, std), see ``FeatureNormalizer``.
+        """
         lengths = num_frames(audio_lengths, self.config.hop_length)
         audio = audio * lengths_to_mask(audio_lengths, audio.size(1)).to(audio.dtype)  # padding may hold anything
         feats = self.frontend(audio)
-        return self.normalizer(feats, lengths), lengths
+        return self.normalizer(feats, lengths, feature_stats), lengths
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised features -> head outputs and their lengths.
@@ -370,17 +408,24 @@ class SpeechRNN(nn.Module):
             return self.head(encoded, steps)
         return self.head(encoded).float().log_softmax(dim=-1)
 
-    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor | None = None, feature_transform=None):
+    def forward(
+        self,
+        audio: torch.Tensor,
+        audio_lengths: torch.Tensor | None = None,
+        feature_transform=None,
+        feature_stats: torch.Tensor | None = None,
+    ):
         """(batch, samples) audio at ``config.sample_rate`` -> see ``encode``.
 
         ``feature_transform(feats, lengths) -> feats`` (e.g. SpecAugment) runs between the
         normalised features and the encoder; training passes it so that DDP sees one forward.
+        ``feature_stats`` (batch, 2, n_mels): per-item normaliser statistics (speaker normalisation).
         """
         if audio.dim() == 1:
             audio = audio.unsqueeze(0)
         if audio_lengths is None:
             audio_lengths = torch.full((audio.size(0),), audio.size(1), device=audio.device)
-        feats, lengths = self.features(audio, audio_lengths)
+        feats, lengths = self.features(audio, audio_lengths, feature_stats)
         if feature_transform is not None:
             feats = feature_transform(feats, lengths)
         return self.encode(feats, lengths)
@@ -415,6 +460,11 @@ def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> 
             "mode": config.normalization,
             "mean": model.normalizer.mean.tolist(),
             "std": model.normalizer.std.tolist(),
+            **(
+                {"speaker_reference": {"mean": model.normalizer.reference_mean.tolist(),
+                                       "std": model.normalizer.reference_std.tolist()}}
+                if config.speaker_norm != "none" else {}
+            ),
         },
         **extra,
     }

@@ -39,6 +39,7 @@ from speechrnn.decode import greedy_path
 from speechrnn.errors import ConfigError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
+from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, reference_statistics, speaker_statistics, stats_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +116,27 @@ def fit_normalizer(model: SpeechRNN, dataset: ManifestDataset, count: int, seed:
     model.normalizer.set_statistics(mean.float(), (total_sq / frames - mean**2).clamp(min=0).sqrt().float())
 
 
+def speaker_tables(model: SpeechRNN, train_set: ManifestDataset, valid_set: ManifestDataset, seed: int):
+    """Speaker normalisation (speaker_norm.py): set the model's reference from the training speakers
+    and return each set's (speakers + 1, 2, n_mels) table of normaliser statistics; (None, None) if off.
+
+    Validation speakers get statistics from their own validation audio, as ``evaluate`` does.
+    """
+    if model.config.speaker_norm == "none":
+        return None, None
+    rate = model.config.sample_rate
+    train_stats = speaker_statistics(model.frontend, train_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
+    reference = reference_statistics(train_stats)
+    model.normalizer.set_reference(reference.mean, reference.std)
+    valid_stats = speaker_statistics(model.frontend, valid_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
+    return stats_table(model, train_set.speakers, train_stats), stats_table(model, valid_set.speakers, valid_stats)
+
+
+def batch_stats(table: torch.Tensor | None, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """Per-item normaliser statistics (batch, 2, n_mels) from a speaker table, or None without one."""
+    return None if table is None else table.to(batch["speakers"].device)[batch["speakers"]]
+
+
 def learning_rate_factor(step: int, total_steps: int, config) -> float:
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
@@ -169,14 +191,18 @@ def autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def validate(model: SpeechRNN, loader, device, amp: bool) -> dict[str, float]:
-    """Loss and error rate (accuracy errors or greedy WER) over this rank's share of ``loader``."""
+def validate(model: SpeechRNN, loader, device, amp: bool, speaker_table=None) -> dict[str, float]:
+    """Loss and error rate (accuracy errors or greedy WER) over this rank's share of ``loader``.
+
+    ``speaker_table``: the validation speakers' normaliser statistics (``speaker_tables``), or None.
+    """
     model.eval()
     loss_sum = errors = total = items = 0.0
     for batch in loader:
         batch = to_device(batch, device)
         with autocast(device, amp):
-            outputs, steps = model(batch["audio"], batch["audio_lengths"])
+            outputs, steps = model(batch["audio"], batch["audio_lengths"],
+                                   feature_stats=batch_stats(speaker_table, batch))
         loss_sum += float(item_losses(model.config, outputs, steps, batch, 0.0).sum())
         e, t = count_errors(model.config, outputs, steps, batch)
         errors, total, items = errors + e, total + t, items + len(batch["audio"])
@@ -266,6 +292,10 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     train_set = ManifestDataset(utterances, mc.labels, mc.head, mc.unit, mc.sample_rate, augment, config.train.seed)
     valid_set = ManifestDataset(valid_utterances, mc.labels, mc.head, mc.unit, mc.sample_rate)
     fit_normalizer(model, train_set, config.data.normalization_utterances, config.train.seed)
+    if mc.speaker_norm != "none" and main and not quiet:
+        print(f"speaker normalisation: statistics of {len(train_set.speakers)} training and "
+              f"{len(valid_set.speakers)} validation speakers", file=sys.stderr)
+    train_table, valid_table = speaker_tables(model, train_set, valid_set, config.train.seed)
     model.to(device)
 
     max_items = config.data.max_items or None
@@ -331,7 +361,8 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         for batch in bar:
             batch = to_device(batch, device)
             with autocast(device, config.train.amp):
-                outputs, steps = step_model(batch["audio"], batch["audio_lengths"], feature_transform=feature_transform)
+                outputs, steps = step_model(batch["audio"], batch["audio_lengths"], feature_transform=feature_transform,
+                                            feature_stats=batch_stats(train_table, batch))
             losses = item_losses(mc, outputs, steps, batch, config.optim.label_smoothing)
             global_items = all_reduce_sum([float(len(losses))], device)[0]
             loss = losses.sum() / global_items * world_size  # DDP averages: sum over ranks / global items
@@ -346,7 +377,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
                 break
         elapsed = time.time() - epoch_start
         epoch_loss, epoch_items, epoch_audio = all_reduce_sum([epoch_loss, epoch_items, epoch_audio], device)
-        metrics = validate(model, valid_loader, device, config.train.amp)
+        metrics = validate(model, valid_loader, device, config.train.amp, valid_table)
         is_best = metrics["valid_error"] < best_error
         best_error = min(best_error, metrics["valid_error"])
         row = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],

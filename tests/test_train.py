@@ -206,7 +206,7 @@ def test_dataset_items_depend_on_epoch_and_index_only(tone_data):
     utterances = read_manifest(tone_data / "classify_train.jsonl")
     augment = WaveformAugment(AugmentConfig(speed_factors=[0.9, 1.1], gain_db=[-6, 6], noise_prob=1.0), RATE)
     dataset = ManifestDataset(utterances, sorted(TONES), "classify", augment=augment, seed=7)
-    first, target = dataset[(2, 1)]
+    first, target, speaker = dataset[(2, 1)]
     assert target == [sorted(TONES).index(utterances[2].label)]
     torch.manual_seed(123)  # torch's global RNG (what loader workers reseed) must not matter
     assert torch.equal(dataset[(2, 1)][0], first)

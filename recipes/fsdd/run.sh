@@ -8,7 +8,8 @@
 #            takes, isolated test takes recognised by closed-set CTC scoring
 #   stage 3: isolated digits, speaker-independent, per held-out speaker (six folds): the same on FSDD
 #            voices only; model A adds the synthetic voices, model B also edge crops and tones,
-#            model C also pico voices and deep edge crops; the ensemble A + B + C is the reported system
+#            model C also pico voices and deep edge crops; model E is C with speaker normalisation
+#            (each speaker's log-mel statistics from its own unlabelled audio): the reported system
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -99,8 +100,12 @@ if runs 3; then
     train $configs/loso.toml "$exp/loso_c_$speaker" \
       --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
       --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
+    log "stage 3: held-out speaker $speaker, model E (C + speaker normalisation)"
+    train $configs/loso.toml "$exp/loso_e_$speaker" --set model.speaker_norm=meanvar \
+      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
+      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
     test=$fsdd/isolated/loso/$speaker/test.jsonl
-    for run in loso_a loso_b loso_c; do
+    for run in loso_a loso_b loso_c loso_e; do
       "$python" -m speechrnn evaluate --quiet --model "$exp/${run}_$speaker/best.pt" --manifest "$test" \
         --decoder closed_set --pad-ms 200 --output-dir "$exp/${run}_$speaker/eval_test"
     done

@@ -62,7 +62,9 @@ def vocabulary(utterances: Sequence[Utterance], head: str, unit: str) -> list[st
 
 
 class ManifestDataset(torch.utils.data.Dataset):
-    """Manifest utterances as (audio (samples,) float32 tensor, targets list[int]).
+    """Manifest utterances as (audio (samples,) float32 tensor, targets list[int], speaker int).
+
+    ``speaker`` indexes ``self.speakers`` (the sorted distinct speakers; -1: none given).
 
     ``augment`` (optional) maps (numpy waveform, numpy Generator) to an augmented waveform; it
     runs in the DataLoader workers, on the CPU. Items are fetched by index or by
@@ -85,24 +87,29 @@ class ManifestDataset(torch.utils.data.Dataset):
         self.index = {label: i for i, label in enumerate(labels)}
         self.augment, self.seed = augment, seed
         self.targets = [targets_for(u, head, unit, self.index) for u in self.utterances]  # fail early
+        self.speakers = sorted({u.speaker for u in self.utterances if u.speaker})
+        speaker_index = {s: i for i, s in enumerate(self.speakers)}
+        self.speaker_ids = [speaker_index.get(u.speaker, -1) if u.speaker else -1 for u in self.utterances]
 
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, list[int], int]:
         i, epoch = key if isinstance(key, tuple) else (key, 0)
         audio = load_utterance(self.utterances[i], self.sample_rate)
         if self.augment is not None:
             audio = self.augment(audio, np.random.default_rng((self.seed, epoch, i)))
-        return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self.targets[i]
+        return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self.targets[i], self.speaker_ids[i]
 
 
-def collate_batch(items: Sequence[tuple[torch.Tensor, list[int]]]) -> dict[str, torch.Tensor]:
+def collate_batch(items: Sequence[tuple[torch.Tensor, list[int], int]]) -> dict[str, torch.Tensor]:
     """Dataset items -> {"audio" (B, S), "audio_lengths" (B,), "targets" (sum of target lengths,),
-    "target_lengths" (B,)}; targets concatenated as ``ctc_loss`` wants (one id each for classify)."""
-    audio, lengths = collate_audio([a for a, _ in items])
-    targets = [t for _, t in items]
+    "target_lengths" (B,), "speakers" (B,)}; targets concatenated as ``ctc_loss`` wants (one id
+    each for classify)."""
+    audio, lengths = collate_audio([a for a, _, _ in items])
+    targets = [t for _, t, _ in items]
     return {
+        "speakers": torch.tensor([s for _, _, s in items], dtype=torch.long),
         "audio": audio,
         "audio_lengths": lengths,
         "targets": torch.tensor([x for t in targets for x in t], dtype=torch.long),

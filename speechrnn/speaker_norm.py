@@ -1,0 +1,116 @@
+"""Speaker feature normalisation: per-speaker log-mel statistics mapped onto a training reference.
+
+A speaker's microphone, level and vocal tract shift every log-mel band by a roughly constant
+amount (FSDD's six speakers differ by up to 10 dB per band, ``recipes/fsdd/local/speaker_spectra.py``).
+Kaldi removes this with per-speaker CMVN; here, as there, the statistics come from the speaker's
+own unlabelled audio. Only speech frames count (frames within ``SPEECH_RANGE_DB`` of the loudest
+frame of their utterance), so the silence around a word does not move them, unlike per-utterance
+normalisation over all frames.
+
+A model with ``speaker_norm`` "mean" or "meanvar" keeps its global normaliser and stores a
+reference (the average training speaker's speech-frame mean and std). A speaker with statistics
+(m, s) is mapped onto the reference (mR, sR) before the global normaliser (gm, gs)::
+
+    x' = (x - m) * r + mR,  r = sR / s ("meanvar") or 1 ("mean")
+    (x' - gm) / gs = (x - mean_eff) / std_eff,  std_eff = gs / r,  mean_eff = m + (gm - mR) / r
+
+so adaptation is only a per-item (mean, std) in place of the global pair. Without statistics
+(one file in ``speechrnn transcribe``, streaming) the model runs as if the speaker were the
+reference. Training computes every training speaker's statistics (clean audio, before
+augmentation) and normalises each utterance by its speaker's; ``speechrnn evaluate`` does the
+same for the speakers of the manifest it scores.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from speechrnn.data.dataset import load_utterance
+from speechrnn.data.manifest import Utterance
+from speechrnn.errors import DataError
+
+SPEECH_RANGE_DB = 30.0  # a frame is speech if its energy is within this of its utterance's loudest
+MAX_UTTERANCES_PER_SPEAKER = 100  # in training: 100 utterances give stable statistics
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Per-band mean and standard deviation of natural-log mel features: two (n_mels,) tensors."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def speech_frames(feats: torch.Tensor, range_db: float = SPEECH_RANGE_DB) -> torch.Tensor:
+    """(frames, n_mels) natural-log mel power -> (frames,) bool: frame energy within ``range_db`` of the peak."""
+    energy = torch.logsumexp(feats, dim=1)
+    return energy >= energy.max() - range_db * math.log(10) / 10
+
+
+@torch.no_grad()
+def speaker_statistics(
+    frontend: torch.nn.Module,
+    utterances: Sequence[Utterance],
+    sample_rate: int,
+    max_per_speaker: int | None = None,
+    seed: int = 0,
+) -> dict[str, FeatureStats]:
+    """Speech-frame statistics of each speaker's log-mels (utterances without a speaker are skipped).
+
+    Args:
+        frontend: maps (1, samples) audio to (1, frames, n_mels) natural-log mels (``model.frontend``).
+        utterances: manifest entries; their audio is read as is, without augmentation.
+        max_per_speaker: use at most this many utterances per speaker, drawn with ``seed`` (None: all).
+
+    Raises:
+        DataError: a speaker with no speech frames at all (only silent audio).
+    """
+    by_speaker: dict[str, list[Utterance]] = defaultdict(list)
+    for utterance in utterances:
+        if utterance.speaker:
+            by_speaker[utterance.speaker].append(utterance)
+    device = next(frontend.buffers()).device
+    stats = {}
+    for speaker in sorted(by_speaker):
+        chosen = by_speaker[speaker]
+        if max_per_speaker is not None and len(chosen) > max_per_speaker:
+            chosen = random.Random(f"{seed}:{speaker}").sample(chosen, max_per_speaker)
+        total = total_sq = 0.0
+        count = 0
+        for utterance in chosen:
+            audio = torch.from_numpy(load_utterance(utterance, sample_rate)).to(device)
+            if not audio.numel() or not audio.abs().max():
+                continue
+            feats = frontend(audio[None])[0].double()
+            feats = feats[speech_frames(feats)]
+            total, total_sq, count = total + feats.sum(0), total_sq + (feats**2).sum(0), count + feats.size(0)
+        if not count:
+            raise DataError(f"speaker {speaker!r}: no speech in {len(chosen)} utterance(s), cannot normalise")
+        mean = total / count
+        std = (total_sq / count - mean**2).clamp(min=0).sqrt()
+        stats[speaker] = FeatureStats(mean.float().cpu(), std.float().clamp(min=1e-3).cpu())
+    return stats
+
+
+def reference_statistics(stats: dict[str, FeatureStats]) -> FeatureStats:
+    """The average speaker: mean of the speakers' means and of their stds, each speaker weighted equally."""
+    if not stats:
+        raise DataError("speaker normalisation needs speakers: no manifest entry has a 'speaker'")
+    return FeatureStats(
+        torch.stack([s.mean for s in stats.values()]).mean(0), torch.stack([s.std for s in stats.values()]).mean(0)
+    )
+
+
+def stats_table(model, speakers: Sequence[str], stats: dict[str, FeatureStats]) -> torch.Tensor:
+    """(len(speakers) + 1, 2, n_mels) effective normaliser (mean, std) per speaker; the last row
+    (index -1) is the model's global pair, for utterances without a speaker or statistics."""
+    normalizer = model.normalizer
+    identity = torch.stack([normalizer.mean, normalizer.std]).cpu()
+    rows = [normalizer.adapted(stats[s]).cpu() if s in stats else identity for s in speakers]
+    return torch.stack([*rows, identity])
