@@ -22,7 +22,6 @@ from tqdm import tqdm
 from speechrnn.atomic import atomic_write
 from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance
 from speechrnn.data.manifest import Utterance, read_manifest
-from speechrnn.speaker_norm import speaker_statistics, stats_table
 from speechrnn.decode import DecodingOptions, candidate_ids, closed_set_scores, decode_ctc
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.metrics import (
@@ -35,6 +34,7 @@ from speechrnn.metrics import (
     plot_confusion_matrix,
     word_counts,
 )
+from speechrnn.speaker_norm import speaker_statistics, stats_table
 
 DECODERS = ("greedy", "beam")  # the default pair
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
@@ -212,7 +212,9 @@ def evaluate(
         "head": config.head,
         "labels": list(config.labels),
         "device": str(device),
-        "speaker_norm": sorted({u.speaker for u in utterances if u.speaker}) if any(t is not None for t in tables) else None,
+        "speaker_norm": (
+            sorted({u.speaker for u in utterances if u.speaker}) if any(t is not None for t in tables) else None
+        ),
         "metrics": metrics,
         "timing": {
             "seconds": seconds,

@@ -146,7 +146,9 @@ class FeatureNormalizer(nn.Module):
         (mean, std) that normalise that speaker's features as if they were the reference speaker's."""
         if self.speaker_norm == "none":
             raise ConfigError("this model has no speaker normalisation (model.speaker_norm='none')")
-        ratio = self.reference_std / stats.std.to(self.std) if self.speaker_norm == "meanvar" else torch.ones_like(self.std)
+        ratio = torch.ones_like(self.std)
+        if self.speaker_norm == "meanvar":
+            ratio = self.reference_std / stats.std.to(self.std)
         mean = stats.mean.to(self.mean) + (self.mean - self.reference_mean) / ratio
         return torch.stack([mean, self.std / ratio])
 

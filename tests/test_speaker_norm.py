@@ -1,0 +1,192 @@
+"""Speaker normalisation: speech-frame statistics, the mapping onto the reference, training and evaluate."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import speechrnn
+from speechrnn.cli import main
+from speechrnn.config import load_config
+from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
+from speechrnn.errors import ConfigError, DataError
+from speechrnn.evaluate import evaluate
+from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint
+from speechrnn.speaker_norm import (
+    FeatureStats,
+    reference_statistics,
+    speaker_statistics,
+    speech_frames,
+)
+from speechrnn.train import train
+
+RATE = 16000
+GAIN_DB = 12.0  # speaker "loud" is speaker "soft" through a microphone 12 dB hotter
+LOG_GAIN = GAIN_DB * math.log(10) / 10  # natural-log mel power shift of that gain: 2.763
+WORDS = {"low": (220.0, 500.0), "high": (330.0, 1800.0)}  # (pitch, formant) of two tone "words"
+
+
+def vowel(word: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """A harmonic tone with one formant, plus a noise floor: (samples,) float32."""
+    pitch, formant = WORDS[word]
+    t = np.arange(int(seconds * RATE)) / RATE
+    harmonics = [
+        np.exp(-(((k * pitch - formant) / 400) ** 2)) * np.sin(2 * np.pi * k * pitch * t) for k in range(1, 20)
+    ]
+    return (0.2 * sum(harmonics) + 1e-3 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def speakers(tmp_path_factory):
+    """Isolated tone words by two 'speakers' with the same takes, one 12 dB louder; 300 ms of quiet around each."""
+    root = tmp_path_factory.mktemp("speakers")
+    rng = np.random.default_rng(0)
+    utterances = []
+    quiet = lambda: 1e-4 * rng.standard_normal(int(0.3 * RATE)).astype(np.float32)  # noqa: E731
+    for i in range(16):
+        word = list(WORDS)[i % 2]
+        take = np.concatenate([quiet(), vowel(word, rng.uniform(0.3, 0.5), rng), quiet()])
+        for speaker, gain in (("soft", 1.0), ("loud", 10 ** (GAIN_DB / 20))):
+            path = root / f"{speaker}_{i}.wav"
+            sf.write(path, take * gain, RATE, subtype="FLOAT")
+            utterances.append(Utterance(audio=str(path), duration=len(take) / RATE, speaker=speaker, label=word))
+    write_manifest(root / "all.jsonl", utterances)
+    write_manifest(root / "train.jsonl", utterances[:24])
+    write_manifest(root / "valid.jsonl", utterances[24:])
+    return root
+
+
+def frontend(n_mels: int = 20) -> torch.nn.Module:
+    return SpeechRNN(ModelConfig(head="classify", labels=list(WORDS), n_mels=n_mels)).frontend
+
+
+def test_speech_frames_leave_out_the_quiet_around_a_word():
+    rng = np.random.default_rng(1)
+    audio = np.concatenate([1e-4 * rng.standard_normal(8000), vowel("low", 0.5, rng)]).astype(np.float32)
+    feats = frontend()(torch.from_numpy(audio)[None])[0]
+    mask = speech_frames(feats)
+    assert not mask[:45].any()  # 0.5 s of quiet, 70 dB down (frames reaching into the vowel excepted)
+    assert mask[55:-5].all()
+
+
+def test_speaker_statistics_move_by_the_gain_and_skip_unnamed_speakers(speakers):
+    utterances = read_manifest(speakers / "all.jsonl")
+    unnamed = Utterance(audio=utterances[0].audio, duration=utterances[0].duration, label="low")
+    stats = speaker_statistics(frontend(), [*utterances, unnamed], RATE)
+    assert sorted(stats) == ["loud", "soft"]
+    torch.testing.assert_close(stats["loud"].mean - stats["soft"].mean, torch.full((20,), LOG_GAIN), atol=1e-3, rtol=0)
+    torch.testing.assert_close(stats["loud"].std, stats["soft"].std, atol=1e-3, rtol=0)
+    subset = speaker_statistics(frontend(), utterances, RATE, max_per_speaker=3, seed=5)
+    assert torch.equal(subset["soft"].mean, speaker_statistics(frontend(), utterances, RATE, 3, seed=5)["soft"].mean)
+    assert not torch.allclose(subset["soft"].mean, stats["soft"].mean)
+    reference = reference_statistics(stats)
+    torch.testing.assert_close(reference.mean, (stats["loud"].mean + stats["soft"].mean) / 2)
+
+
+def test_a_speaker_with_only_silence_is_named(tmp_path):
+    path = tmp_path / "zeros.wav"
+    sf.write(path, np.zeros(RATE, dtype=np.float32), RATE)
+    with pytest.raises(DataError, match="speaker 'mute': no speech in 1 utterance"):
+        speaker_statistics(frontend(), [Utterance(audio=str(path), duration=1.0, speaker="mute", label="low")], RATE)
+    with pytest.raises(DataError, match="no manifest entry has a 'speaker'"):
+        reference_statistics({})
+
+
+@pytest.mark.parametrize("mode", ["mean", "meanvar"])
+def test_adapted_statistics_map_a_speaker_onto_the_reference(mode):
+    torch.manual_seed(0)
+    model = SpeechRNN(ModelConfig(head="classify", labels=list(WORDS), n_mels=20, speaker_norm=mode))
+    normalizer = model.normalizer
+    normalizer.set_statistics(torch.randn(20), torch.rand(20) + 0.5)
+    normalizer.set_reference(torch.randn(20), torch.rand(20) + 0.5)
+    speaker = FeatureStats(torch.randn(20), torch.rand(20) + 0.5)
+    feats, lengths = torch.randn(1, 30, 20), torch.tensor([30])
+    ratio = normalizer.reference_std / speaker.std if mode == "meanvar" else 1.0
+    mapped = (feats - speaker.mean) * ratio + normalizer.reference_mean  # the speaker as the reference speaker
+    expected = (mapped - normalizer.mean) / normalizer.std
+    adapted = normalizer.adapted(speaker)
+    torch.testing.assert_close(normalizer(feats, lengths, adapted[None]), expected, atol=1e-5, rtol=1e-5)
+    as_reference = normalizer.adapted(FeatureStats(normalizer.reference_mean, normalizer.reference_std))
+    torch.testing.assert_close(as_reference, torch.stack([normalizer.mean, normalizer.std]))
+
+
+def test_speaker_norm_config_is_checked():
+    with pytest.raises(ConfigError, match="model.speaker_norm must be one of none, mean, meanvar"):
+        ModelConfig(labels=["a"], speaker_norm="cmvn")
+    with pytest.raises(ConfigError, match="model.speaker_norm needs model.normalization='global'"):
+        ModelConfig(labels=["a"], speaker_norm="mean", normalization="utterance")
+    with pytest.raises(ConfigError, match="this model has no speaker normalisation"):
+        SpeechRNN(ModelConfig(labels=["a"])).normalizer.adapted(FeatureStats(torch.zeros(80), torch.ones(80)))
+
+
+def loss_from_predictions(predictions: list[dict]) -> float:
+    """Mean cross-entropy of two-class predictions: the reference's probability is the score or 1 - score."""
+    return -np.mean(np.log([p["score"] if p["prediction"] == p["reference"] else 1 - p["score"] for p in predictions]))
+
+
+def logged(out_dir, column: str) -> list[float]:
+    rows = [line.split(",") for line in (out_dir / "log.csv").read_text().splitlines()]
+    return [float(row[rows[0].index(column)]) for row in rows[1:]]
+
+
+def speaker_config(root, out_dir, mode: str, *extra: str):
+    return load_config(None, [
+        "model.head=classify", f"model.speaker_norm={mode}", "model.hidden_size=16", "model.num_layers=1",
+        "model.n_mels=20", f"data.train={root / 'train.jsonl'}", f"data.valid={root / 'valid.jsonl'}",
+        "data.num_workers=0", "data.max_seconds=4.0", f"train.out_dir={out_dir}", "train.epochs=2",
+        "train.threads=1", *extra,
+    ])  # fmt: skip
+
+
+def test_a_speaker_normalised_model_trains_saves_its_reference_and_ignores_the_microphone_gain(speakers, tmp_path):
+    """Training sets the reference from the training speakers; the checkpoint round-trips it; with
+    "mean" a speaker 12 dB louder gives exactly the same outputs once each speaker is normalised."""
+    best = train(speaker_config(speakers, tmp_path / "run", "mean"), quiet=True)
+    model = speechrnn.load_model(best)
+    stats = speaker_statistics(model.frontend, read_manifest(speakers / "train.jsonl"), RATE, 100, seed=0)
+    torch.testing.assert_close(model.normalizer.reference_mean, reference_statistics(stats).mean)
+    saved = load_checkpoint(best)["normalization"]["speaker_reference"]
+    assert saved["mean"] == model.normalizer.reference_mean.tolist()
+
+    utterances = read_manifest(speakers / "all.jsonl")
+    report = evaluate(model, utterances, quiet=True)
+    assert report["speaker_norm"] == ["loud", "soft"]
+    scores = {(p["id"], p["score"]) for p in report["predictions"]}
+    by_take = {}
+    for utterance, prediction in zip(utterances, report["predictions"], strict=True):
+        take = utterance.audio.rsplit("_", 1)[1]
+        by_take.setdefault(take, []).append((prediction["prediction"], prediction["score"]))
+    for (soft_label, soft_score), (loud_label, loud_score) in by_take.values():
+        assert soft_label == loud_label and soft_score == pytest.approx(loud_score, abs=1e-4)
+    plain = evaluate(model, utterances, quiet=True, speaker_norm=False)
+    assert plain["speaker_norm"] is None
+    assert {(p["id"], p["score"]) for p in plain["predictions"]} != scores
+
+
+def test_evaluate_cli_says_which_speakers_it_normalised(speakers, tmp_path, capsys):
+    best = train(speaker_config(speakers, tmp_path / "run", "meanvar", "train.epochs=1"), quiet=True)
+    manifest = str(speakers / "valid.jsonl")
+    assert main(["evaluate", "--model", str(best), "--manifest", manifest, "--output-dir", str(tmp_path / "ev")]) == 0
+    assert "speaker normalisation from each speaker's own audio: loud, soft" in capsys.readouterr().out
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    predictions = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
+    assert report["speaker_norm"] == ["loud", "soft"]
+    # validation in training normalised each speaker as evaluate does: the same loss
+    assert logged(tmp_path / "run", "valid_loss")[-1] == pytest.approx(loss_from_predictions(predictions), rel=1e-4)
+    assert main(["evaluate", "--model", str(best), "--manifest", manifest, "--no-speaker-norm"]) == 0
+    assert "speaker normalisation" not in capsys.readouterr().out
+
+
+def test_training_batches_normalise_each_speaker_as_evaluate_does(speakers, tmp_path):
+    """With a zero learning rate the logged training loss is the initial model's loss on the training
+    set, which evaluate reproduces only if training normalised every speaker by its own statistics."""
+    out = tmp_path / "run"
+    config = speaker_config(speakers, out, "meanvar", "train.epochs=1", "optim.lr=0", "model.dropout=0")
+    best = train(config, quiet=True)
+    report = evaluate(speechrnn.load_model(best), read_manifest(speakers / "train.jsonl"), quiet=True)
+    assert logged(out, "train_loss") == [pytest.approx(loss_from_predictions(report["predictions"]), rel=1e-4)]
