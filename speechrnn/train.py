@@ -303,7 +303,8 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
                                        seed=config.train.seed, rank=rank, world_size=world_size, max_items=max_items,
                                        with_epoch=True)
     valid_sampler = BucketBatchSampler([u.duration for u in valid_utterances], config.data.max_seconds,
-                                       shuffle=False, rank=rank, world_size=world_size, max_items=max_items)
+                                       shuffle=False, rank=rank, world_size=world_size, max_items=max_items,
+                                       even_batches=False)  # every validation item counted once
     pin = device.type == "cuda"
     train_loader = make_loader(train_set, train_sampler, config.data.num_workers, pin)
     valid_loader = make_loader(valid_set, valid_sampler, min(config.data.num_workers, 1), pin)
@@ -358,7 +359,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         epoch_start = time.time()
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False,
                    disable=quiet or not main or not sys.stderr.isatty())
-        for batch in bar:
+        for k, batch in enumerate(bar):
             batch = to_device(batch, device)
             with autocast(device, config.train.amp):
                 outputs, steps = step_model(batch["audio"], batch["audio_lengths"], feature_transform=feature_transform,
@@ -369,10 +370,11 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
             optimizer_step(loss, model, optimizer, scaler, config.optim.grad_clip)
             scheduler.step()
             step += 1
-            epoch_loss += float(losses.detach().sum())
-            epoch_items += len(losses)
-            epoch_audio += float(batch["audio_lengths"].sum()) / mc.sample_rate
-            bar.set_postfix(loss=f"{epoch_loss / epoch_items:.3f}")
+            if not train_sampler.repeated(k):  # an item repeated for an idle rank is logged once
+                epoch_loss += float(losses.detach().sum())
+                epoch_items += len(losses)
+                epoch_audio += float(batch["audio_lengths"].sum()) / mc.sample_rate
+            bar.set_postfix(loss=f"{epoch_loss / max(epoch_items, 1):.3f}")
             if config.train.max_steps and step >= config.train.max_steps:
                 break
         elapsed = time.time() - epoch_start

@@ -214,6 +214,24 @@ def test_dataset_items_depend_on_epoch_and_index_only(tone_data):
     assert not torch.equal(dataset[(3, 1)][0][: len(first)], first[: len(dataset[(3, 1)][0])])
 
 
+def test_ddp_batches_keep_every_item_and_give_every_rank_a_share():
+    """A one-item global batch (a long utterance) under two ranks: training repeats the item so both
+    ranks step together; evaluation scores every item exactly once and the idle rank skips it."""
+    durations = [0.5, 0.5, 0.5, 0.5, 1.9, 0.5, 0.5]  # batches of <= 2 s: the 1.9 s item alone
+    for shuffle in (True, False):
+        train = [BucketBatchSampler(durations, 2.0, shuffle=shuffle, rank=r, world_size=2) for r in (0, 1)]
+        assert len(train[0]) == len(train[1]) == len(list(train[0])) == len(train[0].batches)
+        assert all(len(share) >= 1 for sampler in train for share in sampler)
+        assert sorted({i for sampler in train for share in sampler for i in share}) == list(range(7))
+        assert [4] * 2 in train[0].batches  # the long item twice: both ranks compute its loss
+        valid = [BucketBatchSampler(durations, 2.0, shuffle=shuffle, rank=r, world_size=2, even_batches=False)
+                 for r in (0, 1)]  # fmt: skip
+        scored = [i for sampler in valid for share in sampler for i in share]
+        assert sorted(scored) == list(range(7))
+        assert [len(sampler) for sampler in valid] == [len(list(sampler)) for sampler in valid]
+        assert len(valid[1]) == len(valid[0]) - 1  # rank 1 has no share of the one-item batch
+
+
 def test_ctc_targets_take_an_isolated_words_label_when_it_has_no_text():
     connected = Utterance(audio="a.wav", duration=1.0, text="four  two")
     isolated = Utterance(audio="b.wav", duration=0.5, label="seven")

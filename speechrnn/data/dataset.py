@@ -121,8 +121,11 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     """Batches of similar duration whose padded size (items x longest) stays within ``max_seconds``.
 
     Every epoch (``set_epoch``) reshuffles deterministically from ``seed``. Under DDP each rank
-    gets its own slice ``[rank::world_size]`` of every global batch, so all ranks see the same
-    number of batches and together the same global batch as one process would.
+    gets its own slice ``[rank::world_size]`` of every global batch, so together the ranks see the
+    same global batch as one process would. With ``even_batches`` (training: DDP synchronises every
+    step) a global batch smaller than the world repeats its items until every rank has one, which
+    leaves the mean loss, and so the gradient, as one process computes it; without it (evaluation)
+    every item is used exactly once and a rank skips a batch with no share for it.
     """
 
     def __init__(
@@ -136,6 +139,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         world_size: int = 1,
         max_items: int | None = None,
         with_epoch: bool = False,
+        even_batches: bool = True,
     ) -> None:
         if max_seconds <= 0:
             raise DataError(f"max_seconds must be positive, got {max_seconds}")
@@ -143,6 +147,7 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.max_seconds, self.shuffle, self.seed = max_seconds, shuffle, seed
         self.rank, self.world_size, self.max_items = rank, world_size, max_items
         self.with_epoch = with_epoch  # yield (index, epoch) pairs for per-epoch augmentation seeds
+        self.even_batches = even_batches
         self.epoch = 0
         self.batches = self._make_batches()
 
@@ -173,15 +178,24 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             longest = longest_with
         if batch:
             batches.append(batch)
-        batches = [b for b in batches if len(b) >= self.world_size]  # every rank gets at least one item
         if self.shuffle:
             rng.shuffle(batches)
+        self.sizes = [len(b) for b in batches]
+        if self.even_batches:  # every rank gets at least one item
+            batches = [[b[k % len(b)] for k in range(max(len(b), self.world_size))] for b in batches]
         return batches
+
+    def repeated(self, k: int) -> bool:
+        """Whether this rank's share of its ``k``-th batch only repeats another rank's item (a global
+        batch smaller than the world, with ``even_batches``): its loss is not counted twice in logs."""
+        return self.rank >= self.sizes[k]
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.batches:
             share = batch[self.rank :: self.world_size]
-            yield [(i, self.epoch) for i in share] if self.with_epoch else share
+            if share:
+                yield [(i, self.epoch) for i in share] if self.with_epoch else share
 
     def __len__(self) -> int:
-        return len(self.batches)
+        """Batches this rank yields."""
+        return sum(1 for batch in self.batches if batch[self.rank :: self.world_size])
