@@ -94,6 +94,7 @@ def evaluate(
     worst: int = 10,
     pad_seconds: float = 0.0,
     speaker_norm: bool = True,
+    num_workers: int = 0,
 ) -> dict:
     """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
 
@@ -111,6 +112,8 @@ def evaluate(
         speaker_norm: models trained with speaker normalisation (``model.speaker_norm``) normalise
             each speaker of ``utterances`` by statistics of that speaker's own (unlabelled) audio
             here; False runs them as if every speaker were the reference (as ``transcribe`` does).
+        num_workers: DataLoader processes that read and pad the audio while the model runs (0: in
+            this process).
 
     Returns:
         {"num_utterances", "head", "labels", "device", "speaker_norm", "metrics", "timing", "predictions"}:
@@ -152,19 +155,18 @@ def evaluate(
         "greedy": DecodingOptions(method="greedy"),
         "beam": DecodingOptions(method="beam", beam_size=beam_size),
     }
-    pad = np.zeros(int(round(pad_seconds * sample_rate)), dtype=np.float32)
+    loader = torch.utils.data.DataLoader(
+        _PaddedAudio(utterances, sample_rate, int(round(pad_seconds * sample_rate))),
+        batch_sampler=sampler,
+        collate_fn=_collate_indexed,
+        num_workers=num_workers,
+    )
     start = time.perf_counter()
     progress = tqdm(
         total=len(utterances), desc="evaluate", unit="utt", disable=quiet or not sys.stderr.isatty(), leave=False
     )
     with progress:
-        for batch in sampler:
-            audio, lengths = collate_audio(
-                [
-                    torch.from_numpy(np.concatenate([pad, load_utterance(utterances[i], sample_rate), pad]))
-                    for i in batch
-                ]
-            )
+        for batch, audio, lengths in loader:
             audio_seconds += float(lengths.sum()) / sample_rate
             tick = time.perf_counter()
             with torch.inference_mode():
@@ -226,6 +228,26 @@ def evaluate(
         },
         "predictions": predictions,
     }
+
+
+class _PaddedAudio(torch.utils.data.Dataset):
+    """Utterance i -> (i, (samples,) float32 tensor with ``pad`` zeros before and after)."""
+
+    def __init__(self, utterances: Sequence[Utterance], sample_rate: int, pad: int) -> None:
+        self.utterances, self.sample_rate, self.pad = utterances, sample_rate, np.zeros(pad, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
+        audio = load_utterance(self.utterances[i], self.sample_rate)
+        return i, torch.from_numpy(np.concatenate([self.pad, audio, self.pad]))
+
+
+def _collate_indexed(items: Sequence[tuple[int, torch.Tensor]]) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """-> (indices, (batch, samples) zero-padded audio, (batch,) lengths)."""
+    audio, lengths = collate_audio([a for _, a in items])
+    return [i for i, _ in items], audio, lengths
 
 
 def _speaker_ids(utterances: Sequence[Utterance]) -> list[int]:
@@ -391,6 +413,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run models trained with speaker normalisation without each speaker's own statistics",
     )
+    parser.add_argument("--num-workers", type=int, default=0, help="processes reading audio (default 0: none)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -413,6 +436,7 @@ def run(args: argparse.Namespace) -> int:
         worst=args.worst,
         pad_seconds=args.pad_ms / 1000,
         speaker_norm=not args.no_speaker_norm,
+        num_workers=args.num_workers,
     )
     names = [str(path) for path in args.model] if args.model else ["bundled"]
     report = {"model": names[0] if len(names) == 1 else names, "manifest": str(args.manifest), **report}

@@ -309,6 +309,25 @@ def test_cli_missing_input_exits_1_with_one_line(tmp_path, recordings, capsys, m
     assert not (tmp_path / "out").exists()
 
 
+def test_loader_workers_give_the_same_report_and_name_a_missing_audio_file(tmp_path, recordings, capsys):
+    model = tiny_model("classify", ["a", "b"], seed=2)
+    utterances = with_fields(recordings, label=["a", "b"] * 4)
+    inline = evaluate(model, utterances, max_seconds=3.5, quiet=True)
+    workers = evaluate(model, utterances, max_seconds=3.5, quiet=True, num_workers=2)
+    assert workers["predictions"] == inline["predictions"] and workers["metrics"] == inline["metrics"]
+
+    checkpoint, manifest = tmp_path / "model.pt", tmp_path / "test.jsonl"
+    save_checkpoint(checkpoint, model)
+    gone = tmp_path / "gone.wav"
+    write_manifest(manifest, [*utterances, Utterance(audio=str(gone), duration=1.0, label="a")])
+    code = main(["evaluate", "--model", str(checkpoint), "--manifest", str(manifest), "--quiet",
+                 "--num-workers", "1", "--output-dir", str(tmp_path / "out")])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and str(gone) in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_unknown_label_exits_1(tmp_path, recordings, capsys):
     checkpoint = tmp_path / "model.pt"
     save_checkpoint(checkpoint, tiny_model("classify", ["a", "b"]))
