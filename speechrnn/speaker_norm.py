@@ -18,7 +18,9 @@ so adaptation is only a per-item (mean, std) in place of the global pair. Withou
 (one file in ``speechrnn transcribe``, streaming) the model runs as if the speaker were the
 reference. Training computes every training speaker's statistics (clean audio, before
 augmentation) and normalises each utterance by its speaker's; ``speechrnn evaluate`` does the
-same for the speakers of the manifest it scores.
+same for the speakers of the manifest it scores. A model trained without it can be given a
+reference afterwards (``with_speaker_norm``, ``speechrnn speaker-norm``): test-time speaker
+normalisation.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import torch
 
 from speechrnn.data.dataset import load_utterance
 from speechrnn.data.manifest import Utterance
-from speechrnn.errors import DataError
+from speechrnn.errors import ConfigError, DataError
 
 SPEECH_RANGE_DB = 30.0  # a frame is speech if its energy is within this of its utterance's loudest
 MAX_UTTERANCES_PER_SPEAKER = 100  # in training: 100 utterances give stable statistics
@@ -114,3 +116,42 @@ def stats_table(model, speakers: Sequence[str], stats: dict[str, FeatureStats]) 
     identity = torch.stack([normalizer.mean, normalizer.std]).cpu()
     rows = [normalizer.adapted(stats[s]).cpu() if s in stats else identity for s in speakers]
     return torch.stack([*rows, identity])
+
+
+def with_speaker_norm(model, utterances: Sequence[Utterance], mode: str = "meanvar", seed: int = 0):
+    """A copy of a trained ``model`` that normalises speakers (``mode`` "mean" or "meanvar") onto the
+    average speaker of ``utterances`` (normally the speakers it was trained on): test-time speaker
+    normalisation for a model trained without it. Returns a SpeechRNN in eval mode.
+    """
+    from speechrnn.model import ModelConfig, SpeechRNN
+
+    if model.config.normalization != "global":
+        raise ConfigError("speaker normalisation needs a model with global feature normalisation")
+    values = {**model.config.__dict__, "speaker_norm": mode}
+    adapted = SpeechRNN(ModelConfig(**values)).to(model.device)
+    adapted.load_state_dict(model.state_dict(), strict=False)  # all but the new reference buffers
+    stats = speaker_statistics(adapted.frontend, utterances, model.config.sample_rate, MAX_UTTERANCES_PER_SPEAKER, seed)
+    reference = reference_statistics(stats)
+    adapted.normalizer.set_reference(reference.mean.to(model.device), reference.std.to(model.device))
+    return adapted.eval()
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", required=True, help="trained checkpoint (global feature normalisation)")
+    parser.add_argument("--manifest", required=True, help="audio of the reference speakers (its training speakers)")
+    parser.add_argument("--mode", choices=("mean", "meanvar"), default="meanvar", help="default meanvar")
+    parser.add_argument("--output", required=True, help="checkpoint to write (atomically)")
+
+
+def run(args) -> int:
+    from speechrnn.data.manifest import read_manifest
+    from speechrnn.model import load_checkpoint, load_model, save_checkpoint
+
+    checkpoint = load_checkpoint(args.model)
+    utterances = read_manifest(args.manifest)
+    model = with_speaker_norm(load_model(args.model), utterances, args.mode)
+    keep = {k: checkpoint[k] for k in ("train_config", "metadata") if k in checkpoint}
+    save_checkpoint(args.output, model, **keep, speaker_reference_manifest=str(args.manifest))
+    speakers = len({u.speaker for u in utterances if u.speaker})
+    print(f"wrote {args.output}: speaker normalisation ({args.mode}) onto the average of {speakers} speakers")
+    return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,31 @@ def test_training_batches_normalise_each_speaker_as_evaluate_does(speakers, tmp_
     best = train(config, quiet=True)
     report = evaluate(speechrnn.load_model(best), read_manifest(speakers / "train.jsonl"), quiet=True)
     assert logged(out, "train_loss") == [pytest.approx(loss_from_predictions(report["predictions"]), rel=1e-4)]
+
+
+def test_a_model_trained_without_it_gets_speaker_normalisation_afterwards(speakers, tmp_path, capsys):
+    """``speechrnn speaker-norm``: the reference speaker's audio gives the original model's outputs,
+    and a speaker 12 dB louder gives them too ("mean")."""
+    best = train(speaker_config(speakers, tmp_path / "run", "none", "train.epochs=1"), quiet=True)
+    soft = [u for u in read_manifest(speakers / "all.jsonl") if u.speaker == "soft"]
+    write_manifest(tmp_path / "soft.jsonl", soft)
+    output = tmp_path / "adapted.pt"
+    argv = ["speaker-norm", "--model", str(best), "--manifest", str(tmp_path / "soft.jsonl"), "--mode", "mean"]
+    assert main([*argv, "--output", str(output)]) == 0
+    assert "speaker normalisation (mean) onto the average of 1 speakers" in capsys.readouterr().out
+    original, adapted = speechrnn.load_model(best), speechrnn.load_model(output)
+    assert adapted.config.speaker_norm == "mean" and original.config.speaker_norm == "none"
+    plain = evaluate(original, read_manifest(speakers / "all.jsonl"), quiet=True)["predictions"]
+    normalised = evaluate(adapted, read_manifest(speakers / "all.jsonl"), quiet=True)["predictions"]
+    by_name = {Path(p["id"]).stem: p for p in plain}
+    for after in normalised:
+        reference = by_name["soft_" + Path(after["id"]).stem.split("_")[1]]  # the same take, as recorded by soft
+        assert after["prediction"] == reference["prediction"]
+        assert after["score"] == pytest.approx(reference["score"], abs=1e-4)
+    assert any(p["score"] != pytest.approx(q["score"], abs=1e-3) for p, q in zip(plain, normalised, strict=True))
+
+    train(speaker_config(speakers, tmp_path / "utt", "none", "train.epochs=1", "model.normalization=utterance"),
+          quiet=True)  # fmt: skip
+    assert main([*argv, "--output", str(tmp_path / "x.pt"), "--model", str(tmp_path / "utt/best.pt")]) == 1
+    assert "needs a model with global feature normalisation" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
