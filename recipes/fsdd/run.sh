@@ -8,9 +8,10 @@
 #            takes, isolated test takes recognised by closed-set CTC scoring
 #   stage 3: isolated digits, speaker-independent, per held-out speaker (six folds): the same on FSDD
 #            voices only; model A adds the synthetic voices, model B also edge crops and tones,
-#            model C also pico voices and deep edge crops; model E is C with speaker normalisation
-#            (each speaker's log-mel statistics from its own unlabelled audio), E2 the same with
-#            seed 1; the ensemble E + E2 is the reported system
+#            model C also pico voices and deep edge crops; model E is C trained with speaker
+#            normalisation (each speaker's log-mel statistics from its own unlabelled audio); C2 is C
+#            with seed 1; Cn and C2n are C and C2 given speaker normalisation after training
+#            (speechrnn speaker-norm); the ensemble Cn + C2n is the reported system
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -105,12 +106,17 @@ if runs 3; then
     train $configs/loso.toml "$exp/loso_e_$speaker" --set model.speaker_norm=meanvar \
       --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
       --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model E2 (E with another seed)"
-    train $configs/loso.toml "$exp/loso_e2_$speaker" --set model.speaker_norm=meanvar --set train.seed=1 \
+    log "stage 3: held-out speaker $speaker, model C2 (C with another seed)"
+    train $configs/loso.toml "$exp/loso_c2_$speaker" --set train.seed=1 \
       --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
       --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
+    log "stage 3: held-out speaker $speaker, Cn and C2n: C and C2 with test-time speaker normalisation"
+    for run in loso_c loso_c2; do  # reference: the fold's five FSDD training speakers
+      "$python" -m speechrnn speaker-norm --model "$exp/${run}_$speaker/best.pt" \
+        --manifest "$fsdd/isolated/loso/$speaker/train.jsonl" --output "$exp/${run}n_$speaker/best.pt"
+    done
     test=$fsdd/isolated/loso/$speaker/test.jsonl
-    for run in loso_a loso_b loso_c loso_e loso_e2; do
+    for run in loso_a loso_b loso_c loso_e loso_c2 loso_cn loso_c2n; do
       "$python" -m speechrnn evaluate --quiet --model "$exp/${run}_$speaker/best.pt" --manifest "$test" \
         --decoder closed_set --pad-ms 200 --output-dir "$exp/${run}_$speaker/eval_test"
     done
@@ -120,9 +126,9 @@ if runs 3; then
     "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
       --model "$exp/loso_b_$speaker/best.pt" --model "$exp/loso_c_$speaker/best.pt" --manifest "$test" \
       --decoder closed_set --pad-ms 200 --output-dir "$exp/loso_ens3_$speaker/eval_test"
-    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_e_$speaker/best.pt" \
-      --model "$exp/loso_e2_$speaker/best.pt" --manifest "$test" --decoder closed_set --pad-ms 200 \
-      --output-dir "$exp/loso_ee2_$speaker/eval_test"
+    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_cn_$speaker/best.pt" \
+      --model "$exp/loso_c2n_$speaker/best.pt" --manifest "$test" --decoder closed_set --pad-ms 200 \
+      --output-dir "$exp/loso_cnc2n_$speaker/eval_test"
   done
 fi
 
