@@ -58,13 +58,12 @@ def table(exp: Path) -> None:
             f"| isolated digits | {model} | official test (takes 0-4, all speakers) "
             f"| accuracy {closed_set_accuracy(rep):.2f} % | {train_minutes(exp / 'official_ctc')} |"
         )
-    for runs, name in (
-        ("e", "BiGRU-CTC (FSDD + synthetic voices), speaker normalisation from the held-out speaker's "
-              "unlabelled clips, closed-set (reported)"),
-        ("abc", "ensemble of three BiGRU-CTC models (FSDD + synthetic voices), no statistics of the "
-                "held-out speaker, closed-set"),
+    for scored, runs, name in (
+        ("loso_cnc2n", ("c", "c2"), "ensemble of two BiGRU-CTC models (seeds 0, 1; FSDD + synthetic voices), "
+         "speaker normalisation from the held-out speaker's unlabelled clips, closed-set (reported)"),
+        ("loso_ens3", ("a", "b", "c"), "ensemble of three BiGRU-CTC models (FSDD + synthetic voices), no "
+         "statistics of the held-out speaker, closed-set"),
     ):
-        scored = "loso_ens3" if runs == "abc" else f"loso_{runs}"
         folds = {s: report(exp / f"{scored}_{s}/eval_test/report.json") for s in SPEAKERS}
         done = {s: closed_set_accuracy(r) for s, r in folds.items() if r}
         if done:
@@ -92,31 +91,52 @@ def table(exp: Path) -> None:
                 )
 
 
+LOSO_TABLES = (
+    (
+        "no statistics of the held-out speaker",
+        (
+            ("loso_ctc_{}", "FSDD voices only"),
+            ("loso_a_{}", "A: + espeak-ng, flite, festival voices"),
+            ("loso_b_{}", "B: A + edge crops, microphone colouring, tones"),
+            ("loso_c_{}", "C: B + pico voices, deep edge crops"),
+            ("loso_c2_{}", "C2: C, seed 1"),
+            ("loso_ens_{}", "A + B"),
+            ("loso_ens3_{}", "A + B + C"),
+        ),
+    ),
+    (
+        "speaker normalisation: each held-out speaker's statistics from its own unlabelled clips",
+        (
+            ("loso_ctcn_{}", "FSDD voices only"),
+            ("loso_an_{}", "A"),
+            ("loso_bn_{}", "B"),
+            ("loso_cn_{}", "C"),
+            ("loso_c2n_{}", "C2"),
+            ("loso_cnc2n_{}", "C + C2 (reported)"),
+            ("loso_ens3n_{}", "A + B + C (tried after seeing the columns before it)"),
+            ("loso_e_{}", "E: C trained with speaker normalisation"),
+        ),
+    ),
+)
+
+
 def loso_table(exp: Path) -> None:
-    """Per held-out speaker: each model alone and the ensemble (closed-set accuracy, %)."""
-    columns = (
-        ("loso_ctc_{}", "FSDD voices only"),
-        ("loso_a_{}", "A: + espeak-ng, flite, festival voices"),
-        ("loso_b_{}", "B: A + edge crops, microphone colouring, tones"),
-        ("loso_c_{}", "C: B + pico voices, deep edge crops"),
-        ("loso_ens_{}", "A + B"),
-        ("loso_ens3_{}", "A + B + C"),
-        ("loso_e_{}", "E: C + speaker normalisation"),
-    )
-    print()
-    print("| held-out speaker | " + " | ".join(name for _, name in columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    results = {}
-    for speaker in SPEAKERS:
-        row = []
-        for run, _ in columns:
-            rep = report(exp / run.format(speaker) / "eval_test/report.json")
-            row.append(closed_set_accuracy(rep) if rep else None)
-            if rep:
-                results.setdefault(run, []).append(row[-1])
-        print(f"| {speaker} | " + " | ".join("-" if a is None else f"{a:.1f} %" for a in row) + " |")
-    means = [results.get(run, []) for run, _ in columns]
-    print("| mean | " + " | ".join(f"{statistics.mean(m):.1f} %" if len(m) == 6 else "-" for m in means) + " |")
+    """Per held-out speaker: each model alone and the ensembles (closed-set accuracy, %)."""
+    for title, columns in LOSO_TABLES:
+        print(f"\n{title}:\n")
+        print("| held-out speaker | " + " | ".join(name for _, name in columns) + " |")
+        print("|---|" + "---:|" * len(columns))
+        results = {}
+        for speaker in SPEAKERS:
+            row = []
+            for run, _ in columns:
+                rep = report(exp / run.format(speaker) / "eval_test/report.json")
+                row.append(closed_set_accuracy(rep) if rep else None)
+                if rep:
+                    results.setdefault(run, []).append(row[-1])
+            print(f"| {speaker} | " + " | ".join("-" if a is None else f"{a:.1f} %" for a in row) + " |")
+        means = [results.get(run, []) for run, _ in columns]
+        print("| mean | " + " | ".join(f"{statistics.mean(m):.1f} %" if len(m) == 6 else "-" for m in means) + " |")
 
 
 if __name__ == "__main__":

@@ -110,13 +110,13 @@ if runs 3; then
     train $configs/loso.toml "$exp/loso_c2_$speaker" --set train.seed=1 \
       --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
       --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, Cn and C2n: C and C2 with test-time speaker normalisation"
-    for run in loso_c loso_c2; do  # reference: the fold's five FSDD training speakers
+    log "stage 3: held-out speaker $speaker, every model with test-time speaker normalisation (<run>n)"
+    for run in loso_ctc loso_a loso_b loso_c loso_c2; do  # reference: the fold's five FSDD training speakers
       "$python" -m speechrnn speaker-norm --model "$exp/${run}_$speaker/best.pt" \
         --manifest "$fsdd/isolated/loso/$speaker/train.jsonl" --output "$exp/${run}n_$speaker/best.pt"
     done
     test=$fsdd/isolated/loso/$speaker/test.jsonl
-    for run in loso_a loso_b loso_c loso_e loso_c2 loso_cn loso_c2n; do
+    for run in loso_a loso_b loso_c loso_e loso_c2 loso_ctcn loso_an loso_bn loso_cn loso_c2n; do
       "$python" -m speechrnn evaluate --quiet --model "$exp/${run}_$speaker/best.pt" --manifest "$test" \
         --decoder closed_set --pad-ms 200 --output-dir "$exp/${run}_$speaker/eval_test"
     done
@@ -129,6 +129,9 @@ if runs 3; then
     "$python" -m speechrnn evaluate --quiet --model "$exp/loso_cn_$speaker/best.pt" \
       --model "$exp/loso_c2n_$speaker/best.pt" --manifest "$test" --decoder closed_set --pad-ms 200 \
       --output-dir "$exp/loso_cnc2n_$speaker/eval_test"
+    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_an_$speaker/best.pt" \
+      --model "$exp/loso_bn_$speaker/best.pt" --model "$exp/loso_cn_$speaker/best.pt" --manifest "$test" \
+      --decoder closed_set --pad-ms 200 --output-dir "$exp/loso_ens3n_$speaker/eval_test"
   done
 fi
 
