@@ -58,6 +58,13 @@ isolated_model() {  # isolated_model NAME CONNECTED_DIR TEST_MANIFEST: train on 
   "$python" -m speechrnn evaluate --quiet --model "$exp/$1/best.pt" --manifest "$3" \
     --decoder closed_set --pad-ms 200 --output-dir "$exp/$1/eval_test"
 }
+score_fold() {  # score_fold OUT RUN...: the models RUN_$speaker, together, on $speaker's isolated clips
+  local out=$1 models=() run
+  shift
+  for run in "$@"; do models+=(--model "$exp/${run}_$speaker/best.pt"); done
+  "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fsdd/isolated/loso/$speaker/test.jsonl" \
+    --decoder closed_set --pad-ms 200 --output-dir "$exp/${out}_$speaker/eval_test"
+}
 
 if runs 0; then
   log "stage 0: prepare FSDD manifests in $fsdd (source: \$SPEECHRNN_FSDD or ../shared/data/fsdd)"
@@ -115,23 +122,13 @@ if runs 3; then
       "$python" -m speechrnn speaker-norm --model "$exp/${run}_$speaker/best.pt" \
         --manifest "$fsdd/isolated/loso/$speaker/train.jsonl" --output "$exp/${run}n_$speaker/best.pt"
     done
-    test=$fsdd/isolated/loso/$speaker/test.jsonl
     for run in loso_a loso_b loso_c loso_e loso_c2 loso_ctcn loso_an loso_bn loso_cn loso_c2n; do
-      "$python" -m speechrnn evaluate --quiet --model "$exp/${run}_$speaker/best.pt" --manifest "$test" \
-        --decoder closed_set --pad-ms 200 --output-dir "$exp/${run}_$speaker/eval_test"
+      score_fold "$run" "$run"
     done
-    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
-      --model "$exp/loso_b_$speaker/best.pt" --manifest "$test" --decoder closed_set --pad-ms 200 \
-      --output-dir "$exp/loso_ens_$speaker/eval_test"
-    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_a_$speaker/best.pt" \
-      --model "$exp/loso_b_$speaker/best.pt" --model "$exp/loso_c_$speaker/best.pt" --manifest "$test" \
-      --decoder closed_set --pad-ms 200 --output-dir "$exp/loso_ens3_$speaker/eval_test"
-    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_cn_$speaker/best.pt" \
-      --model "$exp/loso_c2n_$speaker/best.pt" --manifest "$test" --decoder closed_set --pad-ms 200 \
-      --output-dir "$exp/loso_cnc2n_$speaker/eval_test"
-    "$python" -m speechrnn evaluate --quiet --model "$exp/loso_an_$speaker/best.pt" \
-      --model "$exp/loso_bn_$speaker/best.pt" --model "$exp/loso_cn_$speaker/best.pt" --manifest "$test" \
-      --decoder closed_set --pad-ms 200 --output-dir "$exp/loso_ens3n_$speaker/eval_test"
+    score_fold loso_ens loso_a loso_b
+    score_fold loso_ens3 loso_a loso_b loso_c
+    score_fold loso_cnc2n loso_cn loso_c2n
+    score_fold loso_ens3n loso_an loso_bn loso_cn
   done
 fi
 
