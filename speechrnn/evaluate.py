@@ -94,6 +94,7 @@ def evaluate(
     worst: int = 10,
     pad_seconds: float = 0.0,
     speaker_norm: bool = True,
+    speaker_utterances: Sequence[Utterance] | None = None,
     num_workers: int = 0,
 ) -> dict:
     """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
@@ -112,6 +113,8 @@ def evaluate(
         speaker_norm: models trained with speaker normalisation (``model.speaker_norm``) normalise
             each speaker of ``utterances`` by statistics of that speaker's own (unlabelled) audio
             here; False runs them as if every speaker were the reference (as ``transcribe`` does).
+        speaker_utterances: take each speaker's statistics from these utterances' audio instead
+            (an enrolment set; a scored speaker without any here is run as the reference).
         num_workers: DataLoader processes that read and pad the audio while the model runs (0: in
             this process).
 
@@ -143,7 +146,8 @@ def evaluate(
     sample_rate = config.sample_rate
     candidates = None if classify else candidate_ids(tuple(config.labels), config.labels, config.unit)
 
-    tables = [_speaker_table(m, utterances) if speaker_norm else None for m in models]
+    enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
+    tables = [_speaker_table(m, utterances, enrolment) if speaker_norm else None for m in models]
     speaker_ids = _speaker_ids(utterances)
     sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
     predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
@@ -215,7 +219,9 @@ def evaluate(
         "labels": list(config.labels),
         "device": str(device),
         "speaker_norm": (
-            sorted({u.speaker for u in utterances if u.speaker}) if any(t is not None for t in tables) else None
+            sorted({u.speaker for u in utterances if u.speaker} & {u.speaker for u in enrolment})
+            if any(t is not None for t in tables)
+            else None
         ),
         "metrics": metrics,
         "timing": {
@@ -256,13 +262,14 @@ def _speaker_ids(utterances: Sequence[Utterance]) -> list[int]:
     return [speakers.get(u.speaker, -1) for u in utterances]
 
 
-def _speaker_table(model, utterances: Sequence[Utterance]) -> torch.Tensor | None:
-    """(speakers + 1, 2, n_mels) normaliser statistics of each speaker in ``utterances`` from its own
-    audio, for a model trained with speaker normalisation (None for any other model)."""
+def _speaker_table(model, utterances: Sequence[Utterance], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
+    """(speakers + 1, 2, n_mels) normaliser statistics of each speaker in ``utterances`` from that
+    speaker's audio in ``enrolment``, for a model with speaker normalisation (None for any other)."""
     if model.config.speaker_norm == "none":
         return None
     speakers = sorted({u.speaker for u in utterances if u.speaker})
-    stats = speaker_statistics(model.frontend, utterances, model.config.sample_rate)
+    wanted = set(speakers)
+    stats = speaker_statistics(model.frontend, [u for u in enrolment if u.speaker in wanted], model.config.sample_rate)
     return stats_table(model, speakers, stats)
 
 
@@ -413,6 +420,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run models trained with speaker normalisation without each speaker's own statistics",
     )
+    parser.add_argument(
+        "--speaker-manifest",
+        help="take each speaker's normalisation statistics from this manifest's audio (default: --manifest)",
+    )
     parser.add_argument("--num-workers", type=int, default=0, help="processes reading audio (default 0: none)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -436,6 +447,7 @@ def run(args: argparse.Namespace) -> int:
         worst=args.worst,
         pad_seconds=args.pad_ms / 1000,
         speaker_norm=not args.no_speaker_norm,
+        speaker_utterances=read_manifest(args.speaker_manifest) if args.speaker_manifest else None,
         num_workers=args.num_workers,
     )
     names = [str(path) for path in args.model] if args.model else ["bundled"]

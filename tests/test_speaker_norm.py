@@ -219,3 +219,24 @@ def test_a_model_trained_without_it_gets_speaker_normalisation_afterwards(speake
     assert main([*argv, "--output", str(tmp_path / "x.pt"), "--model", str(tmp_path / "utt/best.pt")]) == 1
     assert "needs a model with global feature normalisation" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_statistics_can_come_from_a_separate_enrolment_set(speakers, tmp_path, capsys):
+    """--speaker-manifest: each speaker's statistics from a few of its clips (here takes 0-3); a
+    speaker missing from it runs as the reference speaker."""
+    best = train(speaker_config(speakers, tmp_path / "run", "mean", "train.epochs=1"), quiet=True)
+    model = speechrnn.load_model(best)
+    scored = read_manifest(speakers / "all.jsonl")
+    enrolment = [u for u in scored if int(Path(u.audio).stem.split("_")[1]) < 4]
+    report = evaluate(model, scored, quiet=True, speaker_utterances=enrolment)
+    assert report["speaker_norm"] == ["loud", "soft"]
+    by_name = {Path(p["id"]).stem: p for p in report["predictions"]}
+    for take in range(16):
+        assert by_name[f"loud_{take}"]["score"] == pytest.approx(by_name[f"soft_{take}"]["score"], abs=1e-4)
+    full = evaluate(model, scored, quiet=True)
+    assert [p["score"] for p in full["predictions"]] != pytest.approx([p["score"] for p in report["predictions"]])
+
+    write_manifest(tmp_path / "soft.jsonl", [u for u in enrolment if u.speaker == "soft"])
+    argv = ["evaluate", "--model", str(best), "--manifest", str(speakers / "all.jsonl")]
+    assert main([*argv, "--speaker-manifest", str(tmp_path / "soft.jsonl")]) == 0
+    assert "speaker normalisation from each speaker's own audio: soft\n" in capsys.readouterr().out
