@@ -156,15 +156,18 @@ def classification_result(logits: torch.Tensor, labels: list[str], duration: flo
 
 
 @torch.inference_mode()
-def transcribe(model, audio, sample_rate: int | None = None, **options) -> Transcription:
+def transcribe(model, audio, sample_rate: int | None = None, speaker=None, **options) -> Transcription:
     """Transcribe (CTC) or classify one path / array / tensor with ``model``.
 
     ``sample_rate`` is the rate of an array input; it is resampled to the model's rate.
+    ``speaker``: the speaker's ``speaker_norm.FeatureStats`` (``speaker_norm.enrol``), for a model
+    with speaker normalisation; None runs it as if the speaker were its reference speaker.
     """
     config = model.config
     samples = load_audio(audio, config.sample_rate, source_rate=sample_rate)
     batch = torch.from_numpy(samples).to(model.device).unsqueeze(0)
-    outputs, steps = model(batch)
+    stats = None if speaker is None else model.normalizer.adapted(speaker).unsqueeze(0)
+    outputs, steps = model(batch, feature_stats=stats)
     duration = len(samples) / config.sample_rate
     if config.head == "classify":
         return classification_result(outputs[0], config.labels, duration)

@@ -141,11 +141,18 @@ class FeatureNormalizer(nn.Module):
         self.reference_mean.copy_(mean)
         self.reference_std.copy_(std.clamp(min=1e-3))
 
+    def check_speaker_norm(self) -> None:
+        """ConfigError unless this model normalises speakers (``speaker_norm`` "mean" or "meanvar")."""
+        if self.speaker_norm == "none":
+            raise ConfigError(
+                "this model has no speaker normalisation (model.speaker_norm='none'); "
+                "give it a reference with `speechrnn speaker-norm`"
+            )
+
     def adapted(self, stats) -> torch.Tensor:
         """A speaker's speech-frame statistics (``.mean``, ``.std``: (n_mels,)) -> (2, n_mels): the
         (mean, std) that normalise that speaker's features as if they were the reference speaker's."""
-        if self.speaker_norm == "none":
-            raise ConfigError("this model has no speaker normalisation (model.speaker_norm='none')")
+        self.check_speaker_norm()
         ratio = torch.ones_like(self.std)
         if self.speaker_norm == "meanvar":
             ratio = self.reference_std / stats.std.to(self.std)
@@ -432,15 +439,16 @@ class SpeechRNN(nn.Module):
             feats = feature_transform(feats, lengths)
         return self.encode(feats, lengths)
 
-    def transcribe(self, audio, sample_rate: int | None = None, **options):
+    def transcribe(self, audio, sample_rate: int | None = None, speaker=None, **options):
         """Transcribe or classify one path, array or tensor; returns a ``decode.Transcription``.
 
-        ``sample_rate`` is the rate of an array input (files carry their own); keyword
-        options go to ``decode.DecodingOptions``.
+        ``sample_rate`` is the rate of an array input (files carry their own); ``speaker``: the
+        speaker's statistics from ``speaker_norm.enrol`` (models with speaker normalisation);
+        keyword options go to ``decode.DecodingOptions``.
         """
         from speechrnn.decode import transcribe
 
-        return transcribe(self, audio, sample_rate=sample_rate, **options)
+        return transcribe(self, audio, sample_rate=sample_rate, speaker=speaker, **options)
 
 
 def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> None:

@@ -28,9 +28,10 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from speechrnn.data.dataset import load_utterance
@@ -56,6 +57,31 @@ def speech_frames(feats: torch.Tensor, range_db: float = SPEECH_RANGE_DB) -> tor
 
 
 @torch.no_grad()
+def audio_statistics(frontend: torch.nn.Module, signals: Iterable[np.ndarray], name: str) -> FeatureStats:
+    """Speech-frame statistics of one speaker's log-mels over ``signals`` (mono float32 arrays at
+    the frontend's rate); ``frontend`` maps (1, samples) to (1, frames, n_mels) (``model.frontend``).
+
+    Raises:
+        DataError: no speech frames at all (only silent or empty audio), naming ``name``.
+    """
+    device = next(frontend.buffers()).device
+    total = total_sq = 0.0
+    count = signals_seen = 0
+    for signal in signals:
+        signals_seen += 1
+        audio = torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32)).to(device)
+        if not audio.numel() or not audio.abs().max():
+            continue
+        feats = frontend(audio[None])[0].double()
+        feats = feats[speech_frames(feats)]
+        total, total_sq, count = total + feats.sum(0), total_sq + (feats**2).sum(0), count + feats.size(0)
+    if not count:
+        raise DataError(f"{name}: no speech in {signals_seen} utterance(s), cannot normalise")
+    mean = total / count
+    std = (total_sq / count - mean**2).clamp(min=0).sqrt()
+    return FeatureStats(mean.float().cpu(), std.float().clamp(min=1e-3).cpu())
+
+
 def speaker_statistics(
     frontend: torch.nn.Module,
     utterances: Sequence[Utterance],
@@ -63,41 +89,39 @@ def speaker_statistics(
     max_per_speaker: int | None = None,
     seed: int = 0,
 ) -> dict[str, FeatureStats]:
-    """Speech-frame statistics of each speaker's log-mels (utterances without a speaker are skipped).
+    """``audio_statistics`` of each speaker in a manifest (utterances without a speaker are skipped).
 
     Args:
-        frontend: maps (1, samples) audio to (1, frames, n_mels) natural-log mels (``model.frontend``).
         utterances: manifest entries; their audio is read as is, without augmentation.
         max_per_speaker: use at most this many utterances per speaker, drawn with ``seed`` (None: all).
-
-    Raises:
-        DataError: a speaker with no speech frames at all (only silent audio).
     """
     by_speaker: dict[str, list[Utterance]] = defaultdict(list)
     for utterance in utterances:
         if utterance.speaker:
             by_speaker[utterance.speaker].append(utterance)
-    device = next(frontend.buffers()).device
     stats = {}
     for speaker in sorted(by_speaker):
         chosen = by_speaker[speaker]
         if max_per_speaker is not None and len(chosen) > max_per_speaker:
             chosen = random.Random(f"{seed}:{speaker}").sample(chosen, max_per_speaker)
-        total = total_sq = 0.0
-        count = 0
-        for utterance in chosen:
-            audio = torch.from_numpy(load_utterance(utterance, sample_rate)).to(device)
-            if not audio.numel() or not audio.abs().max():
-                continue
-            feats = frontend(audio[None])[0].double()
-            feats = feats[speech_frames(feats)]
-            total, total_sq, count = total + feats.sum(0), total_sq + (feats**2).sum(0), count + feats.size(0)
-        if not count:
-            raise DataError(f"speaker {speaker!r}: no speech in {len(chosen)} utterance(s), cannot normalise")
-        mean = total / count
-        std = (total_sq / count - mean**2).clamp(min=0).sqrt()
-        stats[speaker] = FeatureStats(mean.float().cpu(), std.float().clamp(min=1e-3).cpu())
+        signals = (load_utterance(u, sample_rate) for u in chosen)
+        stats[speaker] = audio_statistics(frontend, signals, f"speaker {speaker!r}")
     return stats
+
+
+def enrol(model, audio: Sequence) -> FeatureStats:
+    """One speaker's statistics for ``model.transcribe(..., speaker=...)`` from recordings of that
+    speaker (paths, arrays at the model's rate or tensors; a few clips of speech are enough).
+
+    Raises:
+        ConfigError: the model has no speaker normalisation.
+        AudioError / DataError: an unreadable recording, or no speech in any of them.
+    """
+    from speechrnn.audio import load_audio
+
+    model.normalizer.check_speaker_norm()
+    rate = model.config.sample_rate
+    return audio_statistics(model.frontend, (load_audio(a, rate) for a in audio), "speaker audio")
 
 
 def reference_statistics(stats: dict[str, FeatureStats]) -> FeatureStats:

@@ -35,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam-size", type=int, default=8, metavar="N", help="beam width for --decoder beam")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run the model")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--speaker-audio",
+        nargs="+",
+        metavar="FILE",
+        help="recordings of the speaker (for a model with speaker normalisation): every input is "
+        "normalised as that speaker's",
+    )
     parser.add_argument("--stream", action="store_true", help="feed files in real-time-sized chunks; print partials")
     parser.add_argument("--chunk-ms", type=int, default=None, metavar="N", help="chunk length for --stream (ms)")
 
@@ -48,6 +55,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("--format all needs --output-dir")
     if args.format in ("srt", "vtt", "tsv") and args.output_dir is None and not args.stream:
         raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
+    if args.speaker_audio and args.stream:
+        raise ConfigError("--speaker-audio does not work with --stream (streaming runs the reference speaker)")
     if args.device == "cuda":
         import torch
 
@@ -87,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
         return int(transcribe_stream_cli(args, model) or 0)
 
     options = {"method": args.decoder, "beam_size": args.beam_size}
+    if args.speaker_audio:
+        from speechrnn.speaker_norm import enrol
+
+        options["speaker"] = enrol(model, args.speaker_audio)  # a bad file: one line, exit 1 (cli.main)
     write = get_writer(args.format, args.output_dir) if args.output_dir is not None else None
     several = len(args.audio) > 1
     failures = 0

@@ -240,3 +240,32 @@ def test_statistics_can_come_from_a_separate_enrolment_set(speakers, tmp_path, c
     argv = ["evaluate", "--model", str(best), "--manifest", str(speakers / "all.jsonl")]
     assert main([*argv, "--speaker-manifest", str(tmp_path / "soft.jsonl")]) == 0
     assert "speaker normalisation from each speaker's own audio: soft\n" in capsys.readouterr().out
+
+
+def test_transcribe_normalises_every_input_as_the_enrolled_speaker(speakers, tmp_path, capsys):
+    """``speechrnn transcribe --speaker-audio``: a louder speaker's takes, each enrolled from four of
+    its own clips, score as the soft speaker's; bad uses are one-line errors."""
+    best = train(speaker_config(speakers, tmp_path / "run", "mean", "train.epochs=1"), quiet=True)
+
+    def scores(speaker: str) -> list[dict]:
+        takes = [str(speakers / f"{speaker}_{i}.wav") for i in range(4, 10)]
+        enrolment = [str(speakers / f"{speaker}_{i}.wav") for i in range(4)]
+        argv = ["transcribe", *takes, "--model", str(best), "--format", "json", "--speaker-audio", *enrolment]
+        assert main(argv) == 0
+        return [json.loads(line)["scores"] for line in capsys.readouterr().out.splitlines()]
+
+    loud, soft = scores("loud"), scores("soft")
+    for a, b in zip(loud, soft, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)
+    plain = speechrnn.load_model(best).transcribe(str(speakers / "loud_4.wav"))
+    assert dict(plain.scores) != pytest.approx(loud[0], abs=1e-3)  # without enrolment: not the same
+
+    take = str(speakers / "soft_4.wav")
+    assert main(["transcribe", take, "--model", str(best), "--speaker-audio", str(tmp_path / "none.wav")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "none.wav") in err
+    assert main(["transcribe", take, "--model", str(best), "--speaker-audio", take, "--stream"]) == 1
+    assert "--speaker-audio does not work with --stream" in capsys.readouterr().err
+    plain_model = train(speaker_config(speakers, tmp_path / "plain", "none", "train.epochs=1"), quiet=True)
+    assert main(["transcribe", take, "--model", str(plain_model), "--speaker-audio", take]) == 1
+    assert "give it a reference with `speechrnn speaker-norm`" in capsys.readouterr().err
