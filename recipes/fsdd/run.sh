@@ -127,6 +127,7 @@ if runs 3; then
     done
     score_fold loso_ens loso_a loso_b
     score_fold loso_ens3 loso_a loso_b loso_c
+    score_fold loso_cc2 loso_c loso_c2
     score_fold loso_cnc2n loso_cn loso_c2n
     score_fold loso_ens3n loso_an loso_bn loso_cn
   done
