@@ -26,16 +26,7 @@ stop_stage=7
 data=data
 exp=exp/fsdd
 python=${PYTHON:-python}
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage|--stop_stage) stop_stage=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --) shift; break ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../parse_options.sh"  # --name value sets $name; "--" ends the options
 
 cd "$(dirname "$0")/../.."  # repository root: config paths are relative to it
 configs=recipes/fsdd/configs

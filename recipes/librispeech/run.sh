@@ -20,20 +20,7 @@ url_base=
 ngpu=1
 python=${PYTHON:-python}
 
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage|--stop_stage) stop_stage=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --parts) parts=$2; shift 2 ;;
-    --test-sets) test_sets=$2; shift 2 ;;
-    --url-base) url_base=$2; shift 2 ;;
-    --ngpu) ngpu=$2; shift 2 ;;
-    --) shift; break ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../parse_options.sh"  # --name value sets $name; "--" ends the options
 
 cd "$(dirname "$0")/../.."  # repository root: config paths are relative to it
 config=recipes/librispeech/configs/bigru_ctc.toml

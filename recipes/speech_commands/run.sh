@@ -19,20 +19,7 @@ sha256=
 ngpu=1
 python=${PYTHON:-python}
 
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage|--stop_stage) stop_stage=$2; shift 2 ;;
-    --task) task=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --url) url=$2; shift 2 ;;
-    --sha256) sha256=$2; shift 2 ;;
-    --ngpu) ngpu=$2; shift 2 ;;
-    --) shift; break ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/../parse_options.sh"  # --name value sets $name; "--" ends the options
 case "$task" in sc12|sc35) ;; *) echo "run.sh: --task must be sc12 or sc35" >&2; exit 2 ;; esac
 
 cd "$(dirname "$0")/../.."  # repository root: config paths are relative to it
