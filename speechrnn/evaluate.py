@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
-from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance
+from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance, speaker_ids
 from speechrnn.data.manifest import Utterance, read_manifest
 from speechrnn.decode import DecodingOptions, candidate_ids, closed_set_scores, decode_ctc
 from speechrnn.errors import ConfigError, DataError
@@ -147,8 +147,8 @@ def evaluate(
     candidates = None if classify else candidate_ids(tuple(config.labels), config.labels, config.unit)
 
     enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
-    tables = [_speaker_table(m, utterances, enrolment) if speaker_norm else None for m in models]
-    speaker_ids = _speaker_ids(utterances)
+    speakers, speaker_index = speaker_ids(utterances)
+    tables = [_speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
     sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
     predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
     scores: list[float | None] = [None] * len(utterances)
@@ -174,7 +174,7 @@ def evaluate(
             audio_seconds += float(lengths.sum()) / sample_rate
             tick = time.perf_counter()
             with torch.inference_mode():
-                ids = torch.tensor([speaker_ids[i] for i in batch])
+                ids = torch.tensor([speaker_index[i] for i in batch])
                 results = [
                     m(audio.to(device), lengths.to(device), feature_stats=None if t is None else t[ids].to(device))
                     for m, t in zip(models, tables, strict=True)
@@ -219,7 +219,7 @@ def evaluate(
         "labels": list(config.labels),
         "device": str(device),
         "speaker_norm": (
-            sorted({u.speaker for u in utterances if u.speaker} & {u.speaker for u in enrolment})
+            sorted(set(speakers) & {u.speaker for u in enrolment})
             if any(t is not None for t in tables)
             else None
         ),
@@ -256,18 +256,11 @@ def _collate_indexed(items: Sequence[tuple[int, torch.Tensor]]) -> tuple[list[in
     return [i for i, _ in items], audio, lengths
 
 
-def _speaker_ids(utterances: Sequence[Utterance]) -> list[int]:
-    """Index of each utterance's speaker among the sorted distinct speakers (-1: none given)."""
-    speakers = {s: i for i, s in enumerate(sorted({u.speaker for u in utterances if u.speaker}))}
-    return [speakers.get(u.speaker, -1) for u in utterances]
-
-
-def _speaker_table(model, utterances: Sequence[Utterance], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
-    """(speakers + 1, 2, n_mels) normaliser statistics of each speaker in ``utterances`` from that
-    speaker's audio in ``enrolment``, for a model with speaker normalisation (None for any other)."""
+def _speaker_table(model, speakers: Sequence[str], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
+    """(speakers + 1, 2, n_mels) normaliser statistics of each of ``speakers`` from that speaker's
+    audio in ``enrolment``, for a model with speaker normalisation (None for any other)."""
     if model.config.speaker_norm == "none":
         return None
-    speakers = sorted({u.speaker for u in utterances if u.speaker})
     wanted = set(speakers)
     stats = speaker_statistics(model.frontend, [u for u in enrolment if u.speaker in wanted], model.config.sample_rate)
     return stats_table(model, speakers, stats)

@@ -61,6 +61,13 @@ def vocabulary(utterances: Sequence[Utterance], head: str, unit: str) -> list[st
     return sorted(tokens)
 
 
+def speaker_ids(utterances: Sequence[Utterance]) -> tuple[list[str], list[int]]:
+    """The sorted distinct speakers of ``utterances`` and each one's index among them (-1: none given)."""
+    speakers = sorted({u.speaker for u in utterances if u.speaker})
+    index = {s: i for i, s in enumerate(speakers)}
+    return speakers, [index.get(u.speaker, -1) for u in utterances]
+
+
 class ManifestDataset(torch.utils.data.Dataset):
     """Manifest utterances as (audio (samples,) float32 tensor, targets list[int], speaker int).
 
@@ -87,9 +94,7 @@ class ManifestDataset(torch.utils.data.Dataset):
         self.index = {label: i for i, label in enumerate(labels)}
         self.augment, self.seed = augment, seed
         self.targets = [targets_for(u, head, unit, self.index) for u in self.utterances]  # fail early
-        self.speakers = sorted({u.speaker for u in self.utterances if u.speaker})
-        speaker_index = {s: i for i, s in enumerate(self.speakers)}
-        self.speaker_ids = [speaker_index.get(u.speaker, -1) if u.speaker else -1 for u in self.utterances]
+        self.speakers, self.speaker_ids = speaker_ids(self.utterances)
 
     def __len__(self) -> int:
         return len(self.utterances)
