@@ -149,6 +149,7 @@ def evaluate(
     enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
     speakers, speaker_index = speaker_ids(utterances)
     tables = [_speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
+    tables = [None if t is None else t.to(device) for t in tables]
     sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
     predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
     scores: list[float | None] = [None] * len(utterances)
@@ -174,9 +175,9 @@ def evaluate(
             audio_seconds += float(lengths.sum()) / sample_rate
             tick = time.perf_counter()
             with torch.inference_mode():
-                ids = torch.tensor([speaker_index[i] for i in batch])
+                ids = torch.tensor([speaker_index[i] for i in batch], device=device)
                 results = [
-                    m(audio.to(device), lengths.to(device), feature_stats=None if t is None else t[ids].to(device))
+                    m(audio.to(device), lengths.to(device), feature_stats=None if t is None else t[ids])
                     for m, t in zip(models, tables, strict=True)
                 ]
                 results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]

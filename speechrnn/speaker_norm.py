@@ -25,6 +25,7 @@ normalisation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import defaultdict
@@ -133,6 +134,16 @@ def reference_statistics(stats: dict[str, FeatureStats]) -> FeatureStats:
     )
 
 
+def fit_reference(model, utterances: Sequence[Utterance], seed: int = 0) -> dict[str, FeatureStats]:
+    """Set ``model``'s reference to the average speaker of ``utterances`` (up to
+    ``MAX_UTTERANCES_PER_SPEAKER`` each) and return those speakers' statistics."""
+    stats = speaker_statistics(model.frontend, utterances, model.config.sample_rate, MAX_UTTERANCES_PER_SPEAKER, seed)
+    reference = reference_statistics(stats)
+    device = model.normalizer.mean.device
+    model.normalizer.set_reference(reference.mean.to(device), reference.std.to(device))
+    return stats
+
+
 def stats_table(model, speakers: Sequence[str], stats: dict[str, FeatureStats]) -> torch.Tensor:
     """(len(speakers) + 1, 2, n_mels) effective normaliser (mean, std) per speaker; the last row
     (index -1) is the model's global pair, for utterances without a speaker or statistics."""
@@ -147,22 +158,21 @@ def with_speaker_norm(model, utterances: Sequence[Utterance], mode: str = "meanv
     average speaker of ``utterances`` (normally the speakers it was trained on): test-time speaker
     normalisation for a model trained without it. Returns a SpeechRNN in eval mode.
     """
-    from speechrnn.model import ModelConfig, SpeechRNN
+    from speechrnn.model import SpeechRNN
 
     if model.config.normalization != "global":
         raise ConfigError("speaker normalisation needs a model with global feature normalisation")
-    values = {**model.config.__dict__, "speaker_norm": mode}
-    adapted = SpeechRNN(ModelConfig(**values)).to(model.device)
+    adapted = SpeechRNN(dataclasses.replace(model.config, speaker_norm=mode)).to(model.device)
     adapted.load_state_dict(model.state_dict(), strict=False)  # all but the new reference buffers
-    stats = speaker_statistics(adapted.frontend, utterances, model.config.sample_rate, MAX_UTTERANCES_PER_SPEAKER, seed)
-    reference = reference_statistics(stats)
-    adapted.normalizer.set_reference(reference.mean.to(model.device), reference.std.to(model.device))
+    fit_reference(adapted, utterances, seed)
     return adapted.eval()
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", required=True, help="trained checkpoint (global feature normalisation)")
-    parser.add_argument("--manifest", required=True, help="audio of the reference speakers (its training speakers)")
+    parser.add_argument(
+        "--manifest", required=True, nargs="+", help="audio of the reference speakers (its training manifests)"
+    )
     parser.add_argument("--mode", choices=("mean", "meanvar"), default="meanvar", help="default meanvar")
     parser.add_argument("--output", required=True, help="checkpoint to write (atomically)")
 
@@ -172,10 +182,10 @@ def run(args) -> int:
     from speechrnn.model import load_checkpoint, load_model, save_checkpoint
 
     checkpoint = load_checkpoint(args.model)
-    utterances = read_manifest(args.manifest)
+    utterances = [u for path in args.manifest for u in read_manifest(path)]
     model = with_speaker_norm(load_model(args.model), utterances, args.mode)
     keep = {k: checkpoint[k] for k in ("train_config", "metadata") if k in checkpoint}
-    save_checkpoint(args.output, model, **keep, speaker_reference_manifest=str(args.manifest))
+    save_checkpoint(args.output, model, **keep, speaker_reference_manifests=[str(p) for p in args.manifest])
     speakers = len({u.speaker for u in utterances if u.speaker})
     print(f"wrote {args.output}: speaker normalisation ({args.mode}) onto the average of {speakers} speakers")
     return 0

@@ -39,7 +39,7 @@ from speechrnn.decode import greedy_path
 from speechrnn.errors import ConfigError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
-from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, reference_statistics, speaker_statistics, stats_table
+from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, fit_reference, speaker_statistics, stats_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,17 +124,15 @@ def speaker_tables(model: SpeechRNN, train_set: ManifestDataset, valid_set: Mani
     """
     if model.config.speaker_norm == "none":
         return None, None
+    train_stats = fit_reference(model, train_set.utterances, seed)
     rate = model.config.sample_rate
-    train_stats = speaker_statistics(model.frontend, train_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
-    reference = reference_statistics(train_stats)
-    model.normalizer.set_reference(reference.mean, reference.std)
     valid_stats = speaker_statistics(model.frontend, valid_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
     return stats_table(model, train_set.speakers, train_stats), stats_table(model, valid_set.speakers, valid_stats)
 
 
 def batch_stats(table: torch.Tensor | None, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """Per-item normaliser statistics (batch, 2, n_mels) from a speaker table, or None without one."""
-    return None if table is None else table.to(batch["speakers"].device)[batch["speakers"]]
+    """Per-item normaliser statistics (batch, 2, n_mels) from a speaker table on the batch's device."""
+    return None if table is None else table[batch["speakers"]]
 
 
 def learning_rate_factor(step: int, total_steps: int, config) -> float:
@@ -296,6 +294,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         print(f"speaker normalisation: statistics of {len(train_set.speakers)} training and "
               f"{len(valid_set.speakers)} validation speakers", file=sys.stderr)
     train_table, valid_table = speaker_tables(model, train_set, valid_set, config.train.seed)
+    train_table, valid_table = (None if t is None else t.to(device) for t in (train_table, valid_table))
     model.to(device)
 
     max_items = config.data.max_items or None
