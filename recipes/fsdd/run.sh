@@ -10,8 +10,10 @@
 #            voices only; model A adds the synthetic voices, model B also edge crops and tones,
 #            model C also pico voices and deep edge crops; model E is C trained with speaker
 #            normalisation (each speaker's log-mel statistics from its own unlabelled audio); C2 is C
-#            with seed 1; Cn and C2n are C and C2 given speaker normalisation after training
-#            (speechrnn speaker-norm); the ensemble Cn + C2n is the reported system
+#            with seed 1; F is C with a vocal-tract-length warp of the mel axis and seed 2; <model>n is
+#            a model given speaker normalisation after training (speechrnn speaker-norm); the
+#            ensemble Cn + C2n + Fn is the reported system (named before F was trained; until then
+#            Cn + C2n)
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -108,12 +110,16 @@ if runs 3; then
     train $configs/loso.toml "$exp/loso_c2_$speaker" --set train.seed=1 \
       --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
       --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
+    log "stage 3: held-out speaker $speaker, model F (C + vocal-tract-length warp, seed 2)"
+    train $configs/loso.toml "$exp/loso_f_$speaker" --set train.seed=2 --set augment.freq_warp=0.1 \
+      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
+      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
     log "stage 3: held-out speaker $speaker, every model with test-time speaker normalisation (<run>n)"
-    for run in loso_ctc loso_a loso_b loso_c loso_c2; do  # reference: the fold's five FSDD training speakers
+    for run in loso_ctc loso_a loso_b loso_c loso_c2 loso_f; do  # reference: the fold's five FSDD training speakers
       "$python" -m speechrnn speaker-norm --model "$exp/${run}_$speaker/best.pt" \
         --manifest "$fsdd/isolated/loso/$speaker/train.jsonl" --output "$exp/${run}n_$speaker/best.pt"
     done
-    for run in loso_a loso_b loso_c loso_e loso_c2 loso_ctcn loso_an loso_bn loso_cn loso_c2n; do
+    for run in loso_a loso_b loso_c loso_e loso_c2 loso_f loso_ctcn loso_an loso_bn loso_cn loso_c2n loso_fn; do
       score_fold "$run" "$run"
     done
     score_fold loso_ens loso_a loso_b
@@ -121,6 +127,8 @@ if runs 3; then
     score_fold loso_cc2 loso_c loso_c2
     score_fold loso_cnc2n loso_cn loso_c2n
     score_fold loso_ens3n loso_an loso_bn loso_cn
+    score_fold loso_cc2f loso_c loso_c2 loso_f
+    score_fold loso_cnc2nfn loso_cn loso_c2n loso_fn
   done
 fi
 
