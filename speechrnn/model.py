@@ -149,6 +149,13 @@ class FeatureNormalizer(nn.Module):
                 "give it a reference with `speechrnn speaker-norm`"
             )
 
+    def reference_statistics(self):
+        """The reference speaker as ``speaker_norm.FeatureStats`` (CPU tensors)."""
+        from speechrnn.speaker_norm import FeatureStats  # noqa: PLC0415
+
+        self.check_speaker_norm()
+        return FeatureStats(self.reference_mean.cpu(), self.reference_std.cpu())
+
     def adapted(self, stats) -> torch.Tensor:
         """A speaker's speech-frame statistics (``.mean``, ``.std``: (n_mels,)) -> (2, n_mels): the
         (mean, std) that normalise that speaker's features as if they were the reference speaker's."""

@@ -57,6 +57,55 @@ def speech_frames(feats: torch.Tensor, range_db: float = SPEECH_RANGE_DB) -> tor
     return energy >= energy.max() - range_db * math.log(10) / 10
 
 
+class SpeakerAccumulator:
+    """Running speech-frame statistics of one speaker, utterance by utterance.
+
+    Optionally starts from a ``prior`` (e.g. the model's reference speaker) worth ``prior_frames``
+    frames, so that a few seconds of a new speaker move the estimate only part of the way (a MAP
+    estimate of mean and second moment, like Kaldi's online CMVN with global statistics as prior)::
+
+        mean = (t * m0 + sum x) / (t + n),  E[x^2] = (t * (s0^2 + m0^2) + sum x^2) / (t + n)
+    """
+
+    def __init__(self, prior: FeatureStats | None = None, prior_frames: float = 0.0) -> None:
+        if prior_frames < 0:
+            raise ConfigError(f"prior_frames must be >= 0, got {prior_frames}")
+        self.prior, self.prior_frames = prior, float(prior_frames) if prior is not None else 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every utterance added; keep the prior."""
+        self.frames = 0  # speech frames added
+        self._sum = self._sum_sq = 0.0
+
+    def add(self, feats: torch.Tensor) -> None:
+        """Add one utterance's (frames, n_mels) natural-log mel power (its speech frames only)."""
+        if not feats.size(0):
+            return
+        feats = feats.double()
+        feats = feats[speech_frames(feats)]
+        self._sum, self._sum_sq = self._sum + feats.sum(0), self._sum_sq + (feats**2).sum(0)
+        self.frames += feats.size(0)
+
+    def statistics(self) -> FeatureStats | None:
+        """The current estimate (CPU tensors), or None with neither frames nor a prior."""
+        weight = self.prior_frames
+        count = weight + self.frames
+        if not self.frames and self.prior is None:
+            return None
+        total, total_sq = self._sum, self._sum_sq
+        if weight:
+            m0, s0 = self.prior.mean.double().cpu(), self.prior.std.double().cpu()
+            total, total_sq = total + weight * m0, total_sq + weight * (s0**2 + m0**2)
+        elif not self.frames:
+            return self.prior
+        if isinstance(total, torch.Tensor):
+            total, total_sq = total.cpu(), total_sq.cpu()
+        mean = total / count
+        std = (total_sq / count - mean**2).clamp(min=0).sqrt()
+        return FeatureStats(mean.float(), std.float().clamp(min=1e-3))
+
+
 @torch.no_grad()
 def audio_statistics(frontend: torch.nn.Module, signals: Iterable[np.ndarray], name: str) -> FeatureStats:
     """Speech-frame statistics of one speaker's log-mels over ``signals`` (mono float32 arrays at
@@ -66,21 +115,16 @@ def audio_statistics(frontend: torch.nn.Module, signals: Iterable[np.ndarray], n
         DataError: no speech frames at all (only silent or empty audio), naming ``name``.
     """
     device = next(frontend.buffers()).device
-    total = total_sq = 0.0
-    count = signals_seen = 0
+    accumulator = SpeakerAccumulator()
+    signals_seen = 0
     for signal in signals:
         signals_seen += 1
         audio = torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32)).to(device)
-        if not audio.numel() or not audio.abs().max():
-            continue
-        feats = frontend(audio[None])[0].double()
-        feats = feats[speech_frames(feats)]
-        total, total_sq, count = total + feats.sum(0), total_sq + (feats**2).sum(0), count + feats.size(0)
-    if not count:
+        if audio.numel() and audio.abs().max():
+            accumulator.add(frontend(audio[None])[0])
+    if not accumulator.frames:
         raise DataError(f"{name}: no speech in {signals_seen} utterance(s), cannot normalise")
-    mean = total / count
-    std = (total_sq / count - mean**2).clamp(min=0).sqrt()
-    return FeatureStats(mean.float().cpu(), std.float().clamp(min=1e-3).cpu())
+    return accumulator.statistics()
 
 
 def speaker_statistics(

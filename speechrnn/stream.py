@@ -88,10 +88,17 @@ class StreamingRecognizer:
         decoding: ``DecodingOptions`` (or a dict of them) for final CTC results; partials are greedy.
         partial_interval: seconds of audio between re-runs for models that cannot stream step by step.
         keywords: ``kws.KeywordConfig`` for classifier detections (default settings when None).
+        speaker: ``speaker_norm.FeatureStats`` of the speaker (``speaker_norm.enrol``), for a model
+            with speaker normalisation; None runs the model's reference speaker.
+        adapt_speaker: for a model with speaker normalisation: after each utterance, add its speech
+            frames to the speaker's statistics and normalise the following utterances with them
+            (starting from ``speaker`` or the reference, worth ``prior_frames`` frames).
+        prior_frames: the weight of that starting point, in 10 ms frames (default 200: 2 s of speech).
 
     ``accept_waveform(samples, sample_rate)`` returns a list of ``StreamEvent`` (partials that
     changed, finals cut by the endpointer, keyword detections); ``finalize()`` ends the stream
-    and returns the final ``Transcription`` of its last utterance; ``reset()`` drops everything.
+    and returns the final ``Transcription`` of its last utterance; ``reset()`` drops everything,
+    the speaker's adapted statistics too (``finish`` keeps them for the next stream).
     """
 
     def __init__(
@@ -102,8 +109,19 @@ class StreamingRecognizer:
         decoding: DecodingOptions | dict | None = None,
         partial_interval: float = 0.3,
         keywords=None,
+        speaker=None,
+        adapt_speaker: bool = False,
+        prior_frames: float = 200.0,
     ) -> None:
         self.model = model.eval()
+        self._speaker = None
+        if speaker is not None or adapt_speaker:
+            from speechrnn.speaker_norm import SpeakerAccumulator  # noqa: PLC0415
+
+            model.normalizer.check_speaker_norm()
+            start = speaker if speaker is not None else model.normalizer.reference_statistics()
+            self._speaker = SpeakerAccumulator(start, prior_frames)
+        self.adapt_speaker = adapt_speaker
         self.config = model.config
         self.sample_rate = self.config.sample_rate
         self.endpoint = endpoint
@@ -132,7 +150,13 @@ class StreamingRecognizer:
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        """Forget all audio and start a new stream at time 0."""
+        """Forget all audio, and what was learnt about the speaker; start a new stream at time 0."""
+        if self._speaker is not None:
+            self._speaker.reset()
+        self._reset_stream()
+
+    def _reset_stream(self) -> None:
+        """Forget all audio (not the speaker's statistics) and start a new stream at time 0."""
         self._resampler = None
         self._input_rate = None
         self._stream_samples = 0  # model-rate samples of finished utterances
@@ -143,8 +167,13 @@ class StreamingRecognizer:
 
     def _reset_utterance(self) -> None:
         self._features.reset()
+        self._normalization = None  # (2, n_mels) speaker (mean, std) for this utterance, or the global pair
+        if self._speaker is not None:
+            stats = self._speaker.statistics()
+            self._normalization = self.model.normalizer.adapted(stats)
         if self._subsampler is not None:
             self._subsampler.reset()
+            self._subsampler.normalization = self._normalization
         self._energy.reset()
         self._samples = 0  # model-rate samples of this utterance
         self._pending = None  # encoder inputs waiting for their chunk / right context
@@ -152,7 +181,7 @@ class StreamingRecognizer:
         self._outputs: list[torch.Tensor] = []  # CTC log-probs (steps, V) or encoder outputs (steps, H)
         self._runs: list[tuple[int, int, int]] = []  # greedy CTC (token, first, last step) runs so far
         self._decoded_steps = 0  # encoder steps behind self._runs
-        self._raw_frames: list[torch.Tensor] = []  # log-mel frames (re-run mode)
+        self._raw_frames: list[torch.Tensor] = []  # log-mel frames (re-run mode, speaker adaptation)
         self._since_rerun = 0
         self._rerun_log_probs = None
         self._partial_text = ""
@@ -223,9 +252,9 @@ class StreamingRecognizer:
     # ------------------------------------------------------------------ model
     def _advance(self, frames: torch.Tensor, final: bool) -> None:
         """Push new log-mel frames through normalisation, subsampling, encoder and head."""
+        if frames.numel() and (self.rerun or self.adapt_speaker):
+            self._raw_frames.append(frames)
         if self.rerun:
-            if frames.numel():
-                self._raw_frames.append(frames)
             self._since_rerun += frames.size(0)
             interval = self.partial_interval * self.sample_rate / self.config.hop_length
             if final or (self.is_ctc and self._since_rerun >= interval):
@@ -272,7 +301,8 @@ class StreamingRecognizer:
         """Normalisation, subsampling, encoder and head over all buffered log-mel frames (re-run mode)."""
         feats = torch.cat(self._raw_frames)[None]
         lengths = torch.tensor([feats.size(1)], device=feats.device)
-        return self.model.encode(self.model.normalizer(feats, lengths), lengths)
+        stats = None if self._normalization is None else self._normalization[None]
+        return self.model.encode(self.model.normalizer(feats, lengths, stats), lengths)
 
     def _rerun_whole(self) -> None:
         """Re-run normalisation, subsampling, encoder and head over the buffered utterance."""
@@ -328,6 +358,8 @@ class StreamingRecognizer:
             result = Transcription(text=text, words=words, duration=duration)
         else:
             result = classification_result(self._classify(), self.config.labels, duration)
+        if self.adapt_speaker and self._raw_frames and reason != "rule1":  # rule1: silence only
+            self._speaker.add(torch.cat(self._raw_frames))
         self._stream_samples += self._samples
         self._reset_utterance()
         if reason == "rule1":  # silence before any speech: dropped
@@ -360,7 +392,7 @@ class StreamingRecognizer:
             self._last_result = final.result
             if self.endpoint is None or (speech and final.text) or not self._finals_emitted:
                 events.append(final)
-        self.reset()
+        self._reset_stream()
         return events
 
     def finalize(self) -> Transcription:
@@ -409,7 +441,18 @@ def transcribe_stream_cli(args, model) -> int:
         options["beam_size"] = args.beam_size
     as_json = getattr(args, "format", "text") == "json"
     paths = list(args.audio)
-    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(), decoding=DecodingOptions(**options))
+    speaker = None
+    if getattr(args, "speaker_audio", None):
+        from speechrnn.speaker_norm import enrol  # noqa: PLC0415
+
+        speaker = enrol(model, args.speaker_audio)
+    recognizer = StreamingRecognizer(
+        model,
+        endpoint=EndpointConfig(),
+        decoding=DecodingOptions(**options),
+        speaker=speaker,
+        adapt_speaker=getattr(args, "adapt_speaker", False),
+    )
     for path in paths:
         audio, rate = _read_file(path)
         prefix = f"{path}: " if len(paths) > 1 else ""

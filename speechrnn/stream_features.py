@@ -70,6 +70,8 @@ class StreamingSubsampler:
     ``accept(frames (F, n_mels))`` -> (new_steps, input_dim); ``finalize()`` -> the last steps
     ("stack" zero-pads the final partial group exactly like ``Subsampling`` after masking).
     Only global (or no) normalisation can stream; "utterance" raises ``ModelError``.
+    ``normalization`` (2, n_mels), optional: the (mean, std) to use instead of the model's global
+    pair (a speaker's, ``FeatureNormalizer.adapted``); it may change between utterances.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -82,6 +84,7 @@ class StreamingSubsampler:
         self.factor = config.frames_per_step
         self.normalize = config.normalization == "global"
         self.n_mels = config.n_mels
+        self.normalization: torch.Tensor | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -95,6 +98,8 @@ class StreamingSubsampler:
 
     def _normalize(self, frames: torch.Tensor) -> torch.Tensor:
         if self.normalize:
+            if self.normalization is not None:
+                return (frames - self.normalization[0]) / self.normalization[1]
             return (frames - self.normalizer.mean) / self.normalizer.std
         return frames
 

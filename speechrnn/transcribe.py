@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="recordings of the speaker (for a model with speaker normalisation): every input is "
         "normalised as that speaker's",
     )
+    parser.add_argument(
+        "--adapt-speaker",
+        action="store_true",
+        help="with --stream, for a model with speaker normalisation: the inputs are one speaker, whose "
+        "statistics are updated after each utterance and used for the next",
+    )
     parser.add_argument("--stream", action="store_true", help="feed files in real-time-sized chunks; print partials")
     parser.add_argument("--chunk-ms", type=int, default=None, metavar="N", help="chunk length for --stream (ms)")
 
@@ -55,8 +61,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("--format all needs --output-dir")
     if args.format in ("srt", "vtt", "tsv") and args.output_dir is None and not args.stream:
         raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
-    if args.speaker_audio and args.stream:
-        raise ConfigError("--speaker-audio does not work with --stream (streaming runs the reference speaker)")
+    if args.adapt_speaker and not args.stream:
+        raise ConfigError("--adapt-speaker needs --stream (offline, give the speaker's recordings with --speaker-audio)")
     if args.device == "cuda":
         import torch
 

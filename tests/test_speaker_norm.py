@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -17,13 +18,17 @@ from speechrnn.config import load_config
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.evaluate import evaluate
-from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint
+from speechrnn.audio import load_audio
+from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
 from speechrnn.speaker_norm import (
     FeatureStats,
+    SpeakerAccumulator,
+    enrol,
     reference_statistics,
     speaker_statistics,
     speech_frames,
 )
+from speechrnn.stream import StreamingRecognizer
 from speechrnn.train import train
 
 RATE = 16000
@@ -264,8 +269,126 @@ def test_transcribe_normalises_every_input_as_the_enrolled_speaker(speakers, tmp
     assert main(["transcribe", take, "--model", str(best), "--speaker-audio", str(tmp_path / "none.wav")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(tmp_path / "none.wav") in err
-    assert main(["transcribe", take, "--model", str(best), "--speaker-audio", take, "--stream"]) == 1
-    assert "--speaker-audio does not work with --stream" in capsys.readouterr().err
     plain_model = train(speaker_config(speakers, tmp_path / "plain", "none", "train.epochs=1"), quiet=True)
     assert main(["transcribe", take, "--model", str(plain_model), "--speaker-audio", take]) == 1
     assert "give it a reference with `speechrnn speaker-norm`" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- streaming
+def random_speaker_model(**overrides) -> SpeechRNN:
+    """An untrained speaker-normalised classifier with a reference far from any real speaker."""
+    torch.manual_seed(0)
+    config = ModelConfig(head="classify", labels=list(WORDS), n_mels=20, hidden_size=16, speaker_norm="meanvar")
+    model = SpeechRNN(dataclasses.replace(config, **overrides)).eval()
+    model.normalizer.set_statistics(torch.full((20,), -6.0), torch.full((20,), 3.0))
+    if model.config.speaker_norm != "none":
+        model.normalizer.set_reference(torch.linspace(-9.0, -3.0, 20), torch.linspace(1.0, 3.0, 20))
+    return model
+
+
+def streamed_scores(recognizer, path) -> dict:
+    audio = load_audio(str(path), RATE)
+    for begin in range(0, audio.size, 1000):
+        recognizer.accept_waveform(audio[begin : begin + 1000], RATE)
+    return dict(recognizer.finalize().scores)
+
+
+def test_speaker_accumulator_is_a_map_estimate_from_its_prior():
+    prior = FeatureStats(torch.tensor([1.0, -2.0]), torch.tensor([0.5, 2.0]))
+    frames = torch.tensor([[3.0, 0.0], [5.0, 2.0]])  # both frames are speech (equal energy range)
+    accumulator = SpeakerAccumulator(prior, prior_frames=2)
+    assert accumulator.statistics() is prior or torch.equal(accumulator.statistics().mean, prior.mean)
+    accumulator.add(frames)
+    mean = (2 * prior.mean + frames.sum(0)) / 4
+    second = (2 * (prior.std**2 + prior.mean**2) + (frames**2).sum(0)) / 4
+    stats = accumulator.statistics()
+    assert torch.allclose(stats.mean, mean) and torch.allclose(stats.std, (second - mean**2).sqrt())
+    without_prior = SpeakerAccumulator()
+    assert without_prior.statistics() is None
+    without_prior.add(frames)
+    assert torch.allclose(without_prior.statistics().mean, frames.mean(0))
+    accumulator.reset()
+    assert torch.allclose(accumulator.statistics().std, prior.std)
+    with pytest.raises(ConfigError, match="prior_frames must be >= 0"):
+        SpeakerAccumulator(prior, prior_frames=-1)
+
+
+@pytest.mark.parametrize("kind", [dict(bidirectional=False), dict()], ids=["step-by-step", "re-run"])
+def test_streaming_normalises_as_the_enrolled_speaker_like_transcribe(speakers, kind):
+    model = random_speaker_model(**kind)
+    stats = enrol(model, [str(speakers / f"loud_{i}.wav") for i in range(4)])
+    take = speakers / "loud_5.wav"
+    streamed = streamed_scores(StreamingRecognizer(model, speaker=stats), take)
+    assert streamed == pytest.approx(dict(model.transcribe(str(take), speaker=stats).scores), abs=1e-5)
+    reference = dict(model.transcribe(str(take)).scores)
+    assert streamed != pytest.approx(reference, abs=1e-3)
+    assert streamed_scores(StreamingRecognizer(model), take) == pytest.approx(reference, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", [dict(bidirectional=False), dict()], ids=["step-by-step", "re-run"])
+def test_streaming_adapts_to_the_speaker_after_each_utterance(speakers, kind):
+    """Utterance k is normalised with the speaker's statistics of utterances 1..k-1 (and the prior);
+    with no prior, a speaker 12 dB louder then scores exactly as the soft one; reset() forgets."""
+    model = random_speaker_model(**kind)
+    first, second = (speakers / f"loud_{i}.wav" for i in (0, 4))
+    recognizer = StreamingRecognizer(model, adapt_speaker=True, prior_frames=0)
+    opening = streamed_scores(recognizer, first)  # no statistics yet: the reference speaker
+    assert opening == pytest.approx(dict(model.transcribe(str(first)).scores), abs=1e-5)
+    heard = enrol(model, [str(first)])
+    assert streamed_scores(recognizer, second) == pytest.approx(
+        dict(model.transcribe(str(second), speaker=heard).scores), abs=1e-5
+    )
+    recognizer.reset()
+    assert streamed_scores(recognizer, first) == pytest.approx(opening, abs=1e-5)
+
+    soft = StreamingRecognizer(model, adapt_speaker=True, prior_frames=0)
+    streamed_scores(soft, speakers / "soft_0.wav")
+    recognizer.reset()
+    streamed_scores(recognizer, first)
+    assert streamed_scores(soft, speakers / "soft_4.wav") == pytest.approx(
+        streamed_scores(recognizer, second), abs=1e-4
+    )
+    prior = StreamingRecognizer(model, adapt_speaker=True)  # 200 frames of the reference: part of the way
+    streamed_scores(prior, first)
+    partway = reference_then(model, first)
+    assert not torch.allclose(partway.mean, heard.mean, atol=0.1)
+    assert streamed_scores(prior, second) == pytest.approx(
+        dict(model.transcribe(str(second), speaker=partway).scores), abs=1e-5
+    )
+
+
+def reference_then(model, path) -> FeatureStats:
+    """The default prior (the reference speaker, 200 frames) updated with one recording."""
+    statistics = SpeakerAccumulator(model.normalizer.reference_statistics(), 200)
+    statistics.add(model.frontend(torch.from_numpy(load_audio(str(path), RATE))[None])[0])
+    return statistics.statistics()
+
+
+def test_streaming_speaker_options_need_a_speaker_normalised_model():
+    model = random_speaker_model(speaker_norm="none")
+    for options in (dict(adapt_speaker=True), dict(speaker=FeatureStats(torch.zeros(20), torch.ones(20)))):
+        with pytest.raises(ConfigError, match="this model has no speaker normalisation"):
+            StreamingRecognizer(model, **options)
+
+
+def test_transcribe_stream_takes_the_enrolled_or_adapted_speaker(speakers, tmp_path, capsys):
+    model = random_speaker_model(bidirectional=False)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model)
+    takes = [str(speakers / f"loud_{i}.wav") for i in (0, 4)]
+    enrolment = [str(speakers / f"loud_{i}.wav") for i in range(4)]
+
+    def finals(*extra: str) -> list[dict]:
+        argv = ["transcribe", *takes, "--model", str(path), "--stream", "--format", "json", *extra]
+        assert main(argv) == 0
+        return [e for e in map(json.loads, capsys.readouterr().out.splitlines()) if e["type"] == "final"]
+
+    enrolled = finals("--speaker-audio", *enrolment)
+    stats = enrol(model, enrolment)
+    for event, take in zip(enrolled, takes, strict=True):
+        assert event["score"] == pytest.approx(model.transcribe(take, speaker=stats).score, abs=1e-4)
+    adapted = finals("--adapt-speaker")  # the second file is normalised with what the first taught
+    expected = model.transcribe(takes[1], speaker=reference_then(model, takes[0]))
+    assert adapted[1]["label"] == expected.label and adapted[1]["score"] == pytest.approx(expected.score, abs=1e-4)
+    assert main(["transcribe", takes[0], "--model", str(path), "--adapt-speaker"]) == 1
+    assert "--adapt-speaker needs --stream" in capsys.readouterr().err
