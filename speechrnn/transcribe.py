@@ -62,7 +62,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if args.format in ("srt", "vtt", "tsv") and args.output_dir is None and not args.stream:
         raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
     if args.adapt_speaker and not args.stream:
-        raise ConfigError("--adapt-speaker needs --stream (offline, give the speaker's recordings with --speaker-audio)")
+        raise ConfigError("--adapt-speaker needs --stream (offline, give the speaker's audio with --speaker-audio)")
     if args.device == "cuda":
         import torch
 

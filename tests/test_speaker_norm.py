@@ -13,12 +13,12 @@ import soundfile as sf
 import torch
 
 import speechrnn
+from speechrnn.audio import load_audio
 from speechrnn.cli import main
 from speechrnn.config import load_config
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.evaluate import evaluate
-from speechrnn.audio import load_audio
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
 from speechrnn.speaker_norm import (
     FeatureStats,
