@@ -522,5 +522,13 @@ def export_model(checkpoint_path: str | os.PathLike, output_path: str | os.PathL
     """Copy a checkpoint without training state (optimizer, scheduler, RNG): a small file to ship."""
     checkpoint = load_checkpoint(checkpoint_path)
     model = load_model(checkpoint_path)
-    keep = {k: checkpoint[k] for k in ("train_config", "metadata") if k in checkpoint}
-    save_checkpoint(output_path, model, **keep)
+    save_checkpoint(output_path, model, **provenance(checkpoint))
+
+
+PROVENANCE_KEYS = ("train_config", "metadata", "speaker_reference_manifests")
+
+
+def provenance(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint says about how it was made (training config, metadata, the manifests its
+    speaker reference came from): the entries a derived checkpoint keeps."""
+    return {k: checkpoint[k] for k in PROVENANCE_KEYS if k in checkpoint}

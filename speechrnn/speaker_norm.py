@@ -223,13 +223,13 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from speechrnn.data.manifest import read_manifest
-    from speechrnn.model import load_checkpoint, load_model, save_checkpoint
+    from speechrnn.model import load_checkpoint, load_model, provenance, save_checkpoint
 
-    checkpoint = load_checkpoint(args.model)
+    keep = provenance(load_checkpoint(args.model))
     utterances = [u for path in args.manifest for u in read_manifest(path)]
     model = with_speaker_norm(load_model(args.model), utterances, args.mode)
-    keep = {k: checkpoint[k] for k in ("train_config", "metadata") if k in checkpoint}
-    save_checkpoint(args.output, model, **keep, speaker_reference_manifests=[str(p) for p in args.manifest])
+    keep["speaker_reference_manifests"] = [str(p) for p in args.manifest]
+    save_checkpoint(args.output, model, **keep)
     speakers = len({u.speaker for u in utterances if u.speaker})
     print(f"wrote {args.output}: speaker normalisation ({args.mode}) onto the average of {speakers} speakers")
     return 0

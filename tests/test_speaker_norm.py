@@ -19,7 +19,7 @@ from speechrnn.config import load_config
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.evaluate import evaluate
-from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
+from speechrnn.model import ModelConfig, SpeechRNN, export_model, load_checkpoint, save_checkpoint
 from speechrnn.speaker_norm import (
     FeatureStats,
     SpeakerAccumulator,
@@ -210,6 +210,10 @@ def test_a_model_trained_without_it_gets_speaker_normalisation_afterwards(speake
     assert "speaker normalisation (mean) onto the average of 1 speakers" in capsys.readouterr().out
     original, adapted = speechrnn.load_model(best), speechrnn.load_model(output)
     assert adapted.config.speaker_norm == "mean" and original.config.speaker_norm == "none"
+    export_model(output, tmp_path / "shipped.pt")  # a shipped copy still says where its reference came from
+    shipped = load_checkpoint(tmp_path / "shipped.pt")
+    assert shipped["speaker_reference_manifests"] == [str(tmp_path / "soft.jsonl")]
+    assert shipped["train_config"] == load_checkpoint(best)["train_config"] and "optimizer" not in shipped
     plain = evaluate(original, read_manifest(speakers / "all.jsonl"), quiet=True)["predictions"]
     normalised = evaluate(adapted, read_manifest(speakers / "all.jsonl"), quiet=True)["predictions"]
     by_name = {Path(p["id"]).stem: p for p in plain}
