@@ -25,6 +25,7 @@ class AugmentConfig:
     speed_factors: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]; empty = off
     gain_db: list[float] = field(default_factory=list)  # [low, high] uniform; empty = off
     shift_ms: float = 0.0  # random leading silence of up to this many ms
+    tail_ms: float = 0.0  # random trailing silence of up to this many ms (isolated clips cut tight)
     band_limit_prob: float = 0.0  # probability of an 8 kHz round trip (telephone band)
     noise_prob: float = 0.0  # probability of additive noise
     snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])  # [low, high] uniform
@@ -45,6 +46,7 @@ class AugmentConfig:
             self.speed_factors
             or self.gain_db
             or self.shift_ms
+            or self.tail_ms
             or self.band_limit_prob
             or self.noise_prob
             or self.tone_prob
@@ -133,6 +135,9 @@ class WaveformAugment:
         if c.shift_ms:
             lead = int(rng.uniform(0, c.shift_ms) * rate / 1000)
             audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
+        if c.tail_ms:
+            tail = int(rng.uniform(0, c.tail_ms) * rate / 1000)
+            audio = np.concatenate([audio, np.zeros(tail, dtype=np.float32)])
         if c.noise_prob and rng.random() < c.noise_prob:
             audio = mix_at_snr(audio, self._noise(len(audio), rng), rng.uniform(*c.snr_db))
         if c.tone_prob and rng.random() < c.tone_prob:

@@ -39,6 +39,9 @@ class OptimConfig:
     min_lr_ratio: float = 0.05
     grad_clip: float = 5.0
     label_smoothing: float = 0.0  # classify head only
+    # CTC head, one label per utterance (isolated words): cross-entropy over every label's CTC score,
+    # the closed-set decision that `evaluate --decoder closed_set` makes (discriminative training)
+    closed_set: bool = False
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RunConfig:
     compile: bool = False  # torch.compile the model
     threads: int = 0  # CPU intra-op threads; 0 = CPU cores minus loader workers (oversubscription is slow)
     log_every: int = 20  # optimizer steps between log lines
+    init_from: str = ""  # fine-tune: start from this checkpoint's weights and feature normalisation
 
 
 @dataclass

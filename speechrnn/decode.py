@@ -109,6 +109,20 @@ def closed_set_scores(log_probs: torch.Tensor, candidates: list[list[int]]) -> t
     )
 
 
+def label_scores(log_probs: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """Batched ``closed_set_scores`` with every label alone as the candidates (isolated words):
+    (batch, frames, vocab) CTC log-probs and (batch,) valid frames -> (batch, vocab - 1), entry k
+    the log-likelihood of label k (token id k + 1). Differentiable (``optim.closed_set`` training)."""
+    batch, _, vocab = log_probs.shape
+    labels = vocab - 1
+    candidates = torch.arange(1, vocab, device=log_probs.device).repeat(batch)[:, None]  # (batch * labels, 1)
+    expanded = log_probs.float().transpose(0, 1).repeat_interleave(labels, dim=1)  # (frames, batch * labels, vocab)
+    nll = torch.nn.functional.ctc_loss(
+        expanded, candidates, steps.repeat_interleave(labels), torch.ones_like(candidates[:, 0]), reduction="none"
+    )
+    return -nll.view(batch, labels)
+
+
 def candidate_ids(candidates: tuple[str, ...], labels: list[str], unit: str) -> list[list[int]]:
     """Phrases -> model token ids (label i -> i + 1); ConfigError for a token the model lacks."""
     from speechrnn.errors import ConfigError

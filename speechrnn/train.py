@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -35,8 +36,8 @@ from speechrnn.augment import WaveformAugment, spec_augment
 from speechrnn.config import TrainConfig, load_config
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
 from speechrnn.data.manifest import read_manifest
-from speechrnn.decode import greedy_path
-from speechrnn.errors import ConfigError, ModelError
+from speechrnn.decode import greedy_path, label_scores
+from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
 from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, fit_reference, speaker_statistics, stats_table
@@ -97,7 +98,41 @@ def build_model(config: TrainConfig, utterances) -> SpeechRNN:
     model_values = config.model.__dict__.copy()
     if not model_values["labels"]:
         model_values["labels"] = vocabulary(utterances, config.model.head, config.model.unit)
+    if config.train.init_from:
+        return pretrained_model(config.train.init_from, ModelConfig(**model_values))
     return SpeechRNN(ModelConfig(**model_values))
+
+
+FINE_TUNABLE = ("dropout",)  # model settings that may differ from the init_from checkpoint's
+
+
+def pretrained_model(path: str, config: ModelConfig) -> SpeechRNN:
+    """The ``train.init_from`` checkpoint's model (weights and feature normalisation) with ``config``,
+    which must describe the same model (only ``FINE_TUNABLE`` settings may differ)."""
+    from speechrnn.model import load_model
+
+    pretrained = load_model(path)
+    theirs, ours = dataclasses.asdict(pretrained.config), dataclasses.asdict(config)
+    differ = [k for k in ours if ours[k] != theirs[k] and k not in FINE_TUNABLE]
+    if differ:
+        raise ConfigError(
+            f"train.init_from {path}: [model] differs from that checkpoint's in "
+            + ", ".join(f"{k} ({ours[k]!r}, checkpoint {theirs[k]!r})" for k in differ)
+        )
+    model = SpeechRNN(config)
+    model.load_state_dict(pretrained.state_dict())
+    return model
+
+
+def check_closed_set(model_config: ModelConfig, datasets) -> None:
+    """``optim.closed_set`` needs a CTC model and exactly one label per utterance."""
+    if model_config.head != "ctc":
+        raise ConfigError("optim.closed_set is for CTC models (a classifier is trained closed-set already)")
+    for dataset in datasets:
+        for utterance, targets in zip(dataset.utterances, dataset.targets, strict=True):
+            if len(targets) != 1:
+                raise DataError(f"{utterance.audio}: optim.closed_set needs one label per utterance, "
+                                f"got {len(targets)} tokens")
 
 
 @torch.no_grad()
@@ -144,18 +179,26 @@ def learning_rate_factor(step: int, total_steps: int, config) -> float:
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def item_losses(model_config: ModelConfig, outputs, steps, batch, label_smoothing: float) -> torch.Tensor:
-    """(batch,) loss per utterance: CTC negative log-likelihood or cross-entropy."""
+def item_losses(model_config: ModelConfig, outputs, steps, batch, label_smoothing: float,
+                closed_set: bool = False) -> torch.Tensor:
+    """(batch,) loss per utterance: CTC negative log-likelihood, cross-entropy, or (``closed_set``)
+    cross-entropy over the CTC scores of every label."""
     if model_config.head == "classify":
         return F.cross_entropy(outputs.float(), batch["targets"], reduction="none", label_smoothing=label_smoothing)
+    if closed_set:  # one token per utterance (check_closed_set): the targets are the labels
+        return F.cross_entropy(label_scores(outputs, steps), batch["targets"] - 1, reduction="none")
     return F.ctc_loss(outputs.transpose(0, 1), batch["targets"], steps, batch["target_lengths"],
                       blank=0, reduction="none", zero_infinity=True)
 
 
-def count_errors(model_config: ModelConfig, outputs, steps, batch) -> tuple[float, float]:
-    """(errors, total): misclassified utterances, or word edit distance and reference words (greedy)."""
+def count_errors(model_config: ModelConfig, outputs, steps, batch, closed_set: bool = False) -> tuple[float, float]:
+    """(errors, total): misclassified utterances (classifiers, ``closed_set``), or word edit distance
+    and reference words (greedy)."""
     if model_config.head == "classify":
         return float((outputs.argmax(-1) != batch["targets"]).sum()), float(len(outputs))
+    if closed_set:
+        wrong = label_scores(outputs, steps).argmax(-1) != batch["targets"] - 1
+        return float(wrong.sum()), float(len(outputs))
     counts, offset = EditCounts(), 0
     joiner = " " if model_config.unit == "word" else ""
     for i, target_length in enumerate(batch["target_lengths"].tolist()):
@@ -189,10 +232,12 @@ def autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def validate(model: SpeechRNN, loader, device, amp: bool, speaker_table=None) -> dict[str, float]:
+def validate(model: SpeechRNN, loader, device, amp: bool, speaker_table=None,
+             closed_set: bool = False) -> dict[str, float]:
     """Loss and error rate (accuracy errors or greedy WER) over this rank's share of ``loader``.
 
     ``speaker_table``: the validation speakers' normaliser statistics (``speaker_tables``), or None.
+    ``closed_set``: the closed-set loss and errors (``optim.closed_set``).
     """
     model.eval()
     loss_sum = errors = total = items = 0.0
@@ -201,8 +246,8 @@ def validate(model: SpeechRNN, loader, device, amp: bool, speaker_table=None) ->
         with autocast(device, amp):
             outputs, steps = model(batch["audio"], batch["audio_lengths"],
                                    feature_stats=batch_stats(speaker_table, batch))
-        loss_sum += float(item_losses(model.config, outputs, steps, batch, 0.0).sum())
-        e, t = count_errors(model.config, outputs, steps, batch)
+        loss_sum += float(item_losses(model.config, outputs, steps, batch, 0.0, closed_set).sum())
+        e, t = count_errors(model.config, outputs, steps, batch, closed_set)
         errors, total, items = errors + e, total + t, items + len(batch["audio"])
     loss_sum, errors, total, items = all_reduce_sum([loss_sum, errors, total, items], device)
     return {"valid_loss": loss_sum / max(items, 1), "valid_error": errors / max(total, 1)}
@@ -289,7 +334,10 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     augment = WaveformAugment(config.augment, mc.sample_rate, noise_files) if config.augment.waveform_enabled else None
     train_set = ManifestDataset(utterances, mc.labels, mc.head, mc.unit, mc.sample_rate, augment, config.train.seed)
     valid_set = ManifestDataset(valid_utterances, mc.labels, mc.head, mc.unit, mc.sample_rate)
-    fit_normalizer(model, train_set, config.data.normalization_utterances, config.train.seed)
+    if not config.train.init_from:  # a fine-tuned model keeps the normalisation its weights learnt with
+        fit_normalizer(model, train_set, config.data.normalization_utterances, config.train.seed)
+    if config.optim.closed_set:
+        check_closed_set(mc, (train_set, valid_set))
     if mc.speaker_norm != "none" and main and not quiet:
         print(f"speaker normalisation: statistics of {len(train_set.speakers)} training and "
               f"{len(valid_set.speakers)} validation speakers", file=sys.stderr)
@@ -363,7 +411,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
             with autocast(device, config.train.amp):
                 outputs, steps = step_model(batch["audio"], batch["audio_lengths"], feature_transform=feature_transform,
                                             feature_stats=batch_stats(train_table, batch))
-            losses = item_losses(mc, outputs, steps, batch, config.optim.label_smoothing)
+            losses = item_losses(mc, outputs, steps, batch, config.optim.label_smoothing, config.optim.closed_set)
             global_items = all_reduce_sum([float(len(losses))], device)[0]
             loss = losses.sum() / global_items * world_size  # DDP averages: sum over ranks / global items
             optimizer_step(loss, model, optimizer, scaler, config.optim.grad_clip)
@@ -378,7 +426,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
                 break
         elapsed = time.time() - epoch_start
         epoch_loss, epoch_items, epoch_audio = all_reduce_sum([epoch_loss, epoch_items, epoch_audio], device)
-        metrics = validate(model, valid_loader, device, config.train.amp, valid_table)
+        metrics = validate(model, valid_loader, device, config.train.amp, valid_table, config.optim.closed_set)
         is_best = metrics["valid_error"] < best_error
         best_error = min(best_error, metrics["valid_error"])
         row = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
@@ -388,7 +436,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         if main:
             log.write(row)
             if not quiet:
-                name = "error" if mc.head == "classify" else "WER"
+                name = "error" if mc.head == "classify" or config.optim.closed_set else "WER"
                 print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, valid loss {metrics['valid_loss']:.4f}, "
                       f"valid {name} {100 * metrics['valid_error']:.2f}%, {row['utts_per_s']:.1f} utts/s"
                       + (" (best)" if is_best else ""), file=sys.stderr)

@@ -136,3 +136,18 @@ def test_cli_scores_an_ensemble(tmp_path, capsys):
     assert report["num_utterances"] == 3 and "closed_set" in report["metrics"]
     assert main([*argv, "greedy"]) == 1
     assert "closed_set only" in capsys.readouterr().err
+
+
+def test_batched_label_scores_equal_each_padded_utterances_closed_set_scores():
+    from speechrnn.decode import label_scores
+
+    torch.manual_seed(0)
+    log_probs = torch.randn(3, 20, len(LABELS) + 1).log_softmax(-1)
+    steps = torch.tensor([20, 13, 7])
+    batched = label_scores(log_probs, steps)
+    for i, n in enumerate(steps.tolist()):
+        single = closed_set_scores(log_probs[i, :n], [[k] for k in range(1, len(LABELS) + 1)])
+        torch.testing.assert_close(batched[i], single, rtol=0, atol=1e-5)
+    log_probs.requires_grad_(True)
+    label_scores(log_probs, steps)[0, 1].backward()  # differentiable, and blind to padding
+    assert log_probs.grad[1:].abs().sum() == 0 and log_probs.grad[0].abs().sum() > 0

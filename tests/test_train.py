@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 
 import speechrnn
+from speechrnn.audio import load_audio
 from speechrnn.augment import (
     AugmentConfig,
     WaveformAugment,
@@ -23,7 +24,9 @@ from speechrnn.augment import (
 from speechrnn.config import load_config
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, targets_for, vocabulary
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
-from speechrnn.errors import ConfigError
+from speechrnn.decode import closed_set_scores
+from speechrnn.errors import ConfigError, DataError, ModelError
+from speechrnn.evaluate import evaluate
 from speechrnn.model import load_checkpoint
 from speechrnn.train import train
 
@@ -294,3 +297,69 @@ def test_spec_augment_masks_only_inside_each_item():
     assert out[1, 20:].abs().sum() == 0  # padding stays zero
     assert (out == 0).any() and (out == 1).any()
     assert spec_augment(feats, lengths, AugmentConfig()) is feats
+
+
+def test_closed_set_training_scores_validation_as_evaluate_does(tone_data, tmp_path):
+    """optim.closed_set: a CTC model learns the isolated tones; its logged validation error is the
+    closed-set error that ``evaluate --decoder closed_set`` reports for the best checkpoint."""
+    out = tmp_path / "run"  # the classify manifests: a label and no text, so one CTC token each
+    config = tiny_config(tone_data, "classify", out, "model.head=ctc", "optim.closed_set=true",
+                         "train.epochs=6")  # fmt: skip
+    best = train(config, quiet=True)
+    rows = log_rows(out)
+    assert float(rows[-1]["train_loss"]) < 0.5 * float(rows[0]["train_loss"])
+    report = evaluate(speechrnn.load_model(best), read_manifest(tone_data / "classify_valid.jsonl"),
+                      decoders=("closed_set",), quiet=True)  # fmt: skip
+    logged = min(float(r["valid_error"]) for r in rows)
+    assert 1 - report["metrics"]["closed_set"]["utterance_accuracy"] == pytest.approx(logged, abs=1e-6)
+    assert logged <= 0.25
+    best_row = next(r for r in rows if float(r["valid_error"]) == logged)  # best.pt: the first best epoch
+    model, losses = speechrnn.load_model(best), []
+    for utterance in read_manifest(tone_data / "classify_valid.jsonl"):
+        with torch.no_grad():
+            log_probs, steps = model(torch.from_numpy(load_audio(utterance.audio, RATE)))
+        scores = closed_set_scores(log_probs[0, : int(steps[0])], [[k] for k in range(1, len(TONES) + 1)])
+        losses.append(-float(scores.log_softmax(0)[model.config.labels.index(utterance.label)]))
+    assert float(best_row["valid_loss"]) == pytest.approx(np.mean(losses), rel=1e-4)  # the closed-set loss
+
+
+def test_closed_set_training_needs_ctc_and_one_label_per_utterance(tone_data, tmp_path):
+    with pytest.raises(DataError, match=r"s\d+\.wav: optim.closed_set needs one label per utterance, got \d tokens"):
+        train(tiny_config(tone_data, "ctc", tmp_path / "a", "optim.closed_set=true"), quiet=True)
+    with pytest.raises(ConfigError, match="optim.closed_set is for CTC models"):
+        train(tiny_config(tone_data, "classify", tmp_path / "b", "optim.closed_set=true"), quiet=True)
+
+
+def test_init_from_fine_tunes_a_trained_model_and_keeps_its_normalisation(tone_data, tmp_path):
+    """train.init_from starts from a checkpoint's weights and feature statistics: with lr 0 the
+    fine-tuned model is that model, although its training data (another manifest) differ."""
+    first = train(tiny_config(tone_data, "ctc", tmp_path / "first", "train.epochs=1"), quiet=True)
+    again = tiny_config(tone_data, "classify", tmp_path / "tuned", "model.head=ctc", "optim.lr=0",
+                        "train.epochs=1", f"train.init_from={first}", "model.dropout=0.3")  # fmt: skip
+    tuned = load_checkpoint(train(again, quiet=True))
+    original = load_checkpoint(first)
+    assert tuned["normalization"] == original["normalization"]
+    for key, value in original["state_dict"].items():
+        torch.testing.assert_close(tuned["state_dict"][key], value, rtol=0, atol=0, msg=key)
+    assert tuned["train_config"]["model"]["dropout"] == 0.3  # a training-only setting may change
+
+    with pytest.raises(ConfigError, match=r"differs from that checkpoint's in hidden_size \(8, checkpoint 16\)"):
+        train(tiny_config(tone_data, "ctc", tmp_path / "x", f"train.init_from={first}", "model.hidden_size=8"),
+              quiet=True)  # fmt: skip
+    with pytest.raises(ModelError, match="no such model file"):
+        train(tiny_config(tone_data, "ctc", tmp_path / "y", f"train.init_from={tmp_path / 'none.pt'}"), quiet=True)
+
+
+def test_shift_and_tail_surround_the_audio_with_bounded_silence():
+    audio = np.ones(1600, dtype=np.float32)
+    for seed in range(5):
+        padded = WaveformAugment(AugmentConfig(shift_ms=100, tail_ms=50), RATE)(audio, np.random.default_rng(seed))
+        nonzero = np.flatnonzero(padded)
+        lead, tail = nonzero[0], padded.size - 1 - nonzero[-1]
+        assert nonzero.size == audio.size and 0 <= lead <= 1600 and 0 <= tail <= 800
+    tail_only = WaveformAugment(AugmentConfig(tail_ms=50), RATE)(audio, np.random.default_rng(3))
+    assert np.array_equal(tail_only[: audio.size], audio) and tail_only.size > audio.size
+    # a tail draws after the shift, so a config without one keeps its old random stream
+    shifted = WaveformAugment(AugmentConfig(shift_ms=100), RATE)(audio, np.random.default_rng(4))
+    assert np.array_equal(shifted, WaveformAugment(AugmentConfig(shift_ms=100, tail_ms=50), RATE)(
+        audio, np.random.default_rng(4))[: shifted.size])

@@ -114,12 +114,20 @@ if runs 3; then
     train $configs/loso.toml "$exp/loso_f_$speaker" --set train.seed=2 --set augment.freq_warp=0.1 \
       --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
       --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
+    log "stage 3: held-out speaker $speaker, model G (C fine-tuned on isolated clips, closed-set objective)"
+    isolated="\"$fsdd/isolated/loso/$speaker/train.jsonl\", \"$data/synth/isolated.jsonl\""
+    for voices in "$data/synth/tts" "$data/synth/pico"; do
+      isolated="$isolated, \"$voices/isolated/official/train.jsonl\", \"$voices/isolated/official/test.jsonl\""
+    done
+    train $configs/loso_closed_set.toml "$exp/loso_g_$speaker" --set "train.init_from=$exp/loso_c_$speaker/best.pt" \
+      --set "data.train=[$isolated]" --set "data.valid=$fsdd/isolated/loso/$speaker/valid.jsonl"
     log "stage 3: held-out speaker $speaker, every model with test-time speaker normalisation (<run>n)"
-    for run in loso_ctc loso_a loso_b loso_c loso_c2 loso_f; do  # reference: the fold's five FSDD training speakers
+    for run in loso_ctc loso_a loso_b loso_c loso_c2 loso_f loso_g; do  # reference: the fold's five FSDD training speakers
       "$python" -m speechrnn speaker-norm --model "$exp/${run}_$speaker/best.pt" \
         --manifest "$fsdd/isolated/loso/$speaker/train.jsonl" --output "$exp/${run}n_$speaker/best.pt"
     done
-    for run in loso_a loso_b loso_c loso_e loso_c2 loso_f loso_ctcn loso_an loso_bn loso_cn loso_c2n loso_fn; do
+    for run in loso_a loso_b loso_c loso_e loso_c2 loso_f loso_g loso_ctcn loso_an loso_bn loso_cn loso_c2n loso_fn \
+      loso_gn; do
       score_fold "$run" "$run"
     done
     score_fold loso_ens loso_a loso_b
