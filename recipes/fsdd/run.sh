@@ -10,7 +10,8 @@
 #            voices only; model A adds the synthetic voices, model B also edge crops and tones,
 #            model C also pico voices and deep edge crops; model E is C trained with speaker
 #            normalisation (each speaker's log-mel statistics from its own unlabelled audio); C2 is C
-#            with seed 1; F is C with a vocal-tract-length warp of the mel axis and seed 2; <model>n is
+#            with seed 1; F is C with a vocal-tract-length warp of the mel axis and seed 2; G is C
+#            fine-tuned on isolated clips with the closed-set objective (optim.closed_set); <model>n is
 #            a model given speaker normalisation after training (speechrnn speaker-norm); the
 #            ensemble Cn + C2n + Fn is the reported system (named before F was trained; until then
 #            Cn + C2n)
