@@ -88,21 +88,16 @@ class SpeakerAccumulator:
         self.frames += feats.size(0)
 
     def statistics(self) -> FeatureStats | None:
-        """The current estimate (CPU tensors), or None with neither frames nor a prior."""
+        """The current estimate (CPU tensors); before any speech frame, the prior (None without one)."""
+        if not self.frames:
+            return self.prior
         weight = self.prior_frames
-        count = weight + self.frames
-        if not self.frames and self.prior is None:
-            return None
-        total, total_sq = self._sum, self._sum_sq
+        total, total_sq = self._sum.cpu(), self._sum_sq.cpu()
         if weight:
             m0, s0 = self.prior.mean.double().cpu(), self.prior.std.double().cpu()
             total, total_sq = total + weight * m0, total_sq + weight * (s0**2 + m0**2)
-        elif not self.frames:
-            return self.prior
-        if isinstance(total, torch.Tensor):
-            total, total_sq = total.cpu(), total_sq.cpu()
-        mean = total / count
-        std = (total_sq / count - mean**2).clamp(min=0).sqrt()
+        mean = total / (weight + self.frames)
+        std = (total_sq / (weight + self.frames) - mean**2).clamp(min=0).sqrt()
         return FeatureStats(mean.float(), std.float().clamp(min=1e-3))
 
 

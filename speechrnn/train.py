@@ -39,7 +39,7 @@ from speechrnn.data.manifest import read_manifest
 from speechrnn.decode import greedy_path, label_scores
 from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
-from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, save_checkpoint
+from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, load_model, save_checkpoint
 from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, fit_reference, speaker_statistics, stats_table
 
 
@@ -109,8 +109,6 @@ FINE_TUNABLE = ("dropout",)  # model settings that may differ from the init_from
 def pretrained_model(path: str, config: ModelConfig) -> SpeechRNN:
     """The ``train.init_from`` checkpoint's model (weights and feature normalisation) with ``config``,
     which must describe the same model (only ``FINE_TUNABLE`` settings may differ)."""
-    from speechrnn.model import load_model
-
     pretrained = load_model(path)
     theirs, ours = dataclasses.asdict(pretrained.config), dataclasses.asdict(config)
     differ = [k for k in ours if ours[k] != theirs[k] and k not in FINE_TUNABLE]
