@@ -425,12 +425,13 @@ def format_event(event: StreamEvent, prefix: str = "") -> str:
     return f"{prefix}[{event.start:.2f}-{event.end:.2f}] {event.text}"
 
 
-def transcribe_stream_cli(args, model) -> int:
+def transcribe_stream_cli(args, model, speaker=None) -> int:
     """``speechrnn transcribe --stream``: feed each file in ``--chunk-ms`` chunks, print events as they come.
 
     Text output: ``partial: ...`` lines when the partial text changes and ``[start-end] text``
     per final utterance (prefixed by the file name when there are several files);
-    ``--format json`` prints one JSON object per event.
+    ``--format json`` prints one JSON object per event. ``speaker``: enrolled statistics
+    (``--speaker-audio``); ``--adapt-speaker`` learns them from the inputs instead.
     """
     chunk_ms = getattr(args, "chunk_ms", None) or 100
     if chunk_ms <= 0:
@@ -441,11 +442,6 @@ def transcribe_stream_cli(args, model) -> int:
         options["beam_size"] = args.beam_size
     as_json = getattr(args, "format", "text") == "json"
     paths = list(args.audio)
-    speaker = None
-    if getattr(args, "speaker_audio", None):
-        from speechrnn.speaker_norm import enrol  # noqa: PLC0415
-
-        speaker = enrol(model, args.speaker_audio)
     recognizer = StreamingRecognizer(
         model,
         endpoint=EndpointConfig(),

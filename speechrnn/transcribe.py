@@ -96,16 +96,17 @@ def run(args: argparse.Namespace) -> int:
     from speechrnn.model import load_model
 
     model = load_model(args.model, device=args.device)  # ModelError -> one line, exit 1 (cli.main)
-    if args.stream:
-        from speechrnn.stream import transcribe_stream_cli  # written by the streaming module
-
-        return int(transcribe_stream_cli(args, model) or 0)
-
-    options = {"method": args.decoder, "beam_size": args.beam_size}
+    speaker = None
     if args.speaker_audio:
         from speechrnn.speaker_norm import enrol
 
-        options["speaker"] = enrol(model, args.speaker_audio)  # a bad file: one line, exit 1 (cli.main)
+        speaker = enrol(model, args.speaker_audio)  # a bad file: one line, exit 1 (cli.main)
+    if args.stream:
+        from speechrnn.stream import transcribe_stream_cli  # written by the streaming module
+
+        return int(transcribe_stream_cli(args, model, speaker) or 0)
+
+    options = {"method": args.decoder, "beam_size": args.beam_size, "speaker": speaker}
     write = get_writer(args.format, args.output_dir) if args.output_dir is not None else None
     several = len(args.audio) > 1
     failures = 0

@@ -213,7 +213,7 @@ def test_a_model_trained_without_it_gets_speaker_normalisation_afterwards(speake
     export_model(output, tmp_path / "shipped.pt")  # a shipped copy still says where its reference came from
     shipped = load_checkpoint(tmp_path / "shipped.pt")
     assert shipped["speaker_reference_manifests"] == [str(tmp_path / "soft.jsonl")]
-    assert shipped["train_config"] == load_checkpoint(best)["train_config"] and "optimizer" not in shipped
+    assert shipped["train_config"] == load_checkpoint(best)["train_config"]
     plain = evaluate(original, read_manifest(speakers / "all.jsonl"), quiet=True)["predictions"]
     normalised = evaluate(adapted, read_manifest(speakers / "all.jsonl"), quiet=True)["predictions"]
     by_name = {Path(p["id"]).stem: p for p in plain}
@@ -301,7 +301,7 @@ def test_speaker_accumulator_is_a_map_estimate_from_its_prior():
     prior = FeatureStats(torch.tensor([1.0, -2.0]), torch.tensor([0.5, 2.0]))
     frames = torch.tensor([[3.0, 0.0], [5.0, 2.0]])  # both frames are speech (equal energy range)
     accumulator = SpeakerAccumulator(prior, prior_frames=2)
-    assert accumulator.statistics() is prior or torch.equal(accumulator.statistics().mean, prior.mean)
+    assert accumulator.statistics() is prior  # before any speech frame: the prior itself
     accumulator.add(frames)
     mean = (2 * prior.mean + frames.sum(0)) / 4
     second = (2 * (prior.std**2 + prior.mean**2) + (frames**2).sum(0)) / 4
@@ -312,7 +312,7 @@ def test_speaker_accumulator_is_a_map_estimate_from_its_prior():
     without_prior.add(frames)
     assert torch.allclose(without_prior.statistics().mean, frames.mean(0))
     accumulator.reset()
-    assert torch.allclose(accumulator.statistics().std, prior.std)
+    assert accumulator.statistics() is prior
     with pytest.raises(ConfigError, match="prior_frames must be >= 0"):
         SpeakerAccumulator(prior, prior_frames=-1)
 
