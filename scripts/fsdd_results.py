@@ -5,7 +5,7 @@
 
 Reads ``<exp>/<run>/eval_*/report.json`` (written by ``speechrnn evaluate``) and
 ``<exp>/<run>/log.csv`` (training time), and prints two Markdown tables: all tasks, and the
-leave-one-speaker-out folds model by model.
+leave-one-speaker-out folds model by model, and the self-training rounds.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main() -> None:
     exp = Path(parser.parse_args().exp)
     table(exp)
     loso_table(exp)
+    self_training_table(exp)
 
 
 def table(exp: Path) -> None:
@@ -58,10 +59,14 @@ def table(exp: Path) -> None:
             f"| isolated digits | {model} | official test (takes 0-4, all speakers) "
             f"| accuracy {closed_set_accuracy(rep):.2f} % | {train_minutes(exp / 'official_ctc')} |"
         )
+    three = ("c", "c2", "f")
     for scored, runs, name in (
-        ("loso_cnc2nfn", ("c", "c2", "f"), "ensemble of three BiGRU-CTC models (seeds 0, 1, 2, the third with "
+        ("loso_s2", (*three, *(f"s{r}{k}" for r in (1, 2) for k in three)), "the three below adapted to the "
+         "held-out speaker without its labels: two rounds of class-balanced self-training on its unlabelled "
+         "clips, closed-set (reported)"),
+        ("loso_cnc2nfn", three, "ensemble of three BiGRU-CTC models (seeds 0, 1, 2, the third with "
          "a vocal-tract-length warp; FSDD + synthetic voices), speaker normalisation from the held-out speaker's "
-         "unlabelled clips, closed-set (reported)"),
+         "unlabelled clips, closed-set (reported until S2)"),
         ("loso_cc2f", ("c", "c2", "f"), "the same three models without speaker normalisation (no statistics of "
          "the held-out speaker), closed-set"),
     ):
@@ -120,12 +125,50 @@ LOSO_TABLES = (
             ("loso_fn_{}", "F"),
             ("loso_gn_{}", "G"),
             ("loso_cnc2n_{}", "C + C2 (reported until F)"),
-            ("loso_cnc2nfn_{}", "C + C2 + F (reported)"),
+            ("loso_cnc2nfn_{}", "C + C2 + F (reported until S2)"),
             ("loso_ens3n_{}", "A + B + C (tried after seeing the columns before it)"),
             ("loso_e_{}", "E: C trained with speaker normalisation"),
         ),
     ),
 )
+
+
+SELF_TRAINING = (
+    "unsupervised adaptation to the held-out speaker: C + C2 + F (normalised) fine-tuned on its own clips, "
+    "labelled by the ensemble (local/self_train.sh)"
+)
+
+
+def pseudo_label_accuracy(exp: Path, run: str) -> str:
+    """'kept / accuracy' of a self-training round's pseudo-labels, checked against the references
+    in the round's evaluation (the labels are used here, after the fact, and nowhere else)."""
+    pseudo, scored = exp / run / "pseudo.jsonl", exp / run / "eval_test/predictions.jsonl"
+    if not (pseudo.is_file() and scored.is_file()):
+        return "-"
+    truth = {p["id"]: p["reference"] for p in map(json.loads, scored.open())}
+    labels = [json.loads(line) for line in pseudo.open()]
+    correct = sum(truth[u["id"]] == u["label"] for u in labels)
+    return f"{len(labels)}, {100 * correct / len(labels):.1f} %"
+
+
+def self_training_table(exp: Path) -> None:
+    """Per held-out speaker: each self-training round's pseudo-labels and its ensemble's accuracy."""
+    print(f"\n{SELF_TRAINING}:\n")
+    print("| held-out speaker | C + C2 + F (normalised) | round 1 pseudo-labels kept, correct | S1 | "
+          "round 2 pseudo-labels kept, correct | S2 (reported) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    columns = {"loso_cnc2nfn": [], "loso_s1": [], "loso_s2": []}
+    for speaker in SPEAKERS:
+        row = []
+        for run, scores in columns.items():
+            rep = report(exp / f"{run}_{speaker}/eval_test/report.json")
+            if rep:
+                scores.append(closed_set_accuracy(rep))
+            row.append(f"{scores[-1]:.1f} %" if rep else "-")
+        kept = [pseudo_label_accuracy(exp, f"loso_s{r}_{speaker}") for r in (1, 2)]
+        print(f"| {speaker} | {row[0]} | {kept[0]} | {row[1]} | {kept[1]} | {row[2]} |")
+    means = [f"{statistics.mean(v):.1f} %" if len(v) == 6 else "-" for v in columns.values()]
+    print(f"| mean | {means[0]} | | {means[1]} | | {means[2]} |")
 
 
 def loso_table(exp: Path) -> None:

@@ -17,6 +17,7 @@ COMMANDS = {
     "train": ("speechrnn.train", "train a model from a config file"),
     "evaluate": ("speechrnn.evaluate", "score a model on a manifest"),
     "prepare": ("speechrnn.data.prepare", "download and prepare a dataset"),
+    "pseudo-label": ("speechrnn.pseudo_label", "label unlabelled audio with a model, to fine-tune on (self-training)"),
     "speaker-norm": ("speechrnn.speaker_norm", "give a trained model speaker normalisation (a reference)"),
 }
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from speechrnn.atomic import atomic_write
 from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance, speaker_ids
 from speechrnn.data.manifest import Utterance, read_manifest
-from speechrnn.decode import DecodingOptions, candidate_ids, closed_set_scores, decode_ctc
+from speechrnn.decode import DecodingOptions, decode_ctc, label_scores
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.metrics import (
     char_counts,
@@ -143,71 +143,51 @@ def evaluate(
         raise ConfigError(f"beam size must be >= 1, got {beam_size}")
     device = torch.device(device) if device is not None else models[0].device
     models = [m.to(device).eval() for m in models]
-    sample_rate = config.sample_rate
-    candidates = None if classify else candidate_ids(tuple(config.labels), config.labels, config.unit)
-
     enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
-    speakers, speaker_index = speaker_ids(utterances)
-    tables = [_speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
-    tables = [None if t is None else t.to(device) for t in tables]
-    sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
+    speakers, _ = speaker_ids(utterances)
+    tables = [speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
     predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
     scores: list[float | None] = [None] * len(utterances)
     audio_seconds = 0.0
     model_seconds = 0.0
+    num_batches = 0
     decode_seconds = {d: 0.0 for d in (() if classify else decoders)}
     options = {
         "greedy": DecodingOptions(method="greedy"),
         "beam": DecodingOptions(method="beam", beam_size=beam_size),
     }
-    loader = torch.utils.data.DataLoader(
-        _PaddedAudio(utterances, sample_rate, int(round(pad_seconds * sample_rate))),
-        batch_sampler=sampler,
-        collate_fn=_collate_indexed,
-        num_workers=num_workers,
-    )
     start = time.perf_counter()
-    progress = tqdm(
-        total=len(utterances), desc="evaluate", unit="utt", disable=quiet or not sys.stderr.isatty(), leave=False
-    )
-    with progress:
-        for batch, audio, lengths in loader:
-            audio_seconds += float(lengths.sum()) / sample_rate
+    batches = model_outputs(
+        models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
+        quiet=quiet, desc="evaluate",
+    )  # fmt: skip
+    for batch, results, seconds_of_audio, seconds_in_model in batches:
+        audio_seconds += seconds_of_audio
+        model_seconds += seconds_in_model
+        num_batches += 1
+        if classify or "closed_set" in decoders:
             tick = time.perf_counter()
-            with torch.inference_mode():
-                ids = torch.tensor([speaker_index[i] for i in batch], device=device)
-                results = [
-                    m(audio.to(device), lengths.to(device), feature_stats=None if t is None else t[ids])
-                    for m, t in zip(models, tables, strict=True)
-                ]
-                results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]
-            model_seconds += time.perf_counter() - tick
-            outputs, steps = results[0]
+            probs = label_posteriors(results, config.head)
+            best = probs.argmax(dim=-1)
+            if not classify:
+                decode_seconds["closed_set"] += time.perf_counter() - tick
+        outputs, steps = results[0]
+        for j, i in enumerate(batch):
             if classify:
-                probs = torch.stack([outputs.softmax(dim=-1) for outputs, _ in results]).mean(dim=0)
-                best = probs.argmax(dim=-1)
-                for j, i in enumerate(batch):
-                    predicted[i] = int(best[j])
-                    scores[i] = float(probs[j, best[j]])
-            else:
-                for j, i in enumerate(batch):
-                    texts = {}
-                    for name in decoders:
-                        tick = time.perf_counter()
-                        if name == "closed_set":  # one model or an ensemble: mean closed-set log-posteriors
-                            posteriors = [
-                                closed_set_scores(out[j, : int(n[j])], candidates).log_softmax(dim=0)
-                                for out, n in results
-                            ]
-                            texts[name] = config.labels[int(torch.stack(posteriors).mean(dim=0).argmax())]
-                        else:
-                            texts[name], _ = decode_ctc(
-                                outputs[j, : int(steps[j])], config.labels, config.unit, config.frame_shift,
-                                options[name],
-                            )  # fmt: skip
-                        decode_seconds[name] += time.perf_counter() - tick
-                    predicted[i] = texts
-            progress.update(len(batch))
+                predicted[i] = int(best[j])
+                scores[i] = float(probs[j, best[j]])
+                continue
+            texts = {}
+            for name in decoders:
+                if name == "closed_set":
+                    texts[name] = config.labels[int(best[j])]
+                    continue
+                tick = time.perf_counter()
+                texts[name], _ = decode_ctc(
+                    outputs[j, : int(steps[j])], config.labels, config.unit, config.frame_shift, options[name]
+                )
+                decode_seconds[name] += time.perf_counter() - tick
+            predicted[i] = texts
     seconds = time.perf_counter() - start
 
     if classify:
@@ -231,10 +211,65 @@ def evaluate(
             "real_time_factor": seconds / audio_seconds if audio_seconds else 0.0,
             "model_seconds": model_seconds,
             "decode_seconds": decode_seconds,
-            "batches": len(sampler),
+            "batches": num_batches,
         },
         "predictions": predictions,
     }
+
+
+def model_outputs(
+    models: Sequence,
+    utterances: Sequence[Utterance],
+    tables: Sequence[torch.Tensor | None],
+    *,
+    pad_seconds: float = 0.0,
+    max_seconds: float = 60.0,
+    num_workers: int = 0,
+    quiet: bool = False,
+    desc: str = "score",
+):
+    """Run every model of an ensemble over ``utterances`` in duration-sorted batches.
+
+    ``tables`` holds each model's (speakers + 1, 2, n_mels) speaker table (``speaker_table``; its
+    rows follow ``speaker_ids(utterances)``) or None. Yields, per batch, (manifest indices,
+    [(outputs (batch, frames, labels) float32, steps (batch,)) per model] on the CPU, seconds of
+    audio, seconds spent in the models).
+    """
+    device = models[0].device
+    sample_rate = models[0].config.sample_rate
+    _, speaker_index = speaker_ids(utterances)
+    tables = [None if t is None else t.to(device) for t in tables]
+    sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
+    loader = torch.utils.data.DataLoader(
+        _PaddedAudio(utterances, sample_rate, int(round(pad_seconds * sample_rate))),
+        batch_sampler=sampler,
+        collate_fn=_collate_indexed,
+        num_workers=num_workers,
+    )
+    progress = tqdm(total=len(utterances), desc=desc, unit="utt", disable=quiet or not sys.stderr.isatty(), leave=False)
+    with progress:
+        for batch, audio, lengths in loader:
+            tick = time.perf_counter()
+            with torch.inference_mode():
+                ids = torch.tensor([speaker_index[i] for i in batch], device=device)
+                results = [
+                    m(audio.to(device), lengths.to(device), feature_stats=None if t is None else t[ids])
+                    for m, t in zip(models, tables, strict=True)
+                ]
+                results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]
+            yield batch, results, float(lengths.sum()) / sample_rate, time.perf_counter() - tick
+            progress.update(len(batch))
+
+
+def label_posteriors(results: Sequence[tuple[torch.Tensor, torch.Tensor]], head: str) -> torch.Tensor:
+    """An ensemble's posterior over the model labels, (batch, labels), from ``model_outputs``'
+    per-model (outputs, steps): classifiers by their mean class posteriors; CTC models by the
+    softmax of their mean closed-set log-posteriors (each label alone as the candidate word).
+    """
+    if head == "classify":
+        return torch.stack([outputs.softmax(dim=-1) for outputs, _ in results]).mean(dim=0)
+    log_posteriors = [label_scores(outputs, steps).log_softmax(dim=-1) for outputs, steps in results]
+    return torch.stack(log_posteriors).mean(dim=0).softmax(dim=-1)
 
 
 class _PaddedAudio(torch.utils.data.Dataset):
@@ -257,7 +292,7 @@ def _collate_indexed(items: Sequence[tuple[int, torch.Tensor]]) -> tuple[list[in
     return [i for i, _ in items], audio, lengths
 
 
-def _speaker_table(model, speakers: Sequence[str], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
+def speaker_table(model, speakers: Sequence[str], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
     """(speakers + 1, 2, n_mels) normaliser statistics of each of ``speakers`` from that speaker's
     audio in ``enrolment``, for a model with speaker normalisation (None for any other)."""
     if model.config.speaker_norm == "none":
@@ -267,16 +302,21 @@ def _speaker_table(model, speakers: Sequence[str], enrolment: Sequence[Utterance
     return stats_table(model, speakers, stats)
 
 
-def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
-    """ConfigError unless ``models`` can be scored together (see ``evaluate``)."""
-    if len(models) < 2:
-        return
+def check_same_labels(models: Sequence) -> None:
+    """ConfigError unless every model of an ensemble has the same head, labels and unit."""
     first = models[0].config
     for other in models[1:]:
         c = other.config
         if (c.head, list(c.labels), c.unit) != (first.head, list(first.labels), first.unit):
             raise ConfigError("ensemble models must share head, labels and unit")
-    if first.head == "ctc" and tuple(decoders) != ("closed_set",):
+
+
+def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
+    """ConfigError unless ``models`` can be scored together (see ``evaluate``)."""
+    if len(models) < 2:
+        return
+    check_same_labels(models)
+    if models[0].config.head == "ctc" and tuple(decoders) != ("closed_set",):
         raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
 
 

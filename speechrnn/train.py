@@ -149,16 +149,22 @@ def fit_normalizer(model: SpeechRNN, dataset: ManifestDataset, count: int, seed:
     model.normalizer.set_statistics(mean.float(), (total_sq / frames - mean**2).clamp(min=0).sqrt().float())
 
 
-def speaker_tables(model: SpeechRNN, train_set: ManifestDataset, valid_set: ManifestDataset, seed: int):
+def speaker_tables(
+    model: SpeechRNN, train_set: ManifestDataset, valid_set: ManifestDataset, seed: int, keep_reference: bool = False
+):
     """Speaker normalisation (speaker_norm.py): set the model's reference from the training speakers
-    and return each set's (speakers + 1, 2, n_mels) table of normaliser statistics; (None, None) if off.
+    (unless ``keep_reference``: a fine-tuned model keeps the reference its weights learnt with) and
+    return each set's (speakers + 1, 2, n_mels) table of normaliser statistics; (None, None) if off.
 
     Validation speakers get statistics from their own validation audio, as ``evaluate`` does.
     """
     if model.config.speaker_norm == "none":
         return None, None
-    train_stats = fit_reference(model, train_set.utterances, seed)
     rate = model.config.sample_rate
+    if keep_reference:
+        train_stats = speaker_statistics(model.frontend, train_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
+    else:
+        train_stats = fit_reference(model, train_set.utterances, seed)
     valid_stats = speaker_statistics(model.frontend, valid_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
     return stats_table(model, train_set.speakers, train_stats), stats_table(model, valid_set.speakers, valid_stats)
 
@@ -339,7 +345,9 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     if mc.speaker_norm != "none" and main and not quiet:
         print(f"speaker normalisation: statistics of {len(train_set.speakers)} training and "
               f"{len(valid_set.speakers)} validation speakers", file=sys.stderr)
-    train_table, valid_table = speaker_tables(model, train_set, valid_set, config.train.seed)
+    train_table, valid_table = speaker_tables(
+        model, train_set, valid_set, config.train.seed, keep_reference=bool(config.train.init_from)
+    )
     train_table, valid_table = (None if t is None else t.to(device) for t in (train_table, valid_table))
     model.to(device)
 

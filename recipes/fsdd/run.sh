@@ -13,8 +13,12 @@
 #            with seed 1; F is C with a vocal-tract-length warp of the mel axis and seed 2; G is C
 #            fine-tuned on isolated clips with the closed-set objective (optim.closed_set); <model>n is
 #            a model given speaker normalisation after training (speechrnn speaker-norm); the
-#            ensemble Cn + C2n + Fn is the reported system (named before F was trained; until then
-#            Cn + C2n)
+#            ensemble Cn + C2n + Fn was the reported system until S2 (named before F was trained;
+#            until then Cn + C2n); S1 and S2 adapt Cn, C2n and Fn to the held-out speaker without its
+#            labels (local/self_train.sh): pseudo-label its clips with the ensemble, keep the most
+#            confident half of each label, fine-tune each model on them and the training speakers'
+#            clips (configs/loso_adapt.toml); S2 repeats that with S1's labels and 80 %; the
+#            ensemble S2 is the reported system (named before any fold of S1 or S2 was scored)
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -138,6 +142,8 @@ if runs 3; then
     score_fold loso_ens3n loso_an loso_bn loso_cn
     score_fold loso_cc2f loso_c loso_c2 loso_f
     score_fold loso_cnc2nfn loso_cn loso_c2n loso_fn
+    log "stage 3: held-out speaker $speaker, S1 and S2: Cn, C2n and Fn adapted to it without labels (self-training)"
+    recipes/fsdd/local/self_train.sh --speaker "$speaker" --data "$data" --exp "$exp" -- "${extra[@]}"
   done
 fi
 

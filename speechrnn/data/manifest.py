@@ -31,8 +31,10 @@ class Utterance:
 _FIELDS = set(Utterance.__dataclass_fields__)
 
 
-def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+def read_manifest(path: str | os.PathLike, labelled: bool = True) -> list[Utterance]:
     """Parse a JSONL manifest; relative audio paths resolve against the manifest's folder.
+
+    ``labelled=False`` accepts entries with neither 'label' nor 'text' (audio to pseudo-label).
 
     Raises:
         DataError: missing file, bad JSON, a missing required field or an unknown one (line named).
@@ -57,7 +59,7 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             unknown = sorted(set(entry) - _FIELDS)
             if unknown:
                 raise DataError(f"{path}:{number}: unknown field {unknown[0]!r}")
-            if entry.get("label") is None and entry.get("text") is None:
+            if labelled and entry.get("label") is None and entry.get("text") is None:
                 raise DataError(f"{path}:{number}: needs a 'label' or a 'text'")
             audio = Path(entry["audio"])
             if not audio.is_absolute():

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Models S1 and S2 of a leave-one-speaker-out fold (run.sh stage 3): the fold's Cn, C2n and Fn
+# adapted to the held-out speaker without its labels (self-training, class-balanced).
+#   round 1: the ensemble Cn + C2n + Fn labels the speaker's clips (speechrnn pseudo-label; the
+#            manifest's own labels are ignored); the most confident half of each label's clips are
+#            kept; each of C, C2 and F is fine-tuned from its speaker-normalised model on them (listed
+#            twice) and the five training speakers' isolated clips (configs/loso_adapt.toml).
+#   round 2: the same with the round-1 ensemble as the labeller and 80 % of each label's clips,
+#            again fine-tuned from Cn, C2n and Fn (not from round 1).
+# Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_s<round>_<speaker>/eval_test).
+#
+#   recipes/fsdd/local/self_train.sh --speaker NAME [--data DIR] [--exp DIR] [-- --set k=v ...]
+# Everything after "--" goes to every "speechrnn train" call.
+set -euo pipefail
+
+speaker=
+data=data
+exp=exp/fsdd
+python=${PYTHON:-python}
+. "$(dirname "$0")/../../parse_options.sh"
+[ -n "$speaker" ] || { echo "self_train.sh: --speaker NAME is required" >&2; exit 2; }
+extra=("$@")
+
+cd "$(dirname "$0")/../../.."
+fold=$data/fsdd/isolated/loso/$speaker
+fraction_of_round=(0 0.5 0.8)
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') self_train.sh: $*"; }
+
+labeller=("$exp/loso_cn_$speaker/best.pt" "$exp/loso_c2n_$speaker/best.pt" "$exp/loso_fn_$speaker/best.pt")
+for round in 1 2; do
+  fraction=${fraction_of_round[$round]}
+  pseudo=$exp/loso_s${round}_$speaker/pseudo.jsonl
+  log "round $round: pseudo-label $speaker's clips, keep the top $fraction of each label"
+  models=(); for model in "${labeller[@]}"; do models+=(--model "$model"); done
+  "$python" -m speechrnn pseudo-label --quiet "${models[@]}" --manifest "$fold/test.jsonl" --pad-ms 200 \
+    --min-confidence 0 --top-fraction "$fraction" --output "$pseudo"
+  labeller=()
+  for base in c c2 f; do  # each from its own speaker-normalised model, with its own augmentation
+    log "round $round: adapt ${base}n"
+    warp=(); [ "$base" = f ] && warp=(--set augment.freq_warp=0.1)
+    "$python" -m speechrnn train recipes/fsdd/configs/loso_adapt.toml --quiet "${warp[@]}" \
+      --set "train.out_dir=$exp/loso_s${round}${base}_$speaker" \
+      --set "train.init_from=$exp/loso_${base}n_$speaker/best.pt" --set "train.seed=$round" \
+      --set "data.train=[\"$fold/train.jsonl\", \"$pseudo\", \"$pseudo\"]" --set "data.valid=$fold/valid.jsonl" \
+      "${extra[@]}"
+    labeller+=("$exp/loso_s${round}${base}_$speaker/last.pt")
+  done
+  models=(); for model in "${labeller[@]}"; do models+=(--model "$model"); done
+  "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fold/test.jsonl" --decoder closed_set \
+    --pad-ms 200 --output-dir "$exp/loso_s${round}_$speaker/eval_test"
+done
