@@ -445,10 +445,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="both",
         help="CTC decoder(s) to score: greedy, beam, both (default), or closed_set (best single label)",
     )
-    parser.add_argument("--pad-ms", type=float, default=0.0, help="silence added around every utterance (default 0)")
     parser.add_argument("--beam-size", type=int, default=8, help="beam width for --decoder beam/both (default 8)")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
     parser.add_argument("--worst", type=int, default=10, help="worst CTC utterances to list (default 10)")
+    add_scoring_arguments(parser)
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """How models are run over a manifest (``evaluate`` and ``pseudo-label``): padding, batching,
+    speaker normalisation, workers, device, progress."""
+    parser.add_argument("--pad-ms", type=float, default=0.0, help="silence added around every utterance (default 0)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
     parser.add_argument(
         "--no-speaker-norm",
         action="store_true",

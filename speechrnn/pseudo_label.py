@@ -25,7 +25,14 @@ import torch
 from speechrnn.data.dataset import speaker_ids
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError, DataError
-from speechrnn.evaluate import check_same_labels, label_posteriors, model_outputs, resolve_device, speaker_table
+from speechrnn.evaluate import (
+    add_scoring_arguments,
+    check_same_labels,
+    label_posteriors,
+    model_outputs,
+    resolve_device,
+    speaker_table,
+)
 
 DEFAULT_MIN_CONFIDENCE = 0.9
 
@@ -159,21 +166,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="keep only the most confident fraction of each label's utterances (class-balanced; default 1: all)",
     )
-    parser.add_argument("--pad-ms", type=float, default=0.0, help="silence added around every utterance (default 0)")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
-    parser.add_argument(
-        "--no-speaker-norm",
-        action="store_true",
-        help="run models trained with speaker normalisation without each speaker's own statistics",
-    )
-    parser.add_argument(
-        "--speaker-manifest",
-        help="take each speaker's normalisation statistics from this manifest's audio (default: --manifest)",
-    )
-    parser.add_argument("--num-workers", type=int, default=0, help="processes reading audio (default 0: none)")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
+    add_scoring_arguments(parser)
 
 def run(args: argparse.Namespace) -> int:
     from speechrnn.model import load_model

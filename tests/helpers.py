@@ -1,9 +1,10 @@
-"""Byte builders for test fixtures: encoded audio and in-memory archives."""
+"""Fixture builders: encoded audio, in-memory archives, and manifests of noise clips."""
 
 from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -25,3 +26,17 @@ def tar_gz(members: dict[str, bytes]) -> bytes:
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+def noise_clips(folder: Path, labels: list[str], count: int = 6) -> list:
+    """``count`` 16 kHz WAVs of white noise, 0.2-0.6 s long, in ``folder``, as manifest Utterances
+    labelled ``labels[i % len(labels)]``."""
+    from speechrnn.data.manifest import Utterance
+
+    rng = np.random.default_rng(1)
+    utterances = []
+    for i in range(count):
+        path = folder / f"clip{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(int(16000 * rng.uniform(0.2, 0.6)))).astype(np.float32), 16000)
+        utterances.append(Utterance(audio=str(path), duration=sf.info(path).duration, label=labels[i % len(labels)]))
+    return utterances

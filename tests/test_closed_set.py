@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import noise_clips
 
 from speechrnn.data.manifest import Utterance
 from speechrnn.decode import DecodingOptions, closed_set_scores, decode_ctc
@@ -72,13 +73,7 @@ def test_evaluate_closed_set_with_padding_matches_per_file_decoding(tmp_path):
 
 
 def _random_clips(tmp_path, count: int = 6) -> list[Utterance]:
-    rng = np.random.default_rng(1)
-    utterances = []
-    for i in range(count):
-        path = tmp_path / f"clip{i}.wav"
-        sf.write(path, (0.1 * rng.standard_normal(int(16000 * rng.uniform(0.2, 0.6)))).astype(np.float32), 16000)
-        utterances.append(Utterance(audio=str(path), duration=sf.info(path).duration, label=LABELS[i % 3]))
-    return utterances
+    return noise_clips(tmp_path, LABELS, count)
 
 
 def test_ensemble_averages_closed_set_posteriors(tmp_path):

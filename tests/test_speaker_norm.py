@@ -174,6 +174,23 @@ def test_a_speaker_normalised_model_trains_saves_its_reference_and_ignores_the_m
     assert {(p["id"], p["score"]) for p in plain["predictions"]} != scores
 
 
+def test_fine_tuning_on_one_new_speaker_keeps_the_reference_its_weights_learnt(speakers, tmp_path):
+    """train.init_from a speaker-normalised model, on the loud speaker alone: the reference stays the
+    training speakers' average (refitting it would make it the loud speaker's own statistics, and
+    normalising that speaker would become the identity); with lr 0 the model is unchanged."""
+    first = speechrnn.load_model(train(speaker_config(speakers, tmp_path / "run", "meanvar"), quiet=True))
+    loud = [u for u in read_manifest(speakers / "train.jsonl") if u.speaker == "loud"]
+    write_manifest(tmp_path / "loud.jsonl", loud)
+    start = tmp_path / "run" / "best.pt"
+    config = speaker_config(speakers, tmp_path / "tuned", "meanvar", f"data.train={tmp_path / 'loud.jsonl'}",
+                            f"train.init_from={start}", "optim.lr=0", "train.epochs=1")  # fmt: skip
+    tuned = speechrnn.load_model(train(config, quiet=True))
+    for name, value in first.state_dict().items():
+        torch.testing.assert_close(tuned.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    loud_stats = speaker_statistics(first.frontend, loud, RATE)["loud"]
+    assert not torch.allclose(first.normalizer.reference_mean, loud_stats.mean, atol=0.5)
+
+
 def test_evaluate_cli_says_which_speakers_it_normalised(speakers, tmp_path, capsys):
     best = train(speaker_config(speakers, tmp_path / "run", "meanvar", "train.epochs=1"), quiet=True)
     manifest = str(speakers / "valid.jsonl")
