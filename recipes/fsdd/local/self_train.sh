@@ -7,13 +7,17 @@
 #            twice) and the five training speakers' isolated clips (configs/loso_adapt.toml).
 #   round 2: the same with the round-1 ensemble as the labeller and 80 % of each label's clips,
 #            again fine-tuned from Cn, C2n and Fn (not from round 1).
-# Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_s<round>_<speaker>/eval_test).
+#   round 3 (only with --rounds 3; added after S2 had been scored, not the reported system): the
+#            same with the round-2 ensemble as the labeller and every clip.
+# Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_s<round>_<speaker>/eval_test);
+# a round whose report is already there is not run again.
 #
-#   recipes/fsdd/local/self_train.sh --speaker NAME [--data DIR] [--exp DIR] [-- --set k=v ...]
+#   recipes/fsdd/local/self_train.sh --speaker NAME [--rounds 2] [--data DIR] [--exp DIR] [-- --set k=v ...]
 # Everything after "--" goes to every "speechrnn train" call.
 set -euo pipefail
 
 speaker=
+rounds=2
 data=data
 exp=exp/fsdd
 python=${PYTHON:-python}
@@ -23,13 +27,19 @@ extra=("$@")
 
 cd "$(dirname "$0")/../../.."
 fold=$data/fsdd/isolated/loso/$speaker
-fraction_of_round=(0 0.5 0.8)
+fraction_of_round=(0 0.5 0.8 1.0)
+[[ $rounds =~ ^[1-3]$ ]] || { echo "self_train.sh: --rounds must be 1, 2 or 3, got $rounds" >&2; exit 2; }
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') self_train.sh: $*"; }
 
 labeller=("$exp/loso_cn_$speaker/best.pt" "$exp/loso_c2n_$speaker/best.pt" "$exp/loso_fn_$speaker/best.pt")
-for round in 1 2; do
+for round in $(seq "$rounds"); do
   fraction=${fraction_of_round[$round]}
   pseudo=$exp/loso_s${round}_$speaker/pseudo.jsonl
+  if [ -f "$exp/loso_s${round}_$speaker/eval_test/report.json" ]; then
+    log "round $round: already done ($exp/loso_s${round}_$speaker/eval_test/report.json)"
+    labeller=(); for base in c c2 f; do labeller+=("$exp/loso_s${round}${base}_$speaker/last.pt"); done
+    continue
+  fi
   log "round $round: pseudo-label $speaker's clips, keep the top $fraction of each label"
   models=(); for model in "${labeller[@]}"; do models+=(--model "$model"); done
   "$python" -m speechrnn pseudo-label --quiet "${models[@]}" --manifest "$fold/test.jsonl" --pad-ms 200 \
