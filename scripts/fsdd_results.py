@@ -153,22 +153,24 @@ def pseudo_label_accuracy(exp: Path, run: str) -> str:
 
 def self_training_table(exp: Path) -> None:
     """Per held-out speaker: each self-training round's pseudo-labels and its ensemble's accuracy."""
+    rounds = {1: "S1", 2: "S2 (reported)", 3: "S3 (added after S2 was scored)"}
     print(f"\n{SELF_TRAINING}:\n")
-    print("| held-out speaker | C + C2 + F (normalised) | round 1 pseudo-labels kept, correct | S1 | "
-          "round 2 pseudo-labels kept, correct | S2 (reported) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    columns = {"loso_cnc2nfn": [], "loso_s1": [], "loso_s2": []}
+    header = "".join(f" round {r} pseudo-labels kept, correct | {name} |" for r, name in rounds.items())
+    print("| held-out speaker | C + C2 + F (normalised) |" + header)
+    print("|---|---:|" + "---:|---:|" * len(rounds))
+    scores: dict[str, list[float]] = {run: [] for run in ("loso_cnc2nfn", *(f"loso_s{r}" for r in rounds))}
     for speaker in SPEAKERS:
-        row = []
-        for run, scores in columns.items():
+        cells = []
+        for run, done in scores.items():
+            if run != "loso_cnc2nfn":
+                cells.append(pseudo_label_accuracy(exp, f"{run}_{speaker}"))
             rep = report(exp / f"{run}_{speaker}/eval_test/report.json")
             if rep:
-                scores.append(closed_set_accuracy(rep))
-            row.append(f"{scores[-1]:.1f} %" if rep else "-")
-        kept = [pseudo_label_accuracy(exp, f"loso_s{r}_{speaker}") for r in (1, 2)]
-        print(f"| {speaker} | {row[0]} | {kept[0]} | {row[1]} | {kept[1]} | {row[2]} |")
-    means = [f"{statistics.mean(v):.1f} %" if len(v) == 6 else "-" for v in columns.values()]
-    print(f"| mean | {means[0]} | | {means[1]} | | {means[2]} |")
+                done.append(closed_set_accuracy(rep))
+            cells.append(f"{done[-1]:.1f} %" if rep else "-")
+        print(f"| {speaker} | " + " | ".join(cells) + " |")
+    means = [f"{statistics.mean(v):.1f} %" if len(v) == 6 else "-" for v in scores.values()]
+    print(f"| mean | {means[0]} |" + "".join(f" | {m} |" for m in means[1:]))
 
 
 def loso_table(exp: Path) -> None:

@@ -18,7 +18,8 @@
 #            labels (local/self_train.sh): pseudo-label its clips with the ensemble, keep the most
 #            confident half of each label, fine-tune each model on them and the training speakers'
 #            clips (configs/loso_adapt.toml); S2 repeats that with S1's labels and 80 %; the
-#            ensemble S2 is the reported system (named before any fold of S1 or S2 was scored)
+#            ensemble S2 is the reported system (named before any fold of S1 or S2 was scored); S3, a
+#            third round on every clip, was added after S2 was scored
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -143,7 +144,7 @@ if runs 3; then
     score_fold loso_cc2f loso_c loso_c2 loso_f
     score_fold loso_cnc2nfn loso_cn loso_c2n loso_fn
     log "stage 3: held-out speaker $speaker, S1 and S2: Cn, C2n and Fn adapted to it without labels (self-training)"
-    recipes/fsdd/local/self_train.sh --speaker "$speaker" --data "$data" --exp "$exp" -- "${extra[@]}"
+    recipes/fsdd/local/self_train.sh --speaker "$speaker" --rounds 3 --data "$data" --exp "$exp" -- "${extra[@]}"
   done
 fi
 
