@@ -61,14 +61,25 @@ def table(exp: Path) -> None:
         )
     three = ("c", "c2", "f")
     for scored, runs, name in (
-        ("loso_s2", (*three, *(f"s{r}{k}" for r in (1, 2) for k in three)), "the three below adapted to the "
-         "held-out speaker without its labels: two rounds of class-balanced self-training on its unlabelled "
-         "clips, closed-set (reported)"),
-        ("loso_cnc2nfn", three, "ensemble of three BiGRU-CTC models (seeds 0, 1, 2, the third with "
-         "a vocal-tract-length warp; FSDD + synthetic voices), speaker normalisation from the held-out speaker's "
-         "unlabelled clips, closed-set (reported until S2)"),
-        ("loso_cc2f", ("c", "c2", "f"), "the same three models without speaker normalisation (no statistics of "
-         "the held-out speaker), closed-set"),
+        (
+            "loso_s2",
+            (*three, *(f"s{r}{k}" for r in (1, 2) for k in three)),
+            "the three below adapted to the "
+            "held-out speaker without its labels: two rounds of class-balanced self-training on its unlabelled "
+            "clips, closed-set (reported)",
+        ),
+        (
+            "loso_cnc2nfn",
+            three,
+            "ensemble of three BiGRU-CTC models (seeds 0, 1, 2, the third with "
+            "a vocal-tract-length warp; FSDD + synthetic voices), speaker normalisation from the held-out speaker's "
+            "unlabelled clips, closed-set (reported until S2)",
+        ),
+        (
+            "loso_cc2f",
+            ("c", "c2", "f"),
+            "the same three models without speaker normalisation (no statistics of the held-out speaker), closed-set",
+        ),
     ):
         folds = {s: report(exp / f"{scored}_{s}/eval_test/report.json") for s in SPEAKERS}
         done = {s: closed_set_accuracy(r) for s, r in folds.items() if r}

@@ -200,9 +200,7 @@ def evaluate(
         "labels": list(config.labels),
         "device": str(device),
         "speaker_norm": (
-            sorted(set(speakers) & {u.speaker for u in enrolment})
-            if any(t is not None for t in tables)
-            else None
+            sorted(set(speakers) & {u.speaker for u in enrolment}) if any(t is not None for t in tables) else None
         ),
         "metrics": metrics,
         "timing": {

@@ -168,6 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_scoring_arguments(parser)
 
+
 def run(args: argparse.Namespace) -> int:
     from speechrnn.model import load_model
 
