@@ -9,15 +9,19 @@
 #            again fine-tuned from Cn, C2n and Fn (not from round 1).
 #   round 3 (only with --rounds 3; added after S2 had been scored, not the reported system): the
 #            same with the round-2 ensemble as the labeller and every clip.
-# Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_s<round>_<speaker>/eval_test);
+# --bases "c c2 f c3" --name t: the same with model C3 (C's recipe, seed 3) as a fourth model (T1, T2).
+# Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_<name><round>_<speaker>/eval_test);
 # a round whose report is already there is not run again.
 #
-#   recipes/fsdd/local/self_train.sh --speaker NAME [--rounds 2] [--data DIR] [--exp DIR] [-- --set k=v ...]
+#   recipes/fsdd/local/self_train.sh --speaker NAME [--rounds 2] [--bases "c c2 f"] [--name s]
+#                                    [--data DIR] [--exp DIR] [-- --set k=v ...]
 # Everything after "--" goes to every "speechrnn train" call.
 set -euo pipefail
 
 speaker=
 rounds=2
+bases="c c2 f"
+name=s
 data=data
 exp=exp/fsdd
 python=${PYTHON:-python}
@@ -31,13 +35,14 @@ fraction_of_round=(0 0.5 0.8 1.0)
 [[ $rounds =~ ^[1-3]$ ]] || { echo "self_train.sh: --rounds must be 1, 2 or 3, got $rounds" >&2; exit 2; }
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') self_train.sh: $*"; }
 
-labeller=("$exp/loso_cn_$speaker/best.pt" "$exp/loso_c2n_$speaker/best.pt" "$exp/loso_fn_$speaker/best.pt")
+labeller=(); for base in $bases; do labeller+=("$exp/loso_${base}n_$speaker/best.pt"); done
 for round in $(seq "$rounds"); do
   fraction=${fraction_of_round[$round]}
-  pseudo=$exp/loso_s${round}_$speaker/pseudo.jsonl
-  if [ -f "$exp/loso_s${round}_$speaker/eval_test/report.json" ]; then
-    log "round $round: already done ($exp/loso_s${round}_$speaker/eval_test/report.json)"
-    labeller=(); for base in c c2 f; do labeller+=("$exp/loso_s${round}${base}_$speaker/last.pt"); done
+  run=$exp/loso_$name${round}_$speaker
+  pseudo=$run/pseudo.jsonl
+  if [ -f "$run/eval_test/report.json" ]; then
+    log "round $round: already done ($run/eval_test/report.json)"
+    labeller=(); for base in $bases; do labeller+=("$exp/loso_$name${round}${base}_$speaker/last.pt"); done
     continue
   fi
   log "round $round: pseudo-label $speaker's clips, keep the top $fraction of each label"
@@ -45,17 +50,17 @@ for round in $(seq "$rounds"); do
   "$python" -m speechrnn pseudo-label --quiet "${models[@]}" --manifest "$fold/test.jsonl" --pad-ms 200 \
     --min-confidence 0 --top-fraction "$fraction" --output "$pseudo"
   labeller=()
-  for base in c c2 f; do  # each from its own speaker-normalised model, with its own augmentation
+  for base in $bases; do  # each from its own speaker-normalised model, with its own augmentation
     log "round $round: adapt ${base}n"
     warp=(); [ "$base" = f ] && warp=(--set augment.freq_warp=0.1)
     "$python" -m speechrnn train recipes/fsdd/configs/loso_adapt.toml --quiet "${warp[@]}" \
-      --set "train.out_dir=$exp/loso_s${round}${base}_$speaker" \
+      --set "train.out_dir=$exp/loso_$name${round}${base}_$speaker" \
       --set "train.init_from=$exp/loso_${base}n_$speaker/best.pt" --set "train.seed=$round" \
       --set "data.train=[\"$fold/train.jsonl\", \"$pseudo\", \"$pseudo\"]" --set "data.valid=$fold/valid.jsonl" \
       "${extra[@]}"
-    labeller+=("$exp/loso_s${round}${base}_$speaker/last.pt")
+    labeller+=("$exp/loso_$name${round}${base}_$speaker/last.pt")
   done
   models=(); for model in "${labeller[@]}"; do models+=(--model "$model"); done
   "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fold/test.jsonl" --decoder closed_set \
-    --pad-ms 200 --output-dir "$exp/loso_s${round}_$speaker/eval_test"
+    --pad-ms 200 --output-dir "$run/eval_test"
 done
