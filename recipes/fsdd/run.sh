@@ -152,7 +152,7 @@ if runs 3; then
     log "stage 3: held-out speaker $speaker, S1 and S2: Cn, C2n and Fn adapted to it without labels (self-training)"
     recipes/fsdd/local/self_train.sh --speaker "$speaker" --rounds 3 --data "$data" --exp "$exp" -- "${extra[@]}"
     log "stage 3: held-out speaker $speaker, T1 and T2: the same two rounds with C3n as a fourth model"
-    recipes/fsdd/local/self_train.sh --speaker "$speaker" --bases "c c2 f c3" --name t --data "$data" --exp "$exp" \
+    recipes/fsdd/local/self_train.sh --speaker "$speaker" --bases "c c2 f c3" --tag t --data "$data" --exp "$exp" \
       -- "${extra[@]}"
   done
 fi

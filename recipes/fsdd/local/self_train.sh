@@ -9,11 +9,11 @@
 #            again fine-tuned from Cn, C2n and Fn (not from round 1).
 #   round 3 (only with --rounds 3; added after S2 had been scored, not the reported system): the
 #            same with the round-2 ensemble as the labeller and every clip.
-# --bases "c c2 f c3" --name t: the same with model C3 (C's recipe, seed 3) as a fourth model (T1, T2).
-# Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_<name><round>_<speaker>/eval_test);
+# --bases "c c2 f c3" --tag t: the same with model C3 (C's recipe, seed 3) as a fourth model (T1, T2).
+# Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_<tag><round>_<speaker>/eval_test);
 # a round whose report is already there is not run again.
 #
-#   recipes/fsdd/local/self_train.sh --speaker NAME [--rounds 2] [--bases "c c2 f"] [--name s]
+#   recipes/fsdd/local/self_train.sh --speaker NAME [--rounds 2] [--bases "c c2 f"] [--tag s]
 #                                    [--data DIR] [--exp DIR] [-- --set k=v ...]
 # Everything after "--" goes to every "speechrnn train" call.
 set -euo pipefail
@@ -21,7 +21,7 @@ set -euo pipefail
 speaker=
 rounds=2
 bases="c c2 f"
-name=s
+tag=s
 data=data
 exp=exp/fsdd
 python=${PYTHON:-python}
@@ -38,11 +38,11 @@ log() { echo "$(date '+%Y-%m-%d %H:%M:%S') self_train.sh: $*"; }
 labeller=(); for base in $bases; do labeller+=("$exp/loso_${base}n_$speaker/best.pt"); done
 for round in $(seq "$rounds"); do
   fraction=${fraction_of_round[$round]}
-  run=$exp/loso_$name${round}_$speaker
+  run=$exp/loso_$tag${round}_$speaker
   pseudo=$run/pseudo.jsonl
   if [ -f "$run/eval_test/report.json" ]; then
     log "round $round: already done ($run/eval_test/report.json)"
-    labeller=(); for base in $bases; do labeller+=("$exp/loso_$name${round}${base}_$speaker/last.pt"); done
+    labeller=(); for base in $bases; do labeller+=("$exp/loso_$tag${round}${base}_$speaker/last.pt"); done
     continue
   fi
   log "round $round: pseudo-label $speaker's clips, keep the top $fraction of each label"
@@ -54,11 +54,11 @@ for round in $(seq "$rounds"); do
     log "round $round: adapt ${base}n"
     warp=(); [ "$base" = f ] && warp=(--set augment.freq_warp=0.1)
     "$python" -m speechrnn train recipes/fsdd/configs/loso_adapt.toml --quiet "${warp[@]}" \
-      --set "train.out_dir=$exp/loso_$name${round}${base}_$speaker" \
+      --set "train.out_dir=$exp/loso_$tag${round}${base}_$speaker" \
       --set "train.init_from=$exp/loso_${base}n_$speaker/best.pt" --set "train.seed=$round" \
       --set "data.train=[\"$fold/train.jsonl\", \"$pseudo\", \"$pseudo\"]" --set "data.valid=$fold/valid.jsonl" \
       "${extra[@]}"
-    labeller+=("$exp/loso_$name${round}${base}_$speaker/last.pt")
+    labeller+=("$exp/loso_$tag${round}${base}_$speaker/last.pt")
   done
   models=(); for model in "${labeller[@]}"; do models+=(--model "$model"); done
   "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fold/test.jsonl" --decoder closed_set \
