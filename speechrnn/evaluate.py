@@ -141,11 +141,7 @@ def evaluate(
     _check_ensemble(models, decoders)
     if beam_size < 1:
         raise ConfigError(f"beam size must be >= 1, got {beam_size}")
-    device = torch.device(device) if device is not None else models[0].device
-    models = [m.to(device).eval() for m in models]
-    enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
-    speakers, _ = speaker_ids(utterances)
-    tables = [speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
+    models, tables, normalised = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
     predicted: list = [None] * len(utterances)  # class index (classify) or {decoder: text}
     scores: list[float | None] = [None] * len(utterances)
     audio_seconds = 0.0
@@ -198,10 +194,8 @@ def evaluate(
         "num_utterances": len(utterances),
         "head": config.head,
         "labels": list(config.labels),
-        "device": str(device),
-        "speaker_norm": (
-            sorted(set(speakers) & {u.speaker for u in enrolment}) if any(t is not None for t in tables) else None
-        ),
+        "device": str(models[0].device),
+        "speaker_norm": normalised,
         "metrics": metrics,
         "timing": {
             "seconds": seconds,
@@ -213,6 +207,28 @@ def evaluate(
         },
         "predictions": predictions,
     }
+
+
+def prepare_ensemble(
+    models: Sequence,
+    utterances: Sequence[Utterance],
+    device: str | torch.device | None,
+    speaker_norm: bool,
+    speaker_utterances: Sequence[Utterance] | None,
+) -> tuple[list, list[torch.Tensor | None], list[str] | None]:
+    """Models to run over ``utterances`` (``evaluate``, ``pseudo_label``): moved to ``device`` (None:
+    where the first one is) in eval mode, each one's speaker table (``speaker_table``, from
+    ``speaker_utterances`` or else ``utterances``; None without speaker normalisation or with
+    ``speaker_norm`` False), and the speakers that get their own statistics (None: no model has any).
+    """
+    device = torch.device(device) if device is not None else models[0].device
+    models = [m.to(device).eval() for m in models]
+    enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
+    speakers, _ = speaker_ids(utterances)
+    tables = [speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
+    if all(t is None for t in tables):
+        return models, tables, None
+    return models, tables, sorted(set(speakers) & {u.speaker for u in enrolment})
 
 
 def model_outputs(

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import torch
 
-from speechrnn.data.dataset import speaker_ids
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.evaluate import (
@@ -30,8 +29,8 @@ from speechrnn.evaluate import (
     check_same_labels,
     label_posteriors,
     model_outputs,
+    prepare_ensemble,
     resolve_device,
-    speaker_table,
 )
 
 DEFAULT_MIN_CONFIDENCE = 0.9
@@ -100,12 +99,8 @@ def pseudo_label(
         raise DataError("no utterances to label")
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     check_pseudo_labeller(models)
-    device = torch.device(device) if device is not None else models[0].device
-    models = [m.to(device).eval() for m in models]
+    models, tables, _ = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
     config = models[0].config
-    enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
-    speakers, _ = speaker_ids(utterances)
-    tables = [speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
     labelled: list[PseudoLabel | None] = [None] * len(utterances)
     batches = model_outputs(
         models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
