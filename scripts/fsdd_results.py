@@ -62,10 +62,17 @@ def table(exp: Path) -> None:
     three = ("c", "c2", "f")
     for scored, runs, name in (
         (
+            "loso_w2",
+            (*three, *(f"w{r}{k}" for r in (1, 2) for k in three)),
+            "the three below adapted like S2, with test-time vocal-tract-length warps (0.9-1.1) wherever the "
+            "ensemble labels or is scored (reported)",
+        ),
+        (
             "loso_t2",
             (*three, "c3", *(f"t{r}{k}" for r in (1, 2) for k in (*three, "c3"))),
             "the three below and a fourth (C's recipe, seed 3), adapted to the held-out speaker without its "
-            "labels: two rounds of class-balanced self-training on its unlabelled clips, closed-set (reported)",
+            "labels: two rounds of class-balanced self-training on its unlabelled clips, closed-set (reported "
+            "until W2)",
         ),
         (
             "loso_s2",
@@ -147,6 +154,7 @@ LOSO_TABLES = (
             ("loso_cnc2nfn_{}", "C + C2 + F (reported until S2)"),
             ("loso_ens3n_{}", "A + B + C (tried after seeing the columns before it)"),
             ("loso_e_{}", "E: C trained with speaker normalisation"),
+            ("loso_cnc2nfnw_{}", "C + C2 + F, test-time warps"),
         ),
     ),
 )
@@ -154,7 +162,7 @@ LOSO_TABLES = (
 
 SELF_TRAINING = (
     "unsupervised adaptation to the held-out speaker: C + C2 + F (normalised; T: and C3) fine-tuned on its own "
-    "clips, labelled by the ensemble (local/self_train.sh)"
+    "clips, labelled by the ensemble (local/self_train.sh); S2W, W1, W2: test-time warps 0.9, 0.95, 1, 1.05, 1.1"
 )
 
 
@@ -177,7 +185,10 @@ def self_training_table(exp: Path) -> None:
         "s2": "S2 (reported until T2)",
         "s3": "S3 (added after S2 was scored)",
         "t1": "T1: S1 with C3 added",
-        "t2": "T2: S2 with C3 added (reported)",
+        "t2": "T2: S2 with C3 added (reported until W2)",
+        "s2w": "S2 scored with test-time warps",
+        "w1": "W1: S1 with test-time warps",
+        "w2": "W2: S2 with test-time warps (reported)",
     }
     print(f"\n{SELF_TRAINING}:\n")
     header = "".join(f" {r.upper()} pseudo-labels kept, correct | {name} |" for r, name in rounds.items())

@@ -146,21 +146,27 @@ class WaveformAugment:
         return audio / peak if peak > 1.0 else audio
 
 
-def warp_frequency(feats: torch.Tensor, max_warp: float) -> torch.Tensor:
-    """Scale the mel axis of (batch, frames, n_mels) by a random factor per item (VTLP-like).
+def warp_mel(feats: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
+    """Scale the mel axis of (batch, frames, n_mels) by ``factor`` (a float, or (batch, 1): one per item).
 
     Output bin k takes the (linearly interpolated) input at k * factor, clamped to the top bin:
-    formants move as for a longer or shorter vocal tract, while timing is untouched (unlike
-    speed perturbation, which changes both).
+    formants move as for a longer or shorter vocal tract (a factor above 1 moves them down), while
+    timing is untouched (unlike speed perturbation, which changes both). Factor 1 is the identity.
     """
     batch, frames, bins = feats.shape
-    factor = 1 + (2 * torch.rand(batch, 1, device=feats.device) - 1) * max_warp
+    factor = torch.as_tensor(factor, dtype=torch.float32, device=feats.device).reshape(-1, 1)
     source = (torch.arange(bins, device=feats.device)[None, :] * factor).clamp(max=bins - 1)
     low = source.floor().long()
     high = (low + 1).clamp(max=bins - 1)
     weight = (source - low).unsqueeze(1).to(feats.dtype)
-    gather = lambda index: feats.gather(2, index.unsqueeze(1).expand(batch, frames, bins))  # noqa: E731
-    return gather(low) * (1 - weight) + gather(high) * weight
+    index = lambda i: i.unsqueeze(1).expand(batch, frames, bins)  # noqa: E731
+    return feats.gather(2, index(low)) * (1 - weight) + feats.gather(2, index(high)) * weight
+
+
+def warp_frequency(feats: torch.Tensor, max_warp: float) -> torch.Tensor:
+    """``warp_mel`` by a random factor per item, uniform in [1 - max_warp, 1 + max_warp] (VTLP-like)."""
+    factor = 1 + (2 * torch.rand(feats.size(0), 1, device=feats.device) - 1) * max_warp
+    return warp_mel(feats, factor)
 
 
 def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, config: AugmentConfig) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
+from speechrnn.augment import warp_mel
 from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance, speaker_ids
 from speechrnn.data.manifest import Utterance, read_manifest
 from speechrnn.decode import DecodingOptions, decode_ctc, label_scores
@@ -38,6 +39,8 @@ from speechrnn.speaker_norm import speaker_statistics, stats_table
 
 DECODERS = ("greedy", "beam")  # the default pair
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
+NO_WARP = (1.0,)  # test-time mel warps: the features as they are
+MIN_WARP, MAX_WARP = 0.5, 2.0
 
 
 def utterance_name(utterance: Utterance) -> str:
@@ -96,6 +99,7 @@ def evaluate(
     speaker_norm: bool = True,
     speaker_utterances: Sequence[Utterance] | None = None,
     num_workers: int = 0,
+    warps: Sequence[float] = NO_WARP,
 ) -> dict:
     """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
 
@@ -117,17 +121,22 @@ def evaluate(
             (an enrolment set; a scored speaker without any here is run as the reference).
         num_workers: DataLoader processes that read and pad the audio while the model runs (0: in
             this process).
+        warps: test-time vocal-tract-length warps: every model also runs on its features with the
+            mel axis scaled by each factor (``augment.warp_mel``), and all (model, factor) pairs are
+            combined as an ensemble is (classifiers, or CTC models with closed_set only).
 
     Returns:
-        {"num_utterances", "head", "labels", "device", "speaker_norm", "metrics", "timing", "predictions"}:
+        {"num_utterances", "head", "labels", "device", "speaker_norm", "warps", "metrics", "timing",
+        "predictions"}:
         classify metrics hold accuracy, per-class scores and "confusion_matrix" {"labels", "counts"}
         (rows = reference); ctc metrics hold, per decoder, wer, cer, word/char counts and "worst".
         "predictions" has one dict per utterance in manifest order.
 
     Raises:
         DataError: no utterances, or a label/text the model cannot be scored against.
-        ConfigError: an unknown decoder, a beam size below 1, or an ensemble whose models differ in
-            head, labels or unit, or that is asked for a decoder other than closed_set.
+        ConfigError: an unknown decoder, a beam size below 1, an ensemble whose models differ in
+            head, labels or unit, a warp factor outside [0.5, 2], or CTC warps or ensembles asked for
+            a decoder other than closed_set.
     """
     utterances = list(utterances)
     if not utterances:
@@ -138,7 +147,8 @@ def evaluate(
     classify = config.head == "classify"
     if not classify:
         decoders = _check_decoders(decoders)
-    _check_ensemble(models, decoders)
+    warps = check_warps(warps)
+    _check_ensemble(models, decoders, warps)
     if beam_size < 1:
         raise ConfigError(f"beam size must be >= 1, got {beam_size}")
     models, tables, normalised = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
@@ -155,7 +165,7 @@ def evaluate(
     start = time.perf_counter()
     batches = model_outputs(
         models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
-        quiet=quiet, desc="evaluate",
+        quiet=quiet, desc="evaluate", warps=warps,
     )  # fmt: skip
     for batch, results, seconds_of_audio, seconds_in_model in batches:
         audio_seconds += seconds_of_audio
@@ -196,6 +206,7 @@ def evaluate(
         "labels": list(config.labels),
         "device": str(models[0].device),
         "speaker_norm": normalised,
+        "warps": list(warps),
         "metrics": metrics,
         "timing": {
             "seconds": seconds,
@@ -241,13 +252,16 @@ def model_outputs(
     num_workers: int = 0,
     quiet: bool = False,
     desc: str = "score",
+    warps: Sequence[float] = NO_WARP,
 ):
     """Run every model of an ensemble over ``utterances`` in duration-sorted batches.
 
     ``tables`` holds each model's (speakers + 1, 2, n_mels) speaker table (``speaker_table``; its
-    rows follow ``speaker_ids(utterances)``) or None. Yields, per batch, (manifest indices,
-    [(outputs (batch, frames, labels) float32, steps (batch,)) per model] on the CPU, seconds of
-    audio, seconds spent in the models).
+    rows follow ``speaker_ids(utterances)``) or None. ``warps``: mel-axis scale factors
+    (``augment.warp_mel``) each model also runs with, on the same normalised features. Yields, per
+    batch, (manifest indices, [(outputs (batch, frames, labels) float32, steps (batch,)) per model
+    and warp, model-major: the first is the first model unwarped when ``warps`` starts with 1] on
+    the CPU, seconds of audio, seconds spent in the models).
     """
     device = models[0].device
     sample_rate = models[0].config.sample_rate
@@ -266,10 +280,10 @@ def model_outputs(
             tick = time.perf_counter()
             with torch.inference_mode():
                 ids = torch.tensor([speaker_index[i] for i in batch], device=device)
-                results = [
-                    m(audio.to(device), lengths.to(device), feature_stats=None if t is None else t[ids])
-                    for m, t in zip(models, tables, strict=True)
-                ]
+                results = []
+                for m, t in zip(models, tables, strict=True):
+                    feats, frames = m.features(audio.to(device), lengths.to(device), None if t is None else t[ids])
+                    results += [m.encode(feats if w == 1 else warp_mel(feats, w), frames) for w in warps]
                 results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]
             yield batch, results, float(lengths.sum()) / sample_rate, time.perf_counter() - tick
             progress.update(len(batch))
@@ -325,13 +339,27 @@ def check_same_labels(models: Sequence) -> None:
             raise ConfigError("ensemble models must share head, labels and unit")
 
 
-def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
-    """ConfigError unless ``models`` can be scored together (see ``evaluate``)."""
-    if len(models) < 2:
-        return
-    check_same_labels(models)
+def check_warps(warps: Sequence[float]) -> tuple[float, ...]:
+    """``warps`` as a tuple; ConfigError if empty or a factor is outside [0.5, 2]."""
+    warps = tuple(float(w) for w in warps)
+    if not warps:
+        raise ConfigError("give at least one warp factor (1: no warp)")
+    for w in warps:
+        if not MIN_WARP <= w <= MAX_WARP:
+            raise ConfigError(f"warp factor must be between {MIN_WARP:g} and {MAX_WARP:g}, got {w:g}")
+    return warps
+
+
+def _check_ensemble(models: Sequence, decoders: Sequence[str], warps: Sequence[float] = NO_WARP) -> None:
+    """ConfigError unless ``models`` (each run at every one of ``warps``) can be scored together
+    (see ``evaluate``)."""
+    if len(models) > 1:
+        check_same_labels(models)
     if models[0].config.head == "ctc" and tuple(decoders) != ("closed_set",):
-        raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
+        if len(models) > 1:
+            raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
+        if tuple(warps) != NO_WARP:
+            raise ConfigError("CTC models with test-time warps are scored with --decoder closed_set only")
 
 
 def _classification_metrics(utterances, references, predicted, scores, labels) -> tuple[dict, list[dict]]:
@@ -478,6 +506,15 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         "--speaker-manifest",
         help="take each speaker's normalisation statistics from this manifest's audio (default: --manifest)",
     )
+    parser.add_argument(
+        "--warp",
+        type=float,
+        nargs="+",
+        default=list(NO_WARP),
+        metavar="FACTOR",
+        help="test-time vocal-tract-length warps: run every model also with its mel axis scaled by each "
+        "factor and average (e.g. 0.9 0.95 1 1.05 1.1; closed-set or classifier scoring; default 1)",
+    )
     parser.add_argument("--num-workers", type=int, default=0, help="processes reading audio (default 0: none)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -503,6 +540,7 @@ def run(args: argparse.Namespace) -> int:
         speaker_norm=not args.no_speaker_norm,
         speaker_utterances=read_manifest(args.speaker_manifest) if args.speaker_manifest else None,
         num_workers=args.num_workers,
+        warps=args.warp,
     )
     names = [str(path) for path in args.model] if args.model else ["bundled"]
     report = {"model": names[0] if len(names) == 1 else names, "manifest": str(args.manifest), **report}

@@ -25,8 +25,10 @@ import torch
 from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.evaluate import (
+    NO_WARP,
     add_scoring_arguments,
     check_same_labels,
+    check_warps,
     label_posteriors,
     model_outputs,
     prepare_ensemble,
@@ -78,12 +80,13 @@ def pseudo_label(
     device: str | torch.device | None = None,
     num_workers: int = 0,
     quiet: bool = False,
+    warps: Sequence[float] = NO_WARP,
 ) -> list[PseudoLabel]:
     """Label every utterance with the best label of ``model`` (one model or a list: an ensemble,
     combined as ``evaluate`` combines one). Any label or text already in ``utterances`` is ignored.
 
     Args:
-        pad_seconds, speaker_norm, speaker_utterances, max_seconds, num_workers: as for
+        pad_seconds, speaker_norm, speaker_utterances, max_seconds, num_workers, warps: as for
             ``evaluate.evaluate``, so a pseudo-label is exactly the decision ``evaluate`` scores.
 
     Returns:
@@ -91,20 +94,21 @@ def pseudo_label(
 
     Raises:
         DataError: no utterances.
-        ConfigError: a character-level CTC model, or an ensemble whose models differ in head,
-            labels or unit.
+        ConfigError: a character-level CTC model, an ensemble whose models differ in head,
+            labels or unit, or a warp factor outside [0.5, 2].
     """
     utterances = list(utterances)
     if not utterances:
         raise DataError("no utterances to label")
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     check_pseudo_labeller(models)
+    warps = check_warps(warps)
     models, tables, _ = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
     config = models[0].config
     labelled: list[PseudoLabel | None] = [None] * len(utterances)
     batches = model_outputs(
         models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
-        quiet=quiet, desc="pseudo-label",
+        quiet=quiet, desc="pseudo-label", warps=warps,
     )  # fmt: skip
     for batch, results, _, _ in batches:
         confidence, best = label_posteriors(results, config.head).max(dim=-1)
@@ -169,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_min_confidence(args.min_confidence)  # before any audio is read
     check_top_fraction(args.top_fraction)
+    check_warps(args.warp)
     device = resolve_device(args.device)
     utterances = read_manifest(args.manifest, labelled=False)
     models = [load_model(path, device=device) for path in args.model or [None]]
@@ -182,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         num_workers=args.num_workers,
         quiet=args.quiet,
+        warps=args.warp,
     )
     kept = confident(labels, args.min_confidence, args.top_fraction)
     write_manifest(args.output, kept)

@@ -20,8 +20,11 @@
 #            clips (configs/loso_adapt.toml); S2 repeats that with S1's labels and 80 %; the
 #            ensemble S2 was the reported system until T2 (named before any fold of S1 or S2 was
 #            scored); S3, a third round on every clip, was added after S2 was scored (94.7 %); C3 is C
-#            with seed 3; T1 and T2 are S1 and S2 with C3n as a fourth model; T2 is the reported
-#            system (named after S2 was scored, before C3 was trained)
+#            with seed 3; T1 and T2 are S1 and S2 with C3n as a fourth model; T2 was the reported
+#            system until W2 (named after S2 was scored, before C3 was trained); W1 and W2 are S1 and
+#            S2 with test-time vocal-tract-length warps (evaluate --warp) wherever the ensemble labels
+#            or is scored; W2 is the reported system (named after T2 was scored, before any warp was
+#            scored); also scored with those warps: Cn + C2n + Fn, and S2's models as they are
 #   stage 4: connected digits (CTC), full-utterance BiGRU, held-out speaker: train + evaluate
 #   stage 5: the bundled streaming model (chunked BiGRU, FSDD + synthetic voices): train + evaluate
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
@@ -59,13 +62,19 @@ isolated_model() {  # isolated_model NAME CONNECTED_DIR TEST_MANIFEST: train on 
   "$python" -m speechrnn evaluate --quiet --model "$exp/$1/best.pt" --manifest "$3" \
     --decoder closed_set --pad-ms 200 --output-dir "$exp/$1/eval_test"
 }
-score_fold() {  # score_fold OUT RUN...: the models RUN_$speaker, together, on $speaker's isolated clips
-  local out=$1 models=() run
+score_fold() {  # score_fold [--warp "FACTORS"] OUT RUN[/CHECKPOINT]...: $exp/RUN_$speaker/CHECKPOINT (default
+  local warp=(1) out models=() run  # best.pt) together on $speaker's isolated clips, with test-time warps FACTORS
+  [ "$1" = --warp ] && { read -ra warp <<< "$2"; shift 2; }
+  out=$1
   shift
-  for run in "$@"; do models+=(--model "$exp/${run}_$speaker/best.pt"); done
+  for run in "$@"; do
+    [[ $run == */* ]] || run=$run/best.pt
+    models+=(--model "$exp/${run%%/*}_$speaker/${run#*/}")
+  done
   "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fsdd/isolated/loso/$speaker/test.jsonl" \
-    --decoder closed_set --pad-ms 200 --output-dir "$exp/${out}_$speaker/eval_test"
+    --decoder closed_set --pad-ms 200 --warp "${warp[@]}" --output-dir "$exp/${out}_$speaker/eval_test"
 }
+tta_warps="0.9 0.95 1 1.05 1.1"  # test-time vocal-tract-length warps of W1 and W2 (F trains with 0.9-1.1)
 
 if runs 0; then
   log "stage 0: prepare FSDD manifests in $fsdd (source: \$SPEECHRNN_FSDD or ../shared/data/fsdd)"
@@ -153,6 +162,11 @@ if runs 3; then
     recipes/fsdd/local/self_train.sh --speaker "$speaker" --rounds 3 --data "$data" --exp "$exp" -- "${extra[@]}"
     log "stage 3: held-out speaker $speaker, T1 and T2: the same two rounds with C3n as a fourth model"
     recipes/fsdd/local/self_train.sh --speaker "$speaker" --bases "c c2 f c3" --tag t --data "$data" --exp "$exp" \
+      -- "${extra[@]}"
+    log "stage 3: held-out speaker $speaker, W1 and W2: S1 and S2 with test-time warps wherever the ensemble labels or scores"
+    score_fold --warp "$tta_warps" loso_cnc2nfnw loso_cn loso_c2n loso_fn
+    score_fold --warp "$tta_warps" loso_s2w loso_s2c/last.pt loso_s2c2/last.pt loso_s2f/last.pt
+    recipes/fsdd/local/self_train.sh --speaker "$speaker" --warps "$tta_warps" --tag w --data "$data" --exp "$exp" \
       -- "${extra[@]}"
   done
 fi

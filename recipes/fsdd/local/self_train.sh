@@ -10,11 +10,13 @@
 #   round 3 (only with --rounds 3; added after S2 had been scored, not the reported system): the
 #            same with the round-2 ensemble as the labeller and every clip.
 # --bases "c c2 f c3" --tag t: the same with model C3 (C's recipe, seed 3) as a fourth model (T1, T2).
+# --warps "0.9 0.95 1 1.05 1.1" --tag w: S1 and S2's recipe with test-time vocal-tract-length warps
+#            (evaluate/pseudo-label --warp) wherever the ensemble labels or is scored (W1, W2).
 # Each round's ensemble is scored on the speaker's clips (exp/fsdd/loso_<tag><round>_<speaker>/eval_test);
 # a round whose report is already there is not run again.
 #
 #   recipes/fsdd/local/self_train.sh --speaker NAME [--rounds 2] [--bases "c c2 f"] [--tag s]
-#                                    [--data DIR] [--exp DIR] [-- --set k=v ...]
+#                                    [--warps "1"] [--data DIR] [--exp DIR] [-- --set k=v ...]
 # Everything after "--" goes to every "speechrnn train" call.
 set -euo pipefail
 
@@ -22,12 +24,14 @@ speaker=
 rounds=2
 bases="c c2 f"
 tag=s
+warps=1
 data=data
 exp=exp/fsdd
 python=${PYTHON:-python}
 . "$(dirname "$0")/../../parse_options.sh"
 [ -n "$speaker" ] || { echo "self_train.sh: --speaker NAME is required" >&2; exit 2; }
 extra=("$@")
+read -ra warp_factors <<< "$warps"
 
 cd "$(dirname "$0")/../../.."
 fold=$data/fsdd/isolated/loso/$speaker
@@ -48,7 +52,7 @@ for round in $(seq "$rounds"); do
   log "round $round: pseudo-label $speaker's clips, keep the top $fraction of each label"
   models=(); for model in "${labeller[@]}"; do models+=(--model "$model"); done
   "$python" -m speechrnn pseudo-label --quiet "${models[@]}" --manifest "$fold/test.jsonl" --pad-ms 200 \
-    --min-confidence 0 --top-fraction "$fraction" --output "$pseudo"
+    --min-confidence 0 --top-fraction "$fraction" --warp "${warp_factors[@]}" --output "$pseudo"
   labeller=()
   for base in $bases; do  # each from its own speaker-normalised model, with its own augmentation
     log "round $round: adapt ${base}n"
@@ -62,5 +66,5 @@ for round in $(seq "$rounds"); do
   done
   models=(); for model in "${labeller[@]}"; do models+=(--model "$model"); done
   "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fold/test.jsonl" --decoder closed_set \
-    --pad-ms 200 --output-dir "$run/eval_test"
+    --pad-ms 200 --warp "${warp_factors[@]}" --output-dir "$run/eval_test"
 done
