@@ -68,6 +68,24 @@ DEFAULT_SPEEDS = (125, 140, 155, 170, 185, 200)  # words per minute
 DEFAULT_PITCHES = (20, 35, 50, 65, 80)  # espeak-ng pitch, 0-99
 
 
+# Accented English: "zero".."nine" respelled in another language's spelling, roughly as its native
+# speakers say the English words, so that its voice speaks English with that accent (checked with
+# ``espeak-ng -x -v <language> <word>``, e.g. German "trie" -> tr'i:, French "faillve" -> f'ajv).
+ACCENT_RESPELLINGS: dict[str, tuple[str, ...]] = {
+    "fr": ("ziro", "ouane", "tou", "tri", "for", "faillve", "sikse", "sévène", "eïte", "naillne"),
+    "de": ("siro", "wann", "tuh", "trie", "foa", "feif", "sicks", "sewwen", "äjt", "nein"),
+    "el": ("ζίρο", "ουάν", "του", "θρι", "φορ", "φάιβ", "σιξ", "σέβεν", "έιτ", "νάιν"),
+    "es": ("síro", "uán", "tú", "trí", "fór", "fáif", "síks", "séven", "éit", "náin"),
+    "it": ("ziro", "uan", "tu", "tri", "for", "faiv", "siks", "seven", "eit", "nain"),
+    "pt": ("zíro", "uân", "tu", "tri", "fór", "fáiv", "síks", "séven", "êit", "náin"),
+    "nl": ("sieroo", "wan", "toe", "srie", "foor", "faajf", "siks", "seven", "eet", "naajn"),
+}
+ACCENT_VOICES: tuple[str, ...] = (
+    "fr-fr", "fr-fr+m3", "fr-fr+f2", "fr-be", "fr-be+m5", "fr-be+f4",
+    "de", "de+m2", "de+f3", "el", "el+m4", "el+f1", "es", "es+m6", "es+f5",
+    "it", "it+m1", "it+f2", "pt", "pt+m7", "pt+f3", "nl", "nl+m3", "nl+f4",
+    "pico:fr-FR", "pico:de-DE", "pico:es-ES", "pico:it-IT",
+)  # fmt: skip
 FLITE_VOICES = ("flite:kal", "flite:kal16", "flite:awb", "flite:rms", "flite:slt")
 FESTIVAL_VOICES = ("festival:kal_diphone", "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts")
 PICO_VOICES = ("pico:en-US", "pico:en-GB")
@@ -93,6 +111,20 @@ def split_voice(voice: str) -> tuple[str, str]:
             f"unknown voice {voice!r}: expected an espeak-ng voice, flite:<voice>, festival:<voice> or pico:<voice>"
         )
     return engine, name
+
+
+def digit_words(voice: str) -> tuple[str, ...]:
+    """The ten digit words as ``voice`` should be given them: English voices the English words,
+    other languages their ``ACCENT_RESPELLINGS`` (accented English); DataError for a language
+    without a respelling."""
+    _, name = split_voice(voice)
+    language = name.partition("+")[0].lower()
+    if language == "en" or language.startswith("en-"):
+        return DIGIT_WORDS
+    respelled = ACCENT_RESPELLINGS.get(language.partition("-")[0])
+    if respelled is None:
+        raise DataError(f"no English digit respelling for voice {voice!r} (languages: {', '.join(ACCENT_RESPELLINGS)})")
+    return respelled
 
 
 def engine_available(engine: str) -> bool:
@@ -339,10 +371,11 @@ def make_digit_recordings(
 ) -> Path:
     """Isolated digits in the FSDD layout: ``<output_dir>/recordings/{digit}_{speaker}_{take}.wav``.
 
-    Each (voice, digit, take) is rendered once with a random speed and pitch, trimmed to the
-    speech like FSDD's clips (``librosa.effects.trim(top_db)``), and written once per factor in
-    ``tract_factors``: resampled by the factor (1.17 raises formants and pitch by 17 % and shortens
-    the clip, as a shorter vocal tract would) and scaled to a random peak level. Each (voice, factor)
+    Each (voice, digit, take) is rendered once with a random speed and pitch (a voice of another
+    language says ``digit_words(voice)``: accented English), trimmed to the speech like FSDD's
+    clips (``librosa.effects.trim(top_db)``), and written once per factor in ``tract_factors``:
+    resampled by the factor (1.17 raises formants and pitch by 17 % and shortens the clip, as a
+    shorter vocal tract would) and scaled to a random peak level. Each (voice, factor)
     is one speaker, named like "flite-rms-t108", so ``prepare_fsdd(output_dir, ...)`` builds
     connected digits from these recordings as it does from FSDD's. Deterministic for ``seed``; a
     completion marker skips a finished run with the same parameters.
@@ -367,6 +400,7 @@ def make_digit_recordings(
     if read_marker(output_dir, "recordings") == info:
         return folder
     check_engines(voices)
+    words = {voice: digit_words(voice) for voice in voices}
     if folder.exists():
         shutil.rmtree(folder)  # an unfinished or differently parameterised run
     rng = random.Random(seed)
@@ -378,7 +412,7 @@ def make_digit_recordings(
     with tempfile.TemporaryDirectory(prefix="speechrnn-tts-") as scratch:
         for voice, digit, take in plans:
             raw = Path(scratch) / "digit.wav"
-            synthesize(DIGIT_WORDS[digit], voice, raw, speed=rng.choice(list(speeds)), pitch=rng.choice(list(pitches)))
+            synthesize(words[voice][digit], voice, raw, speed=rng.choice(list(speeds)), pitch=rng.choice(list(pitches)))
             audio, _ = librosa.effects.trim(load_audio(raw, SAMPLE_RATE), top_db=top_db)
             for factor in tract_factors:
                 clip = audio if factor == 1.0 else soxr.resample(audio, SAMPLE_RATE, SAMPLE_RATE / factor)

@@ -10,8 +10,12 @@ Writes, under ``--output`` (default ``data/synth``):
   ``tts/connected/train.jsonl``: connected digits joined from them by ``prepare_fsdd``;
 * ``pico/recordings/`` and ``pico/connected/train.jsonl``: the same for the two Pico voices
   (``pip install ttspico``), kept apart so that adding them leaves ``tts/`` as it was;
-* with ``--deep-crop-ms``: ``tts_deep/`` and ``pico_deep/``, connected digits joined from the same
-  clips with deep random edge crops (``prepare_fsdd --edge-crop-ms ... --edge-crop-fraction 0.35``).
+* ``accent/recordings/`` and ``accent/connected/train.jsonl``: the same for accented English, 24
+  espeak-ng voices of 8 other languages (French, Belgian French, German, Greek, Spanish, Italian,
+  Portuguese, Dutch; female and male) and Pico's French, German, Spanish and Italian voices, each
+  saying the digits respelled in its own language (``synth.ACCENT_RESPELLINGS``);
+* with ``--deep-crop-ms``: ``tts_deep/``, ``pico_deep/`` and ``accent_deep/``, connected digits joined
+  from the same clips with deep random edge crops (``prepare_fsdd --edge-crop-ms ... --edge-crop-fraction 0.35``).
 
     python recipes/fsdd/local/make_synthetic.py --output data/synth [--train 5000] [--tts-train 4000]
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 
 from speechrnn.data.fsdd import prepare_fsdd
 from speechrnn.data.synth import (
+    ACCENT_VOICES,
     ENGINES,
     ESPEAK_VOICES,
     FESTIVAL_VOICES,
@@ -55,6 +60,8 @@ def main() -> None:
     parser.add_argument("--tts-train", type=int, default=4000, help="connected digits from flite/festival clips")
     parser.add_argument("--pico-takes", type=int, default=20, help="pico takes per voice and digit")
     parser.add_argument("--pico-train", type=int, default=2000, help="connected digits from pico clips")
+    parser.add_argument("--accent-takes", type=int, default=6, help="accented takes per voice and digit")
+    parser.add_argument("--accent-train", type=int, default=2000, help="connected digits from accented clips")
     parser.add_argument("--deep-crop-ms", type=float, default=0.0, help="also write deep-cropped tts_deep/pico_deep")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -63,7 +70,8 @@ def main() -> None:
                       isolated=args.isolated, quiet=False)  # fmt: skip
     make_digit_corpus(output, args.test, voices=HELD_OUT_VOICES, seed=args.seed + 1, split_name="test", quiet=False)
     for name, voices, takes, count in (("tts", TTS_VOICES, args.tts_takes, args.tts_train),
-                                       ("pico", PICO_VOICES, args.pico_takes, args.pico_train)):  # fmt: skip
+                                       ("pico", PICO_VOICES, args.pico_takes, args.pico_train),
+                                       ("accent", ACCENT_VOICES, args.accent_takes, args.accent_train)):  # fmt: skip
         installed = tuple(v for v in voices if engine_available(split_voice(v)[0]))
         if not installed:
             missing = sorted({ENGINES[split_voice(v)[0]][1] for v in voices})
