@@ -16,11 +16,14 @@ from speechrnn.data import synth
 from speechrnn.data.fsdd import prepare_fsdd, scan_recordings
 from speechrnn.data.manifest import read_manifest
 from speechrnn.data.synth import (
+    ACCENT_RESPELLINGS,
+    ACCENT_VOICES,
     DIGIT_WORDS,
     ESPEAK_VOICES,
     FESTIVAL_VOICES,
     FLITE_VOICES,
     PICO_VOICES,
+    digit_words,
     engine_available,
     flite_voices,
     make_digit_corpus,
@@ -252,3 +255,45 @@ def test_digit_recordings_have_fsdd_layout_and_make_connected_digits(tmp_path):
     assert result["manifests"]["connected/train.jsonl"] == 6
     speakers = {u.speaker for u in read_manifest(tmp_path / "prep" / "connected" / "train.jsonl")}
     assert speakers <= {"flite-kal-t100", "flite-kal-t117"}
+
+
+def test_accent_voices_exist_and_say_each_respelling_as_one_word():
+    listing = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, check=True).stdout
+    languages, variants = {line.split()[1] for line in listing.splitlines()[1:]}, installed_variants()
+    espeak = [v for v in ACCENT_VOICES if ":" not in v]
+    assert len(espeak) == len(set(espeak)) >= 20
+    for voice in espeak:
+        language, _, variant = voice.partition("+")
+        assert language in languages, voice
+        assert not variant or variant in variants, voice
+    for language in {v.partition("+")[0] for v in espeak}:
+        for word in digit_words(language):  # spelt out letter by letter, a word gets several stresses
+            phonemes = subprocess.run(["espeak-ng", "-q", "-x", "-v", language, word], capture_output=True,
+                                      text=True, check=True).stdout.strip()  # fmt: skip
+            assert phonemes.count("'") == 1 and " " not in phonemes, (language, word, phonemes)
+    assert subprocess.run(["espeak-ng", "-q", "-x", "-v", "fr-fr", digit_words("fr-fr")[5]], capture_output=True,
+                          text=True).stdout.strip() == "f'ajv"  # fmt: skip  # "five" as [fajv]
+
+
+def test_digit_words_are_english_or_the_voices_respelling():
+    for voice in ("en-us+f3", "en", "flite:kal", "festival:cmu_us_slt_arctic_hts", "pico:en-GB"):
+        assert digit_words(voice) == DIGIT_WORDS
+    assert digit_words("fr-be+m5") == digit_words("pico:fr-FR") == ACCENT_RESPELLINGS["fr"]
+    assert digit_words("de+f3")[3] == "trie" and digit_words("el")[0] == "ζίρο"
+    assert all(len(words) == 10 for words in ACCENT_RESPELLINGS.values())
+    with pytest.raises(DataError, match="no English digit respelling for voice 'ru'"):
+        digit_words("ru")
+
+
+def test_accented_recordings_say_the_respelled_words(tmp_path):
+    import librosa
+
+    folder = make_digit_recordings(tmp_path, ["fr-fr"], takes=1, tract_factors=(1.0,), speeds=(160,), pitches=(50,))
+    recorded = sf.read(folder / "5_espeak-ng-fr-fr-t100_0.wav", dtype="float32")[0]
+    spoken = {}
+    for word in ("faillve", "five"):
+        synthesize(word, "fr-fr", tmp_path / f"{word}.wav", speed=160, pitch=50)
+        audio = librosa.effects.trim(sf.read(tmp_path / f"{word}.wav", dtype="float32")[0], top_db=40.0)[0]
+        spoken[word] = audio / np.abs(audio).max()
+    assert len(recorded) == len(spoken["faillve"]) != len(spoken["five"])
+    np.testing.assert_allclose(recorded / np.abs(recorded).max(), spoken["faillve"], atol=2e-3)

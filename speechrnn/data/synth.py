@@ -114,12 +114,12 @@ def split_voice(voice: str) -> tuple[str, str]:
 
 
 def digit_words(voice: str) -> tuple[str, ...]:
-    """The ten digit words as ``voice`` should be given them: English voices the English words,
-    other languages their ``ACCENT_RESPELLINGS`` (accented English); DataError for a language
-    without a respelling."""
-    _, name = split_voice(voice)
-    language = name.partition("+")[0].lower()
-    if language == "en" or language.startswith("en-"):
+    """The ten digit words as ``voice`` should be given them: English voices (flite, festival and
+    espeak-ng or pico "en*") the English words, other languages their ``ACCENT_RESPELLINGS``
+    (accented English); DataError for a language without a respelling."""
+    engine, name = split_voice(voice)
+    language = name.partition("+")[0].lower()  # espeak-ng and pico voices are named by language
+    if engine in ("flite", "festival") or language == "en" or language.startswith("en-"):
         return DIGIT_WORDS
     respelled = ACCENT_RESPELLINGS.get(language.partition("-")[0])
     if respelled is None:
