@@ -4,8 +4,9 @@
     python scripts/fsdd_results.py [--exp exp/fsdd]
 
 Reads ``<exp>/<run>/eval_*/report.json`` (written by ``speechrnn evaluate``) and
-``<exp>/<run>/log.csv`` (training time), and prints two Markdown tables: all tasks, and the
-leave-one-speaker-out folds model by model, and the self-training rounds.
+``<exp>/<run>/log.csv`` (training time), and prints Markdown tables: all tasks; the
+leave-one-speaker-out folds model by model; the adapted systems (self-training, test-time warps)
+speaker by speaker, and the pseudo-labels of each self-training round.
 """
 
 from __future__ import annotations
@@ -162,21 +163,34 @@ LOSO_TABLES = (
             ("loso_cnc2nfn_{}", "C + C2 + F (reported until S2)"),
             ("loso_ens3n_{}", "A + B + C (tried after seeing the columns before it)"),
             ("loso_e_{}", "E: C trained with speaker normalisation"),
-            ("loso_cnc2nfnw_{}", "C + C2 + F, test-time warps"),
         ),
     ),
 )
 
 
 SELF_TRAINING = (
-    "unsupervised adaptation to the held-out speaker: C + C2 + F (normalised; T: and C3; V: and X) fine-tuned on "
-    "its own clips, labelled by the ensemble (local/self_train.sh); S2W, W1, W2: test-time warps 0.9, 0.95, 1, "
-    "1.05, 1.1"
+    "unsupervised adaptation to the held-out speaker: the normalised models fine-tuned on its own clips, labelled "
+    "by their ensemble (local/self_train.sh); round 1 keeps the most confident 50 % of each label, round 2 80 %, "
+    "round 3 all"
+)
+SYSTEMS = (  # run prefix, name; every self-trained system starts from C + C2 + F (T: and C3; V: and X), normalised
+    ("cnc2nfn", "C + C2 + F, normalised (reported until S2)"),
+    ("s1", "S1: round 1"),
+    ("s2", "S2: round 2 (reported until T2)"),
+    ("s3", "S3: round 3 (added after S2 was scored)"),
+    ("t1", "T1: S1 with C3 added"),
+    ("t2", "T2: S2 with C3 added (reported until W2)"),
+    ("cnc2nfnw", "C + C2 + F, normalised, test-time warps"),
+    ("s2w", "S2 scored with test-time warps"),
+    ("w1", "W1: S1 with test-time warps"),
+    ("w2", "W2: S2 with test-time warps (reported until V2)"),
+    ("v1", "V1: S1 with X added"),
+    ("v2", "V2: S2 with X added (reported)"),
 )
 
 
 def pseudo_label_accuracy(exp: Path, run: str) -> str:
-    """'kept / accuracy' of a self-training round's pseudo-labels, checked against the references
+    """'kept, accuracy' of a self-training round's pseudo-labels, checked against the references
     in the round's evaluation (the labels are used here, after the fact, and nowhere else)."""
     pseudo, scored = exp / run / "pseudo.jsonl", exp / run / "eval_test/predictions.jsonl"
     if not (pseudo.is_file() and scored.is_file()):
@@ -188,36 +202,24 @@ def pseudo_label_accuracy(exp: Path, run: str) -> str:
 
 
 def self_training_table(exp: Path) -> None:
-    """Per held-out speaker: each self-training round's pseudo-labels and its ensemble's accuracy."""
-    rounds = {
-        "s1": "S1",
-        "s2": "S2 (reported until T2)",
-        "s3": "S3 (added after S2 was scored)",
-        "t1": "T1: S1 with C3 added",
-        "t2": "T2: S2 with C3 added (reported until W2)",
-        "s2w": "S2 scored with test-time warps",
-        "w1": "W1: S1 with test-time warps",
-        "w2": "W2: S2 with test-time warps (reported until V2)",
-        "v1": "V1: S1 with X added",
-        "v2": "V2: S2 with X added (reported)",
-    }
-    print(f"\n{SELF_TRAINING}:\n")
-    header = "".join(f" {r.upper()} pseudo-labels kept, correct | {name} |" for r, name in rounds.items())
-    print("| held-out speaker | C + C2 + F (normalised) |" + header)
-    print("|---|---:|" + "---:|---:|" * len(rounds))
-    scores: dict[str, list[float]] = {run: [] for run in ("loso_cnc2nfn", *(f"loso_{r}" for r in rounds))}
-    for speaker in SPEAKERS:
-        cells = []
-        for run, done in scores.items():
-            if run != "loso_cnc2nfn":
-                cells.append(pseudo_label_accuracy(exp, f"{run}_{speaker}"))
-            rep = report(exp / f"{run}_{speaker}/eval_test/report.json")
-            if rep:
-                done.append(closed_set_accuracy(rep))
-            cells.append(f"{done[-1]:.1f} %" if rep else "-")
-        print(f"| {speaker} | " + " | ".join(cells) + " |")
-    means = [f"{statistics.mean(v):.1f} %" if len(v) == 6 else "-" for v in scores.values()]
-    print(f"| mean | {means[0]} |" + "".join(f" | {m} |" for m in means[1:]))
+    """One row per adapted system: closed-set accuracy per held-out speaker and the mean; then the
+    pseudo-labels each self-training round kept and how many of them were right."""
+    print(f"\n{SELF_TRAINING}; test-time warps: 0.9, 0.95, 1, 1.05, 1.1:\n")
+    print("| system | " + " | ".join(SPEAKERS) + " | mean |")
+    print("|---|" + "---:|" * (len(SPEAKERS) + 1))
+    for run, name in SYSTEMS:
+        reports = [report(exp / f"loso_{run}_{s}/eval_test/report.json") for s in SPEAKERS]
+        scores = [closed_set_accuracy(r) if r else None for r in reports]
+        cells = ["-" if a is None else f"{a:.1f} %" for a in scores]
+        mean = f"{statistics.mean(scores):.2f} %" if None not in scores else "-"
+        print(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
+    print("\npseudo-labels kept, and the share of them that is right:\n")
+    print("| round | " + " | ".join(SPEAKERS) + " |")
+    print("|---|" + "---:|" * len(SPEAKERS))
+    for run, name in SYSTEMS:
+        cells = [pseudo_label_accuracy(exp, f"loso_{run}_{s}") for s in SPEAKERS]
+        if any(c != "-" for c in cells):
+            print(f"| {name.partition(':')[0]} | " + " | ".join(cells) + " |")
 
 
 def loso_table(exp: Path) -> None:
