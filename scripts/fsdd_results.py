@@ -184,6 +184,7 @@ SYSTEMS = (  # run prefix, name; every self-trained system starts from C + C2 + 
     ("s2w", "S2 scored with test-time warps"),
     ("w1", "W1: S1 with test-time warps"),
     ("w2", "W2: S2 with test-time warps (reported until V2)"),
+    ("cnc2nfnxn", "C + C2 + F + X, normalised (V1's labeller)"),
     ("v1", "V1: S1 with X added"),
     ("v2", "V2: S2 with X added (reported)"),
 )

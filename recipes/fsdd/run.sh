@@ -179,6 +179,7 @@ if runs 3; then
     recipes/fsdd/local/self_train.sh --speaker "$speaker" --warps "$tta_warps" --tag w --data "$data" --exp "$exp" \
       -- "${extra[@]}"
     log "stage 3: held-out speaker $speaker, V1 and V2: S1 and S2 with Xn as a fourth model"
+    score_fold loso_cnc2nfnxn loso_cn loso_c2n loso_fn loso_xn
     recipes/fsdd/local/self_train.sh --speaker "$speaker" --bases "c c2 f x" --tag v --data "$data" --exp "$exp" \
       -- "${extra[@]}"
   done
