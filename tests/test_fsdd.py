@@ -372,3 +372,18 @@ def test_cli_download_with_wrong_recordings_fails_cleanly(http_server, tmp_path)
     assert done.returncode == 1, done.stderr
     assert "do not match the pinned FSDD commit" in done.stderr and done.stderr.strip().count("\n") == 0
     assert not (tmp_path / "out" / "source" / "recordings").exists()
+
+
+def test_recipe_refuses_an_unknown_loso_run_before_doing_anything(tmp_path):
+    """run.sh --loso-runs picks stage 3's models; a name it does not train is a one-line error, exit 2."""
+    done = subprocess.run(
+        ["bash", str(REPO / "recipes/fsdd/run.sh"), "--data", str(tmp_path / "data"), "--loso-runs", "c c4 v"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "run.sh: unknown --loso-runs entry 'c4' (from: ctc a b c e c2 f x c3 g s t w v)"
+    ]
+    assert not (tmp_path / "data").exists()

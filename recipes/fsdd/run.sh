@@ -35,7 +35,11 @@
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
 #   stage 7: results table (scripts/fsdd_results.py)
 #
-#   recipes/fsdd/run.sh [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [-- --set k=v ...]
+#   recipes/fsdd/run.sh [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--speakers "S ..."]
+#                       [--loso-runs "RUN ..."] [-- --set k=v ...]
+# --speakers: the leave-one-speaker-out folds of stages 0 and 3 (default all six); --loso-runs: stage 3's
+# models and self-trained systems (default all: ctc a b c e c2 f x c3 g s t w v); "c c2 f x v" trains and
+# scores only what the reported system V2 needs (four models and two self-training rounds per fold).
 # Everything after "--" goes to every "speechrnn train" call (e.g. -- --set train.epochs=2).
 set -euo pipefail
 
@@ -44,7 +48,13 @@ stop_stage=7
 data=data
 exp=exp/fsdd
 python=${PYTHON:-python}
+speakers="george jackson lucas nicolas theo yweweler"  # stages 0 and 3: the leave-one-speaker-out folds
+all_loso_runs="ctc a b c e c2 f x c3 g s t w v"
+loso_runs=$all_loso_runs  # stage 3's models and self-trained systems; "c c2 f x v": what V2 needs
 . "$(dirname "$0")/../parse_options.sh"  # --name value sets $name; "--" ends the options
+for run in $loso_runs; do
+  [[ " $all_loso_runs " == *" $run "* ]] || { echo "run.sh: unknown --loso-runs entry '$run' (from: $all_loso_runs)" >&2; exit 2; }
+done
 
 cd "$(dirname "$0")/../.."  # repository root: config paths are relative to it
 configs=recipes/fsdd/configs
@@ -59,8 +69,16 @@ evaluate() {  # evaluate MODEL MANIFEST OUT_DIR
   "$python" -m speechrnn evaluate --quiet --model "$1" --manifest "$2" --output-dir "$3"
 }
 extra=("$@")
+wanted() {  # wanted RUN...: every RUN is in --loso-runs (a self-trained system also needs its base models)
+  local run
+  for run in "$@"; do [[ " $loso_runs " == *" $run "* ]] || return 1; done
+}
+declare -A deep_models=(
+  [c]="B's training with pico voices added and deep edge crops on every voice" [e]="C trained with speaker normalisation"
+  [c2]="C with seed 1" [f]="C with a vocal-tract-length warp, seed 2" [x]="C with accented English voices, seed 4"
+  [c3]="C with seed 3"
+)
 
-speakers="george jackson lucas nicolas theo yweweler"
 isolated_model() {  # isolated_model NAME CONNECTED_DIR TEST_MANIFEST: train on connected digits, score closed-set
   train $configs/connected.toml "$exp/$1" --set train.epochs=10 \
     --set "data.train=$2/connected/train.jsonl" --set "data.valid=$2/connected/valid.jsonl"
@@ -79,6 +97,16 @@ score_fold() {  # score_fold [--warp "FACTORS"] OUT RUN[/CHECKPOINT]...: $exp/RU
   "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fsdd/isolated/loso/$speaker/test.jsonl" \
     --decoder closed_set --pad-ms 200 --warp "${warp[@]}" --output-dir "$exp/${out}_$speaker/eval_test"
 }
+deep_runs() { local run; for run in c e c2 f x c3 g; do wanted $run && echo $run; done; return 0; }
+deep_model() {  # deep_model RUN VOICES [--set ...]: $speaker's fold, configs/loso.toml on deep-cropped FSDD clips + VOICES
+  local run=$1 voices=$2; shift 2
+  train $configs/loso.toml "$exp/loso_${run}_$speaker" "$@" \
+    --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $voices]" \
+    --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
+}
+self_train() {  # self_train [self_train.sh options]: adapt $speaker's fold
+  recipes/fsdd/local/self_train.sh --speaker "$speaker" --data "$data" --exp "$exp" "$@" -- "${extra[@]}"
+}
 tta_warps="0.9 0.95 1 1.05 1.1"  # test-time vocal-tract-length warps of W1 and W2 (F trains with 0.9-1.1)
 
 if runs 0; then
@@ -86,12 +114,18 @@ if runs 0; then
   "$python" -m speechrnn prepare fsdd --output "$fsdd"
   small=(--connected-train 2000 --connected-valid 200 --connected-test 0)
   "$python" -m speechrnn prepare fsdd --output "$data/fsdd_all" --test-speaker none "${small[@]}"
-  for speaker in $speakers; do
-    "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso/$speaker" --test-speaker "$speaker" "${small[@]}"
-    "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_crop/$speaker" --test-speaker "$speaker" \
-      "${small[@]}" --edge-crop-ms 80
-    "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_deep/$speaker" --test-speaker "$speaker" \
-      "${small[@]}" --edge-crop-ms 150 --edge-crop-fraction 0.35
+  for speaker in $speakers; do  # only the variants that --loso-runs trains on
+    if wanted ctc || wanted a; then
+      "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso/$speaker" --test-speaker "$speaker" "${small[@]}"
+    fi
+    if wanted b; then
+      "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_crop/$speaker" --test-speaker "$speaker" \
+        "${small[@]}" --edge-crop-ms 80
+    fi
+    if [ -n "$(deep_runs)" ]; then
+      "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_deep/$speaker" --test-speaker "$speaker" \
+        "${small[@]}" --edge-crop-ms 150 --edge-crop-fraction 0.35
+    fi
   done
 fi
 
@@ -107,81 +141,80 @@ fi
 
 if runs 3; then
   for speaker in $speakers; do
-    log "stage 3: isolated digits, held-out speaker $speaker (closed-set CTC)"
-    isolated_model "loso_ctc_$speaker" "$data/fsdd_loso/$speaker" "$fsdd/isolated/loso/$speaker/test.jsonl"
+    fold=$fsdd/isolated/loso/$speaker/test.jsonl
+    if wanted ctc; then
+      log "stage 3: isolated digits, held-out speaker $speaker (closed-set CTC)"
+      isolated_model "loso_ctc_$speaker" "$data/fsdd_loso/$speaker" "$fold"
+    fi
     voices="\"$data/synth/train.jsonl\", \"$data/synth/tts/connected/train.jsonl\""
-    log "stage 3: held-out speaker $speaker, model A (+ synthetic voices)"
-    train $configs/connected.toml "$exp/loso_a_$speaker" --set train.epochs=8 \
-      --set "data.train=[\"$data/fsdd_loso/$speaker/connected/train.jsonl\", $voices]" \
-      --set "data.valid=$data/fsdd_loso/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model B (+ edge crops, tones)"
-    train $configs/loso.toml "$exp/loso_b_$speaker" \
-      --set "data.train=[\"$data/fsdd_loso_crop/$speaker/connected/train.jsonl\", $voices]" \
-      --set "data.valid=$data/fsdd_loso_crop/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model C (+ pico voices, deep edge crops on every voice)"
+    if wanted a; then
+      log "stage 3: held-out speaker $speaker, model A (+ synthetic voices)"
+      train $configs/connected.toml "$exp/loso_a_$speaker" --set train.epochs=8 \
+        --set "data.train=[\"$data/fsdd_loso/$speaker/connected/train.jsonl\", $voices]" \
+        --set "data.valid=$data/fsdd_loso/$speaker/connected/valid.jsonl"
+    fi
+    if wanted b; then
+      log "stage 3: held-out speaker $speaker, model B (+ edge crops, tones)"
+      train $configs/loso.toml "$exp/loso_b_$speaker" \
+        --set "data.train=[\"$data/fsdd_loso_crop/$speaker/connected/train.jsonl\", $voices]" \
+        --set "data.valid=$data/fsdd_loso_crop/$speaker/connected/valid.jsonl"
+    fi
     deep="\"$data/synth/train.jsonl\", \"$data/synth/tts_deep/connected/train.jsonl\""
     deep="$deep, \"$data/synth/pico_deep/connected/train.jsonl\""
-    train $configs/loso.toml "$exp/loso_c_$speaker" \
-      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
-      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model E (C + speaker normalisation)"
-    train $configs/loso.toml "$exp/loso_e_$speaker" --set model.speaker_norm=meanvar \
-      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
-      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model C2 (C with another seed)"
-    train $configs/loso.toml "$exp/loso_c2_$speaker" --set train.seed=1 \
-      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
-      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model F (C + vocal-tract-length warp, seed 2)"
-    train $configs/loso.toml "$exp/loso_f_$speaker" --set train.seed=2 --set augment.freq_warp=0.1 \
-      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
-      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model X (C + accented English voices, seed 4)"
     accented="$deep, \"$data/synth/accent_deep/connected/train.jsonl\""
-    train $configs/loso.toml "$exp/loso_x_$speaker" --set train.seed=4 \
-      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $accented]" \
-      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model C3 (C with seed 3)"
-    train $configs/loso.toml "$exp/loso_c3_$speaker" --set train.seed=3 \
-      --set "data.train=[\"$data/fsdd_loso_deep/$speaker/connected/train.jsonl\", $deep]" \
-      --set "data.valid=$data/fsdd_loso_deep/$speaker/connected/valid.jsonl"
-    log "stage 3: held-out speaker $speaker, model G (C fine-tuned on isolated clips, closed-set objective)"
-    isolated="\"$fsdd/isolated/loso/$speaker/train.jsonl\", \"$data/synth/isolated.jsonl\""
-    for voices in "$data/synth/tts" "$data/synth/pico"; do
-      isolated="$isolated, \"$voices/isolated/official/train.jsonl\", \"$voices/isolated/official/test.jsonl\""
+    for run in c e c2 f x c3; do
+      wanted $run || continue
+      log "stage 3: held-out speaker $speaker, model ${run^^}: ${deep_models[$run]}"
+      case $run in
+        c) deep_model c "$deep" ;;
+        e) deep_model e "$deep" --set model.speaker_norm=meanvar ;;
+        c2) deep_model c2 "$deep" --set train.seed=1 ;;
+        f) deep_model f "$deep" --set train.seed=2 --set augment.freq_warp=0.1 ;;
+        x) deep_model x "$accented" --set train.seed=4 ;;
+        c3) deep_model c3 "$deep" --set train.seed=3 ;;
+      esac
     done
-    train $configs/loso_closed_set.toml "$exp/loso_g_$speaker" --set "train.init_from=$exp/loso_c_$speaker/best.pt" \
-      --set "data.train=[$isolated]" --set "data.valid=$fsdd/isolated/loso/$speaker/valid.jsonl"
+    if wanted g; then
+      log "stage 3: held-out speaker $speaker, model G (C fine-tuned on isolated clips, closed-set objective)"
+      isolated="\"$fsdd/isolated/loso/$speaker/train.jsonl\", \"$data/synth/isolated.jsonl\""
+      for voices in "$data/synth/tts" "$data/synth/pico"; do
+        isolated="$isolated, \"$voices/isolated/official/train.jsonl\", \"$voices/isolated/official/test.jsonl\""
+      done
+      train $configs/loso_closed_set.toml "$exp/loso_g_$speaker" --set "train.init_from=$exp/loso_c_$speaker/best.pt" \
+        --set "data.train=[$isolated]" --set "data.valid=$fsdd/isolated/loso/$speaker/valid.jsonl"
+    fi
     log "stage 3: held-out speaker $speaker, every model with test-time speaker normalisation (<run>n)"
-    for run in loso_ctc loso_a loso_b loso_c loso_c2 loso_f loso_g loso_c3 loso_x; do  # reference: the fold's five FSDD speakers
-      "$python" -m speechrnn speaker-norm --model "$exp/${run}_$speaker/best.pt" \
-        --manifest "$fsdd/isolated/loso/$speaker/train.jsonl" --output "$exp/${run}n_$speaker/best.pt"
+    for run in ctc a b c c2 f g c3 x; do  # reference: the fold's five FSDD speakers
+      wanted $run || continue
+      "$python" -m speechrnn speaker-norm --model "$exp/loso_${run}_$speaker/best.pt" \
+        --manifest "$fsdd/isolated/loso/$speaker/train.jsonl" --output "$exp/loso_${run}n_$speaker/best.pt"
+      score_fold "loso_${run}n" "loso_${run}n"
+      [ "$run" = ctc ] || score_fold "loso_$run" "loso_$run"  # isolated_model scored ctc already
     done
-    for run in loso_a loso_b loso_c loso_e loso_c2 loso_f loso_g loso_c3 loso_x loso_ctcn loso_an loso_bn loso_cn \
-      loso_c2n loso_fn loso_gn loso_c3n loso_xn; do
-      score_fold "$run" "$run"
-    done
-    score_fold loso_ens loso_a loso_b
-    score_fold loso_ens3 loso_a loso_b loso_c
-    score_fold loso_cc2 loso_c loso_c2
-    score_fold loso_cnc2n loso_cn loso_c2n
-    score_fold loso_ens3n loso_an loso_bn loso_cn
-    score_fold loso_cc2f loso_c loso_c2 loso_f
-    score_fold loso_cnc2nfn loso_cn loso_c2n loso_fn
-    log "stage 3: held-out speaker $speaker, S1 and S2: Cn, C2n and Fn adapted to it without labels (self-training)"
-    recipes/fsdd/local/self_train.sh --speaker "$speaker" --rounds 3 --data "$data" --exp "$exp" -- "${extra[@]}"
-    log "stage 3: held-out speaker $speaker, T1 and T2: the same two rounds with C3n as a fourth model"
-    recipes/fsdd/local/self_train.sh --speaker "$speaker" --bases "c c2 f c3" --tag t --data "$data" --exp "$exp" \
-      -- "${extra[@]}"
-    log "stage 3: held-out speaker $speaker, W1 and W2: S1 and S2 with test-time warps wherever the ensemble labels or scores"
-    score_fold --warp "$tta_warps" loso_cnc2nfnw loso_cn loso_c2n loso_fn
-    score_fold --warp "$tta_warps" loso_s2w loso_s2c/last.pt loso_s2c2/last.pt loso_s2f/last.pt
-    recipes/fsdd/local/self_train.sh --speaker "$speaker" --warps "$tta_warps" --tag w --data "$data" --exp "$exp" \
-      -- "${extra[@]}"
-    log "stage 3: held-out speaker $speaker, V1 and V2: S1 and S2 with Xn as a fourth model"
-    score_fold loso_cnc2nfnxn loso_cn loso_c2n loso_fn loso_xn
-    recipes/fsdd/local/self_train.sh --speaker "$speaker" --bases "c c2 f x" --tag v --data "$data" --exp "$exp" \
-      -- "${extra[@]}"
+    wanted e && score_fold loso_e loso_e
+    wanted a b && score_fold loso_ens loso_a loso_b
+    wanted a b c && score_fold loso_ens3 loso_a loso_b loso_c && score_fold loso_ens3n loso_an loso_bn loso_cn
+    wanted c c2 && score_fold loso_cc2 loso_c loso_c2 && score_fold loso_cnc2n loso_cn loso_c2n
+    wanted c c2 f && score_fold loso_cc2f loso_c loso_c2 loso_f && score_fold loso_cnc2nfn loso_cn loso_c2n loso_fn
+    if wanted s; then
+      log "stage 3: held-out speaker $speaker, S1 and S2: Cn, C2n and Fn adapted to it without labels (self-training)"
+      self_train --rounds 3
+    fi
+    if wanted t; then
+      log "stage 3: held-out speaker $speaker, T1 and T2: the same two rounds with C3n as a fourth model"
+      self_train --bases "c c2 f c3" --tag t
+    fi
+    if wanted w; then
+      log "stage 3: held-out speaker $speaker, W1 and W2: S1 and S2 with test-time warps wherever the ensemble labels or scores"
+      score_fold --warp "$tta_warps" loso_cnc2nfnw loso_cn loso_c2n loso_fn
+      wanted s && score_fold --warp "$tta_warps" loso_s2w loso_s2c/last.pt loso_s2c2/last.pt loso_s2f/last.pt
+      self_train --warps "$tta_warps" --tag w
+    fi
+    if wanted v; then
+      log "stage 3: held-out speaker $speaker, V1 and V2: S1 and S2 with Xn as a fourth model"
+      score_fold loso_cnc2nfnxn loso_cn loso_c2n loso_fn loso_xn
+      self_train --bases "c c2 f x" --tag v
+    fi
   done
 fi
 
