@@ -73,11 +73,6 @@ wanted() {  # wanted RUN...: every RUN is in --loso-runs (a self-trained system 
   local run
   for run in "$@"; do [[ " $loso_runs " == *" $run "* ]] || return 1; done
 }
-declare -A deep_models=(
-  [c]="B's training with pico voices added and deep edge crops on every voice" [e]="C trained with speaker normalisation"
-  [c2]="C with seed 1" [f]="C with a vocal-tract-length warp, seed 2" [x]="C with accented English voices, seed 4"
-  [c3]="C with seed 3"
-)
 
 isolated_model() {  # isolated_model NAME CONNECTED_DIR TEST_MANIFEST: train on connected digits, score closed-set
   train $configs/connected.toml "$exp/$1" --set train.epochs=10 \
@@ -97,7 +92,6 @@ score_fold() {  # score_fold [--warp "FACTORS"] OUT RUN[/CHECKPOINT]...: $exp/RU
   "$python" -m speechrnn evaluate --quiet "${models[@]}" --manifest "$fsdd/isolated/loso/$speaker/test.jsonl" \
     --decoder closed_set --pad-ms 200 --warp "${warp[@]}" --output-dir "$exp/${out}_$speaker/eval_test"
 }
-deep_runs() { local run; for run in c e c2 f x c3 g; do wanted $run && echo $run; done; return 0; }
 deep_model() {  # deep_model RUN VOICES [--set ...]: $speaker's fold, configs/loso.toml on deep-cropped FSDD clips + VOICES
   local run=$1 voices=$2; shift 2
   train $configs/loso.toml "$exp/loso_${run}_$speaker" "$@" \
@@ -122,7 +116,7 @@ if runs 0; then
       "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_crop/$speaker" --test-speaker "$speaker" \
         "${small[@]}" --edge-crop-ms 80
     fi
-    if [ -n "$(deep_runs)" ]; then
+    if wanted c || wanted e || wanted c2 || wanted f || wanted x || wanted c3 || wanted g; then
       "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_deep/$speaker" --test-speaker "$speaker" \
         "${small[@]}" --edge-crop-ms 150 --edge-crop-fraction 0.35
     fi
@@ -141,10 +135,9 @@ fi
 
 if runs 3; then
   for speaker in $speakers; do
-    fold=$fsdd/isolated/loso/$speaker/test.jsonl
     if wanted ctc; then
       log "stage 3: isolated digits, held-out speaker $speaker (closed-set CTC)"
-      isolated_model "loso_ctc_$speaker" "$data/fsdd_loso/$speaker" "$fold"
+      isolated_model "loso_ctc_$speaker" "$data/fsdd_loso/$speaker" "$fsdd/isolated/loso/$speaker/test.jsonl"
     fi
     voices="\"$data/synth/train.jsonl\", \"$data/synth/tts/connected/train.jsonl\""
     if wanted a; then
@@ -164,13 +157,13 @@ if runs 3; then
     accented="$deep, \"$data/synth/accent_deep/connected/train.jsonl\""
     for run in c e c2 f x c3; do
       wanted $run || continue
-      log "stage 3: held-out speaker $speaker, model ${run^^}: ${deep_models[$run]}"
-      case $run in
+      log "stage 3: held-out speaker $speaker, model ${run^^}"
+      case $run in  # C: B's training with pico voices and deep edge crops on every voice; the others vary C
         c) deep_model c "$deep" ;;
-        e) deep_model e "$deep" --set model.speaker_norm=meanvar ;;
+        e) deep_model e "$deep" --set model.speaker_norm=meanvar ;;  # trained with speaker normalisation
         c2) deep_model c2 "$deep" --set train.seed=1 ;;
-        f) deep_model f "$deep" --set train.seed=2 --set augment.freq_warp=0.1 ;;
-        x) deep_model x "$accented" --set train.seed=4 ;;
+        f) deep_model f "$deep" --set train.seed=2 --set augment.freq_warp=0.1 ;;  # vocal-tract-length warp
+        x) deep_model x "$accented" --set train.seed=4 ;;  # accented English voices added
         c3) deep_model c3 "$deep" --set train.seed=3 ;;
       esac
     done
