@@ -44,6 +44,7 @@ warmup_steps = 2
 [train]
 epochs = 2
 seed = 3
+device = "cpu"  # gloo: two CPU processes, also where there is a GPU (the one-process run matches them)
 """
 
 

@@ -140,6 +140,9 @@ def logged(out_dir, column: str) -> list[float]:
     return [float(row[rows[0].index(column)]) for row in rows[1:]]
 
 
+FP32 = ("train.amp=false",)  # on CUDA: losses logged in float32, as evaluate computes them (not bf16)
+
+
 def speaker_config(root, out_dir, mode: str, *extra: str):
     return load_config(None, [
         "model.head=classify", f"model.speaker_norm={mode}", "model.hidden_size=16", "model.num_layers=1",
@@ -192,7 +195,7 @@ def test_fine_tuning_on_one_new_speaker_keeps_the_reference_its_weights_learnt(s
 
 
 def test_evaluate_cli_says_which_speakers_it_normalised(speakers, tmp_path, capsys):
-    best = train(speaker_config(speakers, tmp_path / "run", "meanvar", "train.epochs=1"), quiet=True)
+    best = train(speaker_config(speakers, tmp_path / "run", "meanvar", "train.epochs=1", *FP32), quiet=True)
     manifest = str(speakers / "valid.jsonl")
     assert main(["evaluate", "--model", str(best), "--manifest", manifest, "--output-dir", str(tmp_path / "ev")]) == 0
     assert "speaker normalisation from each speaker's own audio: loud, soft" in capsys.readouterr().out
@@ -209,7 +212,7 @@ def test_training_batches_normalise_each_speaker_as_evaluate_does(speakers, tmp_
     """With a zero learning rate the logged training loss is the initial model's loss on the training
     set, which evaluate reproduces only if training normalised every speaker by its own statistics."""
     out = tmp_path / "run"
-    config = speaker_config(speakers, out, "meanvar", "train.epochs=1", "optim.lr=0", "model.dropout=0")
+    config = speaker_config(speakers, out, "meanvar", "train.epochs=1", "optim.lr=0", "model.dropout=0", *FP32)
     best = train(config, quiet=True)
     report = evaluate(speechrnn.load_model(best), read_manifest(speakers / "train.jsonl"), quiet=True)
     assert logged(out, "train_loss") == [pytest.approx(loss_from_predictions(report["predictions"]), rel=1e-4)]
