@@ -180,9 +180,11 @@ class LogMel(nn.Module):
             spectrum = torch.stft(
                 padded.float(), self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
             )  # (batch, n_fft // 2 + 1, frames)
-            power = spectrum.real.square() + spectrum.imag.square()
+            # in place where possible: on CPU each fresh buffer of a long signal costs page faults
+            power = spectrum.real.square().addcmul_(spectrum.imag, spectrum.imag)
+            del spectrum
             mel = self.mel_basis @ power  # (batch, n_mels, frames)
-            return torch.log(torch.clamp(mel, min=LOG_FLOOR)).transpose(1, 2)
+            return mel.clamp_(min=LOG_FLOOR).log_().transpose(1, 2)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(batch, samples) float audio -> (batch, 1 + samples // hop_length, n_mels)."""
