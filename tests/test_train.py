@@ -159,6 +159,16 @@ def test_config_errors_name_the_key(tmp_path):
     assert load_config(None, ["data.train=a.jsonl", "optim.lr=1"]).data.train == ["a.jsonl"]
 
 
+@pytest.mark.skipif(torch.cuda.device_count() > 3, reason="checks the message for a machine with at most 3 GPUs")
+def test_train_device_names_a_missing_gpu_before_touching_it():
+    """train.device=cuda:3: without CUDA, or with fewer GPUs, one line says so (no torch traceback)."""
+    from speechrnn.train import setup_distributed
+
+    expected = "not available" if not torch.cuda.is_available() else "this machine has"
+    with pytest.raises(ConfigError, match=rf"train.device=cuda:3 but .*{expected}"):
+        setup_distributed("cuda:3")
+
+
 def test_cli_reports_a_bad_key_in_one_line(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[model]\nhead = 'ctc'\n")
