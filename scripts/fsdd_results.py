@@ -6,12 +6,14 @@
 Reads ``<exp>/<run>/eval_*/report.json`` (written by ``speechrnn evaluate``) and
 ``<exp>/<run>/log.csv`` (training time), and prints Markdown tables: all tasks; the
 leave-one-speaker-out folds model by model; the adapted systems (self-training, test-time warps)
-speaker by speaker, and the pseudo-labels of each self-training round.
+speaker by speaker, the pseudo-labels of each self-training round, and the reported system's most
+frequent confusions (from its ``eval_test/predictions.jsonl``).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import json
 import statistics
@@ -47,6 +49,7 @@ def main() -> None:
     table(exp)
     loso_table(exp)
     self_training_table(exp)
+    confusion_table(exp)
 
 
 def table(exp: Path) -> None:
@@ -240,6 +243,24 @@ def loso_table(exp: Path) -> None:
             print(f"| {speaker} | " + " | ".join("-" if a is None else f"{a:.1f} %" for a in row) + " |")
         means = [results.get(run, []) for run, _ in columns]
         print("| mean | " + " | ".join(f"{statistics.mean(m):.1f} %" if len(m) == 6 else "-" for m in means) + " |")
+
+
+def confusion_table(exp: Path, top: int = 3) -> None:
+    """The reported system's most frequent errors per held-out speaker: 'reference -> heard (count)'."""
+    run, name = next((run, name) for run, name in SYSTEMS if name.endswith("(reported)"))
+    print(f"\nmost frequent confusions of {name.partition(':')[0]} (of 50 clips per digit):\n")
+    print("| held-out speaker | errors | most frequent |")
+    print("|---|---:|---|")
+    for speaker in SPEAKERS:
+        scored = exp / f"loso_{run}_{speaker}/eval_test/predictions.jsonl"
+        if not scored.is_file():
+            continue
+        pairs = collections.Counter(
+            f"{p['reference']} -> {p['closed_set']}" for p in map(json.loads, scored.open())
+            if p["closed_set"] != p["reference"]
+        )  # fmt: skip
+        common = ", ".join(f"{pair} ({count})" for pair, count in pairs.most_common(top))
+        print(f"| {speaker} | {sum(pairs.values())} | {common} |")
 
 
 if __name__ == "__main__":

@@ -387,3 +387,17 @@ def test_recipe_refuses_an_unknown_loso_run_before_doing_anything(tmp_path):
         "run.sh: unknown --loso-runs entry 'c4' (from: ctc a b c e c2 f x c3 g s t w v)"
     ]
     assert not (tmp_path / "data").exists()
+
+
+def test_results_script_counts_the_reported_systems_confusions(tmp_path):
+    """scripts/fsdd_results.py: the reported system's errors per held-out speaker, most frequent first."""
+    scored = tmp_path / "loso_v2_nicolas" / "eval_test"
+    scored.mkdir(parents=True)
+    heard = [("four", "five")] * 3 + [("two", "three")] * 2 + [("six", "three"), ("one", "one"), ("nine", "nine")]
+    lines = (json.dumps({"id": str(i), "reference": ref, "closed_set": hyp}) for i, (ref, hyp) in enumerate(heard))
+    scored.joinpath("predictions.jsonl").write_text("\n".join(lines) + "\n")
+    done = subprocess.run([sys.executable, str(REPO / "scripts/fsdd_results.py"), "--exp", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| nicolas | 6 | four -> five (3), two -> three (2), six -> three (1) |" in done.stdout.splitlines()
+    assert not any(line.startswith("| george | ") and "->" in line for line in done.stdout.splitlines())
