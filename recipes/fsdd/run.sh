@@ -73,6 +73,12 @@ wanted() {  # wanted RUN...: every RUN is in --loso-runs (a self-trained system 
   local run
   for run in "$@"; do [[ " $loso_runs " == *" $run "* ]] || return 1; done
 }
+any_wanted() {  # any_wanted RUN...: at least one RUN is in --loso-runs
+  local run
+  for run in "$@"; do wanted "$run" && return 0; done
+  return 1
+}
+deep_runs="c e c2 f x c3"  # stage 3's models on the deep-cropped clips (deep_model); G fine-tunes C on them
 
 isolated_model() {  # isolated_model NAME CONNECTED_DIR TEST_MANIFEST: train on connected digits, score closed-set
   train $configs/connected.toml "$exp/$1" --set train.epochs=10 \
@@ -109,14 +115,14 @@ if runs 0; then
   small=(--connected-train 2000 --connected-valid 200 --connected-test 0)
   "$python" -m speechrnn prepare fsdd --output "$data/fsdd_all" --test-speaker none "${small[@]}"
   for speaker in $speakers; do  # only the variants that --loso-runs trains on
-    if wanted ctc || wanted a; then
+    if any_wanted ctc a; then
       "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso/$speaker" --test-speaker "$speaker" "${small[@]}"
     fi
     if wanted b; then
       "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_crop/$speaker" --test-speaker "$speaker" \
         "${small[@]}" --edge-crop-ms 80
     fi
-    if wanted c || wanted e || wanted c2 || wanted f || wanted x || wanted c3 || wanted g; then
+    if any_wanted $deep_runs g; then
       "$python" -m speechrnn prepare fsdd --output "$data/fsdd_loso_deep/$speaker" --test-speaker "$speaker" \
         "${small[@]}" --edge-crop-ms 150 --edge-crop-fraction 0.35
     fi
@@ -155,7 +161,7 @@ if runs 3; then
     deep="\"$data/synth/train.jsonl\", \"$data/synth/tts_deep/connected/train.jsonl\""
     deep="$deep, \"$data/synth/pico_deep/connected/train.jsonl\""
     accented="$deep, \"$data/synth/accent_deep/connected/train.jsonl\""
-    for run in c e c2 f x c3; do
+    for run in $deep_runs; do
       wanted $run || continue
       log "stage 3: held-out speaker $speaker, model ${run^^}"
       case $run in  # C: B's training with pico voices and deep edge crops on every voice; the others vary C
