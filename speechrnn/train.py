@@ -76,8 +76,8 @@ def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
             raise ConfigError(f"train.device={device_name} but CUDA is not available")
         if device.index is None:  # "cuda": the current GPU (set_device needs an index)
             device = torch.device("cuda", torch.cuda.current_device())
-        if device.index >= torch.cuda.device_count():
-            raise ConfigError(f"train.device={device_name} but this machine has {torch.cuda.device_count()} GPU(s)")
+        if device.index >= (count := torch.cuda.device_count()):
+            raise ConfigError(f"train.device={device_name} but this machine has {count} GPU(s)")
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
