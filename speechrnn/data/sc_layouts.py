@@ -54,9 +54,13 @@ def unknown_word(file_name: str) -> str:
     return head.rsplit("_", 1)[0]
 
 
-def _audio_path(path: Path, manifest_dir: Path) -> str:
-    """Relative to the manifest when the clip lies under the manifest's parent folder, else absolute."""
-    path, base = path.resolve(), manifest_dir.resolve()
+def _audio_path(path: Path, manifest_dir: Path | None) -> str:
+    """Relative to the manifest when the clip lies under the manifest's parent folder, else
+    (or with no ``manifest_dir``) absolute."""
+    path = path.resolve()
+    if manifest_dir is None:
+        return str(path)
+    base = manifest_dir.resolve()
     if path.is_relative_to(base.parent):
         return os.path.relpath(path, base)
     return str(path)
@@ -79,14 +83,16 @@ def find_layout_root(folder: str | os.PathLike, labels=TASK12_LABELS) -> Path:
     raise DataError(f"{folder}: no label folders ({', '.join(labels[:3])}, ...) of the 12-class test layout")
 
 
-def official_test_utterances(test_dir: str | os.PathLike, manifest_dir: str | os.PathLike) -> list[Utterance]:
-    """Utterances of an extracted 12-class test set, sorted by id (audio paths for ``manifest_dir``).
+def official_test_utterances(test_dir: str | os.PathLike, manifest_dir: str | os.PathLike | None) -> list[Utterance]:
+    """Utterances of an extracted 12-class test set, by label then file name (audio paths for a
+    manifest in ``manifest_dir``; None: absolute).
 
     Raises:
         DataError: a folder that is not one of the 12 labels, a clip name that does not parse,
             unreadable audio, or no clips at all.
     """
-    test_dir, manifest_dir = find_layout_root(test_dir), Path(manifest_dir)
+    test_dir = find_layout_root(test_dir)
+    manifest_dir = None if manifest_dir is None else Path(manifest_dir)
     extra = sorted(p.name for p in test_dir.iterdir() if p.is_dir() and p.name not in TASK12_LABELS)
     if extra:
         raise DataError(f"{test_dir / extra[0]}: not a label of the 12-class test set ({', '.join(TASK12_LABELS)})")
@@ -114,9 +120,10 @@ def official_test_utterances(test_dir: str | os.PathLike, manifest_dir: str | os
 
 
 def word_folder_utterances(
-    words_dir: str | os.PathLike, manifest_dir: str | os.PathLike, *, task12: bool = False
+    words_dir: str | os.PathLike, manifest_dir: str | os.PathLike | None, *, task12: bool = False
 ) -> list[Utterance]:
-    """Utterances of ``<word>/<speaker>_nohash_<n>.wav`` folders (those starting with "_" are skipped).
+    """Utterances of ``<word>/<speaker>_nohash_<n>.wav`` folders (those starting with "_" are skipped),
+    audio paths for a manifest in ``manifest_dir`` (None: absolute).
 
     label = text = the folder's word; with ``task12`` a word that is not one of the ten commands
     is labelled ``_unknown_`` (its text stays the word).
@@ -124,7 +131,8 @@ def word_folder_utterances(
     Raises:
         DataError: no word folder with .wav clips, a clip name without ``_nohash_``, unreadable audio.
     """
-    words_dir, manifest_dir = Path(words_dir), Path(manifest_dir)
+    words_dir = Path(words_dir)
+    manifest_dir = None if manifest_dir is None else Path(manifest_dir)
     if not words_dir.is_dir():
         raise DataError(f"{words_dir}: no such folder")
     utterances = []
