@@ -48,7 +48,7 @@ from tqdm import tqdm
 from speechrnn.atomic import atomic_write
 from speechrnn.data.download import download_file, extract_archive, is_done, mark_done, progress_disabled
 from speechrnn.data.manifest import Utterance, write_manifest
-from speechrnn.errors import DataError
+from speechrnn.errors import ConfigError, DataError
 
 URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
 ARCHIVE_SHA256 = "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"
@@ -327,7 +327,7 @@ def run_prepare(args: argparse.Namespace) -> int:
             args.root, args.words_dir, name=args.words_name, task12=args.words_task12, **split
         )
     if args.skip_corpus and not counts:
-        raise DataError("--skip-corpus leaves nothing to prepare: add --test-set, --test-set-dir or --words-dir")
+        raise ConfigError("--skip-corpus leaves nothing to prepare: add --test-set, --test-set-dir or --words-dir")
     if not args.quiet:
         for name, count in counts.items():
             print(f"{name}: {count} clips -> {Path(args.root) / 'manifests' / name}.jsonl")
