@@ -192,7 +192,9 @@ def main(argv=None) -> int:
         try:
             report = run_one(name, args, data_root)
         except SpeechRNNError as error:
-            print(f"eval_real: error: {name}: {one_line(error)}", file=sys.stderr, flush=True)
+            message = one_line(error)
+            message = message if name in message else f"{name}: {message}"
+            print(f"eval_real: error: {message}", file=sys.stderr, flush=True)
             failures += 1
             continue
         folder = Path(args.output_dir) / Path(name).stem
