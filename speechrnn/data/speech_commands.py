@@ -29,6 +29,11 @@ Stages (each skipped when its completion marker exists, see ``download.is_done``
      augmentation (``data.noise`` in the training config).
 
 The seed (``--seed``, default 59185 as in TensorFlow's recipe) fixes every random choice.
+
+Folders without split lists (``sc_layouts``): ``--test-set`` also downloads the official 12-class
+test archive (or ``--test-set-dir DIR`` reads an extracted copy) into ``sc12_test_official.jsonl``;
+``--words-dir DIR`` prepares ``<word>/<speaker>_nohash_<n>.wav`` folders; ``--valid-percent P`` adds
+a speaker-disjoint ``_train``/``_valid`` pair of each; ``--skip-corpus`` leaves out the corpus itself.
 """
 
 from __future__ import annotations
