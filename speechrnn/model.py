@@ -31,7 +31,13 @@ from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
 
 CHECKPOINT_FORMAT = 1
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "digits_ctc.pt"
+ASSETS = Path(__file__).parent / "assets"
+BUNDLED_MODELS = {  # name -> checkpoint shipped with the package
+    "digits": ASSETS / "digits_ctc.pt",  # connected digits, streaming chunked CTC
+    "commands": ASSETS / "commands.pt",  # Speech Commands' 12 classes, BiGRU classifier
+}
+DEFAULT_MODEL = "digits"
+BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
 
 
 @dataclass
@@ -503,12 +509,34 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return checkpoint
 
 
-def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> SpeechRNN:
-    """Rebuild a model from a checkpoint; ``path=None`` loads the bundled connected-digits model."""
-    if path is None:
-        path = BUNDLED_MODEL
+def resolve_model(model: str | os.PathLike | None = None) -> Path:
+    """A bundled model's name ("digits", "commands"; None = "digits") or a checkpoint path -> the file.
+
+    A bundled name wins over a file of that name in the current folder (write "./commands" for
+    the file). A path that does not exist is returned as it is when it looks like one (it has a
+    folder or a suffix), so that loading it names the missing file.
+
+    Raises:
+        ModelError: a bundled model whose file is absent, or a name that is neither a bundled
+            model nor an existing file (the message lists the names).
+    """
+    name = DEFAULT_MODEL if model is None else model
+    if isinstance(name, str) and name in BUNDLED_MODELS:
+        path = BUNDLED_MODELS[name]
         if not path.is_file():
-            raise ModelError(f"bundled model missing at {path}: reinstall speechrnn or pass --model")
+            raise ModelError(f"bundled model {name!r} missing at {path}: reinstall speechrnn or pass a checkpoint path")
+        return path
+    path = Path(name)
+    if path.is_file() or len(path.parts) > 1 or path.suffix:
+        return path
+    names = ", ".join(BUNDLED_MODELS)
+    raise ModelError(f"unknown model {str(name)!r}: no such file, and not a bundled model ({names})")
+
+
+def load_model(model: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> SpeechRNN:
+    """Rebuild a model from a checkpoint path or a bundled model's name (``resolve_model``);
+    ``None`` loads the bundled connected-digits model."""
+    path = resolve_model(model)
     checkpoint = load_checkpoint(path)
     try:
         model = SpeechRNN(ModelConfig.from_dict(checkpoint["model_config"]))

@@ -23,7 +23,9 @@ PROG = "speechrnn transcribe"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files (wav, flac, ogg, mp3; any rate)")
-    parser.add_argument("--model", default=None, metavar="CKPT", help="checkpoint (default: bundled digits model)")
+    parser.add_argument(
+        "--model", default=None, metavar="NAME", help="digits or commands (bundled) or a checkpoint (default: digits)"
+    )
     parser.add_argument(
         "--format",
         default="txt",

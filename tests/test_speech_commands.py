@@ -213,6 +213,17 @@ def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_p
     from speechrnn.model import load_model
 
     url = http_server.add("/speech_commands_v0.02.tar.gz", archive)
+    test_members = {  # the official test archive's layout, with the labels of this small corpus
+        f"./{label}/{name}": audio_bytes(_clip(word, 5, 0))
+        for label, name, word in [
+            ("yes", "9a8b7c6d_nohash_0.wav", "yes"),
+            ("no", "9a8b7c6d_nohash_0.wav", "no"),
+            ("_unknown_", "cat_9a8b7c6d_nohash_0.wav", "cat"),
+        ]
+    }
+    test_members["./_silence_/0.wav"] = audio_bytes(np.zeros(16000, np.float32))
+    test_archive = tar_gz(test_members)
+    test_url = http_server.add("/speech_commands_test_set_v0.02.tar.gz", test_archive)
     data, exp = tmp_path / "data", tmp_path / "exp"
     shrink = {
         "data.num_workers": 0,
@@ -223,7 +234,8 @@ def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_p
         "train.epochs": 1,
     }
     command = ["bash", str(RECIPE / "run.sh"), "--data", str(data), "--exp", str(exp), "--url", url]
-    command += ["--sha256", hashlib.sha256(archive).hexdigest(), "--"]
+    command += ["--sha256", hashlib.sha256(archive).hexdigest()]
+    command += ["--test-url", test_url, "--test-sha256", hashlib.sha256(test_archive).hexdigest(), "--"]
     command += [a for k, v in shrink.items() for a in ("--set", f"{k}={v}")]
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
@@ -241,6 +253,8 @@ def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_p
     assert report["num_utterances"] == len(read_manifest(data / "manifests" / "sc12_test.jsonl"))
     assert 0.0 <= report["metrics"]["accuracy"] <= 1.0
     assert (exp / "eval_test" / "confusion_matrix.png").stat().st_size > 0
+    official = json.loads((exp / "eval_test_official" / "report.json").read_text())  # the official test files too
+    assert official["num_utterances"] == len(test_members) and "official test files" in result.stdout
 
 
 def test_cli_prepare_reports_errors_in_one_line(http_server, archive, tmp_path):
