@@ -506,9 +506,8 @@ def make_word_clips(
                     duration = len(clip) / SAMPLE_RATE
                 else:
                     duration = sf.info(str(path)).duration
-                utterances.append(
-                    Utterance(audio=str(path), duration=duration, speaker=speaker, label=label_of.get(word, word), id=name)
-                )
+                label = label_of.get(word, word)
+                utterances.append(Utterance(audio=str(path), duration=duration, speaker=speaker, label=label, id=name))
     if not done:
         mark_done(output_dir, "word_clips", info)
     return utterances

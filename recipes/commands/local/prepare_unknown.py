@@ -42,7 +42,8 @@ def main() -> None:
     wake = split_utterances(clips(args.realspeech / "wake_words", "*/*.flac", lambda p: ""))
     for split, utterances in wake.items():
         rng.shuffle(utterances)
-        print(f"wake_words_{split}: {write_manifest(args.output / f'wake_words_{split}.jsonl', utterances[: args.per_source])}")
+        count = write_manifest(args.output / f"wake_words_{split}.jsonl", utterances[: args.per_source])
+        print(f"wake_words_{split}: {count}")
     fsdd = clips(args.fsdd / "recordings", "*.wav", lambda p: "fsdd-" + p.stem.split("_")[1])
     rng.shuffle(fsdd)
     print(f"fsdd_unknown: {write_manifest(args.output / 'fsdd_unknown.jsonl', fsdd[: args.per_source])}")
