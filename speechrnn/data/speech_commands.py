@@ -37,6 +37,7 @@ import argparse
 import math
 import os
 import random
+import sys
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -138,7 +139,14 @@ def write_word_manifests(data_dir: Path, manifest_dir: Path, *, quiet: bool = Fa
 
 
 def cut_noise_regions(data_dir: Path, out_dir: Path) -> dict[str, list[Path]]:
-    """Write each background recording's train/valid/test time region as 16 kHz WAVs under ``out_dir/<split>/``."""
+    """Write each background recording's train/valid/test time region as 16 kHz WAVs under ``out_dir/<split>/``.
+
+    A recording whose region for a split is shorter than one clip is skipped for that split, with a
+    warning on stderr naming it.
+
+    Raises:
+        DataError: no recordings, or a split that gets no noise region at all.
+    """
     from speechrnn.audio import load_audio
 
     sources = sorted((data_dir / BACKGROUND).glob("*.wav"))
@@ -150,10 +158,16 @@ def cut_noise_regions(data_dir: Path, out_dir: Path) -> dict[str, list[Path]]:
         for split, (start, end) in NOISE_REGIONS.items():
             part = audio[int(start * len(audio)) : int(end * len(audio))]
             if len(part) < CLIP_SECONDS * SAMPLE_RATE:
-                raise DataError(f"{source}: too short to cut a {CLIP_SECONDS:g} s {split} clip from its region")
+                print(f"warning: {source}: too short to cut a {CLIP_SECONDS:g} s {split} clip from its region; "
+                      f"not used for {split}", file=sys.stderr)  # fmt: skip
+                continue
             target = out_dir / split / source.name
             _write_wav(target, part)
             regions[split].append(target)
+    for split, parts in regions.items():
+        if not parts:
+            short = f"no recording is long enough for a {CLIP_SECONDS:g} s {split} clip"
+            raise DataError(f"{data_dir / BACKGROUND}: {short}")
     return regions
 
 
