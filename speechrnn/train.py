@@ -13,7 +13,6 @@ continues from ``last.pt`` as if never interrupted.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import dataclasses
@@ -33,7 +32,7 @@ from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
 from speechrnn.augment import WaveformAugment, spec_augment
-from speechrnn.config import TrainConfig, load_config
+from speechrnn.config import TrainConfig
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
 from speechrnn.data.manifest import read_manifest
 from speechrnn.decode import greedy_path, label_scores
@@ -41,23 +40,6 @@ from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, load_model, save_checkpoint
 from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, fit_reference, speaker_statistics, stats_table
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="TOML config file (or a run's config.json)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config value, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    best = train(config, resume=args.resume, quiet=args.quiet)
-    if is_main_process():
-        print(f"best checkpoint: {best}")
-    return 0
-
 
 # --- distributed helpers -------------------------------------------------------------------------
 
@@ -463,25 +445,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     return out_dir / "best.pt"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python -m speechrnn.train`` / ``torchrun -m speechrnn.train``."""
-    from speechrnn.errors import SpeechRNNError
+if __name__ == "__main__":  # torchrun -m speechrnn.train: the command layer parses the arguments
+    from speechrnn.commands.train import main
 
-    parser = argparse.ArgumentParser(prog="speechrnn.train", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except SpeechRNNError as error:
-        print(f"speechrnn train: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("speechrnn train: interrupted; resume with --resume", file=sys.stderr)
-        return 130
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -14,9 +14,10 @@ from helpers import fsdd_missing_reason, fsdd_recordings
 
 import speechrnn
 from speechrnn.audio import load_audio
+from speechrnn.commands.transcribe import transcribe_stream_cli
 from speechrnn.errors import AudioError, ConfigError
 from speechrnn.model import ModelConfig, SpeechRNN
-from speechrnn.stream import StreamingRecognizer, transcribe_stream_cli
+from speechrnn.stream import StreamingRecognizer
 
 torch.set_num_threads(1)
 DIGITS = [str(i) for i in range(10)]

@@ -33,7 +33,6 @@ The seed (``--seed``, default 59185 as in TensorFlow's recipe) fixes every rando
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import random
@@ -275,16 +274,3 @@ def prepare(
             )
     say(f"manifests in {manifest_dir}")
     return manifest_dir
-
-
-def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, type=Path, help="folder for the archive, audio and manifests")
-    parser.add_argument("--url", default=URL, help=f"archive URL (default: {URL})")
-    parser.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (known for the default URL)")
-    parser.add_argument("--seed", type=int, default=SEED, help="seed of the 12-class construction")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-
-
-def run_prepare(args: argparse.Namespace) -> int:
-    prepare(args.root, url=args.url, sha256=args.sha256, seed=args.seed, quiet=args.quiet)
-    return 0

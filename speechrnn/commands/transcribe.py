@@ -1,4 +1,4 @@
-"""Transcribe (CTC models) or classify audio files.
+"""``speechrnn transcribe``: transcribe (CTC models) or classify audio files.
 
 Without ``--output-dir`` results go to stdout: ``txt`` prints each file's text (prefixed by
 ``path<TAB>`` when there are several files), ``json`` prints one JSON object per file per line.
@@ -15,7 +15,12 @@ import argparse
 import json
 import sys
 
-from speechrnn.errors import ConfigError, SpeechRNNError
+import numpy as np
+
+from speechrnn.decode import DecodingOptions
+from speechrnn.endpoint import EndpointConfig
+from speechrnn.errors import AudioError, ConfigError, SpeechRNNError
+from speechrnn.stream import StreamingRecognizer, format_event
 from speechrnn.writers import FORMATS, get_writer, result_to_dict
 
 PROG = "speechrnn transcribe"
@@ -102,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
 
         speaker = enrol(model, args.speaker_audio)  # a bad file: one line, exit 1 (cli.main)
     if args.stream:
-        from speechrnn.stream import transcribe_stream_cli  # written by the streaming module
-
         return int(transcribe_stream_cli(args, model, speaker) or 0)
 
     options = {"method": args.decoder, "beam_size": args.beam_size, "speaker": speaker}
@@ -123,3 +126,65 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             _report_failure(path, error)
     return 1 if failures else 0
+
+
+# ---------------------------------------------------------------------- --stream
+def _read_file(path: str) -> tuple[np.ndarray, int]:
+    """A file's samples at its own rate: (samples,) float32 and the rate."""
+    import soundfile as sf  # noqa: PLC0415
+
+    from speechrnn.audio import load_audio  # noqa: PLC0415
+
+    try:
+        rate = sf.info(str(path)).samplerate
+    except Exception:  # noqa: BLE001 - load_audio raises the precise AudioError
+        load_audio(path)
+        raise AudioError(f"{path}: not a readable audio file") from None
+    return load_audio(path, rate), rate
+
+
+def transcribe_stream_cli(args, model, speaker=None) -> int:
+    """``speechrnn transcribe --stream``: feed each file in ``--chunk-ms`` chunks, print events as they come.
+
+    Text output: ``partial: ...`` lines when the partial text changes and ``[start-end] text``
+    per final utterance (prefixed by the file name when there are several files);
+    ``--format json`` prints one JSON object per event. ``speaker``: enrolled statistics
+    (``--speaker-audio``); ``--adapt-speaker`` learns them from the inputs instead.
+    """
+    chunk_ms = getattr(args, "chunk_ms", None) or 100
+    if chunk_ms <= 0:
+        raise ConfigError(f"--chunk-ms must be positive, got {chunk_ms}")
+    decoder = getattr(args, "decoder", None) or "greedy"
+    options = {"method": decoder}
+    if getattr(args, "beam_size", None):
+        options["beam_size"] = args.beam_size
+    as_json = getattr(args, "format", "text") == "json"
+    paths = list(args.audio)
+    recognizer = StreamingRecognizer(
+        model,
+        endpoint=EndpointConfig(),
+        decoding=DecodingOptions(**options),
+        speaker=speaker,
+        adapt_speaker=getattr(args, "adapt_speaker", False),
+    )
+    for path in paths:
+        audio, rate = _read_file(path)
+        prefix = f"{path}: " if len(paths) > 1 else ""
+        chunk = max(1, rate * chunk_ms // 1000)
+        events_of_file = (
+            event
+            for begin in range(0, audio.size, chunk)
+            for event in recognizer.accept_waveform(audio[begin : begin + chunk], rate)
+        )
+        for event in _chain(events_of_file, recognizer.finish):
+            if as_json:
+                print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
+            else:
+                print(format_event(event, prefix), flush=True)
+    sys.stdout.flush()
+    return 0
+
+
+def _chain(events, finish):
+    yield from events
+    yield from finish()
