@@ -453,7 +453,7 @@ class SpeechRNN(nn.Module):
         speaker's statistics from ``speaker_norm.enrol`` (models with speaker normalisation);
         keyword options go to ``decode.DecodingOptions``.
         """
-        from speechrnn.decode import transcribe
+        from speechrnn.transcribe import transcribe
 
         return transcribe(self, audio, sample_rate=sample_rate, speaker=speaker, **options)
 

@@ -16,14 +16,13 @@ longest utterance (rule 3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
 from speechrnn.audio import to_mono_float32
 from speechrnn.decode import (
     DecodingOptions,
+    StreamEvent,
     Transcription,
     WordTiming,
     classification_result,
@@ -36,35 +35,6 @@ from speechrnn.decode import (
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError
 from speechrnn.stream_features import StreamingLogMel, StreamingSubsampler
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """Something that changed: a ``partial`` or ``final`` text, or a keyword ``detection``.
-
-    Times are seconds from the start of the stream. ``result`` is the final ``Transcription``.
-    """
-
-    kind: str
-    text: str
-    start: float
-    end: float
-    words: tuple[WordTiming, ...] = ()
-    label: str | None = None
-    score: float | None = None
-    reason: str | None = None  # what ended a final: "rule1"/"rule2"/"rule3" or "end"
-    result: Transcription | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict:
-        out = {"type": self.kind, "text": self.text, "start": round(self.start, 3), "end": round(self.end, 3)}
-        if self.kind == "final":
-            out["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in self.words]
-            out["reason"] = self.reason
-        if self.label is not None:
-            out["label"] = self.label
-        if self.score is not None:
-            out["score"] = round(self.score, 4)
-        return out
 
 
 def _check_rate(sample_rate) -> int:
