@@ -34,7 +34,7 @@ from speechrnn.metrics import (
     plot_confusion_matrix,
     word_counts,
 )
-from speechrnn.speaker_norm import speaker_statistics, stats_table
+from speechrnn.speaker_norm import speaker_table
 
 DECODERS = ("greedy", "beam")  # the default pair
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
@@ -317,16 +317,6 @@ def _collate_indexed(items: Sequence[tuple[int, torch.Tensor]]) -> tuple[list[in
     """-> (indices, (batch, samples) zero-padded audio, (batch,) lengths)."""
     audio, lengths = collate_audio([a for _, a in items])
     return [i for i, _ in items], audio, lengths
-
-
-def speaker_table(model, speakers: Sequence[str], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
-    """(speakers + 1, 2, n_mels) normaliser statistics of each of ``speakers`` from that speaker's
-    audio in ``enrolment``, for a model with speaker normalisation (None for any other)."""
-    if model.config.speaker_norm == "none":
-        return None
-    wanted = set(speakers)
-    stats = speaker_statistics(model.frontend, [u for u in enrolment if u.speaker in wanted], model.config.sample_rate)
-    return stats_table(model, speakers, stats)
 
 
 def check_same_labels(models: Sequence) -> None:

@@ -29,6 +29,7 @@ from torch import nn
 from speechrnn.atomic import atomic_write
 from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
+from speechrnn.speaker_norm import FeatureStats
 
 CHECKPOINT_FORMAT = 1
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "digits_ctc.pt"
@@ -151,8 +152,6 @@ class FeatureNormalizer(nn.Module):
 
     def reference_statistics(self):
         """The reference speaker as ``speaker_norm.FeatureStats`` (CPU tensors)."""
-        from speechrnn.speaker_norm import FeatureStats  # noqa: PLC0415
-
         self.check_speaker_norm()
         return FeatureStats(self.reference_mean.cpu(), self.reference_std.cpu())
 

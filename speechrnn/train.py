@@ -39,7 +39,7 @@ from speechrnn.decode import greedy_path, label_scores
 from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, load_model, save_checkpoint
-from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, fit_reference, speaker_statistics, stats_table
+from speechrnn.speaker_norm import batch_stats, speaker_tables
 
 # --- distributed helpers -------------------------------------------------------------------------
 
@@ -133,31 +133,6 @@ def fit_normalizer(model: SpeechRNN, dataset: ManifestDataset, count: int, seed:
     dataset.augment = augment
     mean = total / frames
     model.normalizer.set_statistics(mean.float(), (total_sq / frames - mean**2).clamp(min=0).sqrt().float())
-
-
-def speaker_tables(
-    model: SpeechRNN, train_set: ManifestDataset, valid_set: ManifestDataset, seed: int, keep_reference: bool = False
-):
-    """Speaker normalisation (speaker_norm.py): set the model's reference from the training speakers
-    (unless ``keep_reference``: a fine-tuned model keeps the reference its weights learnt with) and
-    return each set's (speakers + 1, 2, n_mels) table of normaliser statistics; (None, None) if off.
-
-    Validation speakers get statistics from their own validation audio, as ``evaluate`` does.
-    """
-    if model.config.speaker_norm == "none":
-        return None, None
-    rate = model.config.sample_rate
-    if keep_reference:
-        train_stats = speaker_statistics(model.frontend, train_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
-    else:
-        train_stats = fit_reference(model, train_set.utterances, seed)
-    valid_stats = speaker_statistics(model.frontend, valid_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
-    return stats_table(model, train_set.speakers, train_stats), stats_table(model, valid_set.speakers, valid_stats)
-
-
-def batch_stats(table: torch.Tensor | None, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """Per-item normaliser statistics (batch, 2, n_mels) from a speaker table on the batch's device."""
-    return None if table is None else table[batch["speakers"]]
 
 
 def learning_rate_factor(step: int, total_steps: int, config) -> float:
