@@ -22,14 +22,7 @@ import torch
 
 from speechrnn.data.manifest import Utterance
 from speechrnn.errors import ConfigError, DataError
-from speechrnn.evaluate import (
-    NO_WARP,
-    check_same_labels,
-    check_warps,
-    label_posteriors,
-    model_outputs,
-    prepare_ensemble,
-)
+from speechrnn.scoring import NO_WARP, check_same_labels, check_warps, label_posteriors, model_outputs, prepare_ensemble
 
 DEFAULT_MIN_CONFIDENCE = 0.9
 

@@ -36,6 +36,7 @@ from speechrnn.config import TrainConfig
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
 from speechrnn.data.manifest import read_manifest
 from speechrnn.decode import greedy_path, label_scores
+from speechrnn.device import resolve_device
 from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, load_model, save_checkpoint
@@ -52,14 +53,10 @@ def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
         device_name = "cuda" if torch.cuda.is_available() else "cpu"
     if device_name == "cuda" and world_size > 1:
         device_name = f"cuda:{local_rank}"
-    device = torch.device(device_name)
+    device = resolve_device(device_name, "train.device")
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={device_name} but CUDA is not available")
         if device.index is None:  # "cuda": the current GPU (set_device needs an index)
             device = torch.device("cuda", torch.cuda.current_device())
-        if device.index >= (count := torch.cuda.device_count()):
-            raise ConfigError(f"train.device={device_name} but this machine has {count} GPU(s)")
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

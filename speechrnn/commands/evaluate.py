@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from speechrnn.data.manifest import read_manifest
-from speechrnn.evaluate import ALL_DECODERS, DECODERS, NO_WARP, evaluate, format_summary, resolve_device, write_report
+from speechrnn.device import resolve_device
+from speechrnn.evaluate import ALL_DECODERS, DECODERS, evaluate, format_summary, write_report
+from speechrnn.scoring import NO_WARP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ from collections import Counter
 
 from speechrnn.commands.evaluate import add_scoring_arguments
 from speechrnn.data.manifest import read_manifest, write_manifest
-from speechrnn.evaluate import check_warps, resolve_device
+from speechrnn.device import resolve_device
 from speechrnn.pseudo_label import (
     DEFAULT_MIN_CONFIDENCE,
     check_min_confidence,
@@ -16,6 +16,7 @@ from speechrnn.pseudo_label import (
     confident,
     pseudo_label,
 )
+from speechrnn.scoring import check_warps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from speechrnn.decode import DecodingOptions
+from speechrnn.device import resolve_device
 from speechrnn.endpoint import EndpointConfig
 from speechrnn.errors import AudioError, ConfigError, SpeechRNNError
 from speechrnn.stream import StreamingRecognizer, format_event
@@ -68,11 +69,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
     if args.adapt_speaker and not args.stream:
         raise ConfigError("--adapt-speaker needs --stream (offline, give the speaker's audio with --speaker-audio)")
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: CUDA is not available on this machine")
+    resolve_device(args.device)
 
 
 def _progress(items: list[str], args: argparse.Namespace):
