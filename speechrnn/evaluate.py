@@ -30,7 +30,7 @@ from speechrnn.metrics import (
     plot_confusion_matrix,
     word_counts,
 )
-from speechrnn.scoring import NO_WARP, check_same_labels, check_warps, label_posteriors, model_outputs, prepare_ensemble
+from speechrnn.scoring import check_same_labels, label_posteriors, model_outputs, prepare_ensemble
 
 DECODERS = ("greedy", "beam")  # the default pair
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
@@ -93,7 +93,6 @@ def evaluate(
     speaker_norm: bool = True,
     speaker_utterances: Sequence[Utterance] | None = None,
     num_workers: int = 0,
-    warps: Sequence[float] = NO_WARP,
 ) -> dict:
     """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
 
@@ -115,12 +114,9 @@ def evaluate(
             (an enrolment set; a scored speaker without any here is run as the reference).
         num_workers: DataLoader processes that read and pad the audio while the model runs (0: in
             this process).
-        warps: test-time vocal-tract-length warps: every model also runs on its features with the
-            mel axis scaled by each factor (``augment.warp_mel``), and all (model, factor) pairs are
-            combined as an ensemble is (classifiers, or CTC models with closed_set only).
 
     Returns:
-        {"num_utterances", "head", "labels", "device", "speaker_norm", "warps", "metrics", "timing",
+        {"num_utterances", "head", "labels", "device", "speaker_norm", "metrics", "timing",
         "predictions"}:
         classify metrics hold accuracy, per-class scores and "confusion_matrix" {"labels", "counts"}
         (rows = reference); ctc metrics hold, per decoder, wer, cer, word/char counts and "worst".
@@ -129,8 +125,7 @@ def evaluate(
     Raises:
         DataError: no utterances, or a label/text the model cannot be scored against.
         ConfigError: an unknown decoder, a beam size below 1, an ensemble whose models differ in
-            head, labels or unit, a warp factor outside [0.5, 2], or CTC warps or ensembles asked for
-            a decoder other than closed_set.
+            head, labels or unit, or a CTC ensemble asked for a decoder other than closed_set.
     """
     utterances = list(utterances)
     if not utterances:
@@ -141,8 +136,7 @@ def evaluate(
     classify = config.head == "classify"
     if not classify:
         decoders = _check_decoders(decoders)
-    warps = check_warps(warps)
-    _check_ensemble(models, decoders, warps)
+    _check_ensemble(models, decoders)
     if beam_size < 1:
         raise ConfigError(f"beam size must be >= 1, got {beam_size}")
     models, tables, normalised = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
@@ -159,7 +153,7 @@ def evaluate(
     start = time.perf_counter()
     batches = model_outputs(
         models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
-        quiet=quiet, desc="evaluate", warps=warps,
+        quiet=quiet, desc="evaluate",
     )  # fmt: skip
     for batch, results, seconds_of_audio, seconds_in_model in batches:
         audio_seconds += seconds_of_audio
@@ -200,7 +194,6 @@ def evaluate(
         "labels": list(config.labels),
         "device": str(models[0].device),
         "speaker_norm": normalised,
-        "warps": list(warps),
         "metrics": metrics,
         "timing": {
             "seconds": seconds,
@@ -214,16 +207,12 @@ def evaluate(
     }
 
 
-def _check_ensemble(models: Sequence, decoders: Sequence[str], warps: Sequence[float] = NO_WARP) -> None:
-    """ConfigError unless ``models`` (each run at every one of ``warps``) can be scored together
-    (see ``evaluate``)."""
+def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
+    """ConfigError unless ``models`` can be scored together (see ``evaluate``)."""
     if len(models) > 1:
         check_same_labels(models)
-    if models[0].config.head == "ctc" and tuple(decoders) != ("closed_set",):
-        if len(models) > 1:
-            raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
-        if tuple(warps) != NO_WARP:
-            raise ConfigError("CTC models with test-time warps are scored with --decoder closed_set only")
+    if models[0].config.head == "ctc" and tuple(decoders) != ("closed_set",) and len(models) > 1:
+        raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
 
 
 def _classification_metrics(utterances, references, predicted, scores, labels) -> tuple[dict, list[dict]]:

@@ -22,7 +22,7 @@ import torch
 
 from speechrnn.data.manifest import Utterance
 from speechrnn.errors import ConfigError, DataError
-from speechrnn.scoring import NO_WARP, check_same_labels, check_warps, label_posteriors, model_outputs, prepare_ensemble
+from speechrnn.scoring import check_same_labels, label_posteriors, model_outputs, prepare_ensemble
 
 DEFAULT_MIN_CONFIDENCE = 0.9
 
@@ -69,13 +69,12 @@ def pseudo_label(
     device: str | torch.device | None = None,
     num_workers: int = 0,
     quiet: bool = False,
-    warps: Sequence[float] = NO_WARP,
 ) -> list[PseudoLabel]:
     """Label every utterance with the best label of ``model`` (one model or a list: an ensemble,
     combined as ``evaluate`` combines one). Any label or text already in ``utterances`` is ignored.
 
     Args:
-        pad_seconds, speaker_norm, speaker_utterances, max_seconds, num_workers, warps: as for
+        pad_seconds, speaker_norm, speaker_utterances, max_seconds, num_workers: as for
             ``evaluate.evaluate``, so a pseudo-label is exactly the decision ``evaluate`` scores.
 
     Returns:
@@ -84,20 +83,19 @@ def pseudo_label(
     Raises:
         DataError: no utterances.
         ConfigError: a character-level CTC model, an ensemble whose models differ in head,
-            labels or unit, or a warp factor outside [0.5, 2].
+            labels or unit.
     """
     utterances = list(utterances)
     if not utterances:
         raise DataError("no utterances to label")
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     check_pseudo_labeller(models)
-    warps = check_warps(warps)
     models, tables, _ = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
     config = models[0].config
     labelled: list[PseudoLabel | None] = [None] * len(utterances)
     batches = model_outputs(
         models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
-        quiet=quiet, desc="pseudo-label", warps=warps,
+        quiet=quiet, desc="pseudo-label",
     )  # fmt: skip
     for batch, results, _, _ in batches:
         confidence, best = label_posteriors(results, config.head).max(dim=-1)

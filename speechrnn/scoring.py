@@ -13,15 +13,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from speechrnn.augment import warp_mel
 from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance, speaker_ids
 from speechrnn.data.manifest import Utterance
 from speechrnn.decode import label_scores
 from speechrnn.errors import ConfigError
 from speechrnn.speaker_norm import speaker_table
-
-NO_WARP = (1.0,)  # test-time mel warps: the features as they are
-MIN_WARP, MAX_WARP = 0.5, 2.0
 
 
 def prepare_ensemble(
@@ -56,16 +52,13 @@ def model_outputs(
     num_workers: int = 0,
     quiet: bool = False,
     desc: str = "score",
-    warps: Sequence[float] = NO_WARP,
 ):
     """Run every model of an ensemble over ``utterances`` in duration-sorted batches.
 
     ``tables`` holds each model's (speakers + 1, 2, n_mels) speaker table (``speaker_table``; its
-    rows follow ``speaker_ids(utterances)``) or None. ``warps``: mel-axis scale factors
-    (``augment.warp_mel``) each model also runs with, on the same normalised features. Yields, per
-    batch, (manifest indices, [(outputs (batch, frames, labels) float32, steps (batch,)) per model
-    and warp, model-major: the first is the first model unwarped when ``warps`` starts with 1] on
-    the CPU, seconds of audio, seconds spent in the models).
+    rows follow ``speaker_ids(utterances)``) or None. Yields, per batch, (manifest indices,
+    [(outputs (batch, frames, labels) float32, steps (batch,)) per model] on the CPU, seconds of
+    audio, seconds spent in the models).
     """
     device = models[0].device
     sample_rate = models[0].config.sample_rate
@@ -87,7 +80,7 @@ def model_outputs(
                 results = []
                 for m, t in zip(models, tables, strict=True):
                     feats, frames = m.features(audio.to(device), lengths.to(device), None if t is None else t[ids])
-                    results += [m.encode(feats if w == 1 else warp_mel(feats, w), frames) for w in warps]
+                    results.append(m.encode(feats, frames))
                 results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]
             yield batch, results, float(lengths.sum()) / sample_rate, time.perf_counter() - tick
             progress.update(len(batch))
@@ -131,14 +124,3 @@ def check_same_labels(models: Sequence) -> None:
         c = other.config
         if (c.head, list(c.labels), c.unit) != (first.head, list(first.labels), first.unit):
             raise ConfigError("ensemble models must share head, labels and unit")
-
-
-def check_warps(warps: Sequence[float]) -> tuple[float, ...]:
-    """``warps`` as a tuple; ConfigError if empty or a factor is outside [0.5, 2]."""
-    warps = tuple(float(w) for w in warps)
-    if not warps:
-        raise ConfigError("give at least one warp factor (1: no warp)")
-    for w in warps:
-        if not MIN_WARP <= w <= MAX_WARP:
-            raise ConfigError(f"warp factor must be between {MIN_WARP:g} and {MAX_WARP:g}, got {w:g}")
-    return warps

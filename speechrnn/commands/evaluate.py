@@ -7,7 +7,6 @@ import argparse
 from speechrnn.data.manifest import read_manifest
 from speechrnn.device import resolve_device
 from speechrnn.evaluate import ALL_DECODERS, DECODERS, evaluate, format_summary, write_report
-from speechrnn.scoring import NO_WARP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,15 +43,6 @@ def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
         "--speaker-manifest",
         help="take each speaker's normalisation statistics from this manifest's audio (default: --manifest)",
     )
-    parser.add_argument(
-        "--warp",
-        type=float,
-        nargs="+",
-        default=list(NO_WARP),
-        metavar="FACTOR",
-        help="test-time vocal-tract-length warps: run every model also with its mel axis scaled by each "
-        "factor and average (e.g. 0.9 0.95 1 1.05 1.1; closed-set or classifier scoring; default 1)",
-    )
     parser.add_argument("--num-workers", type=int, default=0, help="processes reading audio (default 0: none)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
         speaker_norm=not args.no_speaker_norm,
         speaker_utterances=read_manifest(args.speaker_manifest) if args.speaker_manifest else None,
         num_workers=args.num_workers,
-        warps=args.warp,
     )
     names = [str(path) for path in args.model] if args.model else ["bundled"]
     report = {"model": names[0] if len(names) == 1 else names, "manifest": str(args.manifest), **report}

@@ -16,7 +16,6 @@ from speechrnn.pseudo_label import (
     confident,
     pseudo_label,
 )
-from speechrnn.scoring import check_warps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
 
     check_min_confidence(args.min_confidence)  # before any audio is read
     check_top_fraction(args.top_fraction)
-    check_warps(args.warp)
     device = resolve_device(args.device)
     utterances = read_manifest(args.manifest, labelled=False)
     models = [load_model(path, device=device) for path in args.model or [None]]
@@ -61,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         num_workers=args.num_workers,
         quiet=args.quiet,
-        warps=args.warp,
     )
     kept = confident(labels, args.min_confidence, args.top_fraction)
     write_manifest(args.output, kept)
