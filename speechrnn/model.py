@@ -29,6 +29,7 @@ from torch import nn
 from speechrnn.atomic import atomic_write
 from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
+from speechrnn.speaker_norm import FeatureStats
 
 CHECKPOINT_FORMAT = 1
 ASSETS = Path(__file__).parent / "assets"
@@ -157,8 +158,6 @@ class FeatureNormalizer(nn.Module):
 
     def reference_statistics(self):
         """The reference speaker as ``speaker_norm.FeatureStats`` (CPU tensors)."""
-        from speechrnn.speaker_norm import FeatureStats  # noqa: PLC0415
-
         self.check_speaker_norm()
         return FeatureStats(self.reference_mean.cpu(), self.reference_std.cpu())
 
@@ -459,7 +458,7 @@ class SpeechRNN(nn.Module):
         speaker's statistics from ``speaker_norm.enrol`` (models with speaker normalisation);
         keyword options go to ``decode.DecodingOptions``.
         """
-        from speechrnn.decode import transcribe
+        from speechrnn.transcribe import transcribe
 
         return transcribe(self, audio, sample_rate=sample_rate, speaker=speaker, **options)
 
@@ -467,9 +466,11 @@ class SpeechRNN(nn.Module):
 def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> None:
     """Write a checkpoint atomically (temp file + rename).
 
-    The checkpoint holds ``model_config``, ``state_dict`` (no ``module.``/``_orig_mod.``
-    prefixes), ``labels``, ``normalization`` and any ``extra`` entries (``train_config``,
-    ``metadata``, ``optimizer``, ...), all loadable with ``weights_only=True``.
+    The checkpoint holds ``format``, ``model_config`` (labels included), ``state_dict`` (no
+    ``module.``/``_orig_mod.`` prefixes; the feature statistics and any speaker reference are
+    normaliser buffers) and any ``extra`` entries (``train_config``, ``metadata``, ``optimizer``,
+    ...), all loadable with ``weights_only=True``. Older checkpoints also carry ``labels`` and
+    ``normalization`` blocks, which duplicate these and are not read.
     """
     model = getattr(model, "module", model)
     model = getattr(model, "_orig_mod", model)
@@ -478,17 +479,6 @@ def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> 
         "format": CHECKPOINT_FORMAT,
         "model_config": dataclasses.asdict(config),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "labels": list(config.labels),
-        "normalization": {
-            "mode": config.normalization,
-            "mean": model.normalizer.mean.tolist(),
-            "std": model.normalizer.std.tolist(),
-            **(
-                {"speaker_reference": {"mean": model.normalizer.reference_mean.tolist(),
-                                       "std": model.normalizer.reference_std.tolist()}}
-                if config.speaker_norm != "none" else {}
-            ),
-        },
         **extra,
     }
     with atomic_write(path) as f:
@@ -496,7 +486,8 @@ def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> 
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint dict with ``weights_only=True``; a clear ModelError if it cannot be read."""
+    """Read a checkpoint dict with ``weights_only=True``; a clear ModelError if it cannot be read
+    or has a format this version does not know (a checkpoint without ``format`` is format 1)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
@@ -506,6 +497,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelError(f"{path}: not a speechrnn checkpoint ({type(error).__name__})") from None
     if not isinstance(checkpoint, dict) or "model_config" not in checkpoint or "state_dict" not in checkpoint:
         raise ModelError(f"{path}: not a speechrnn checkpoint (no model_config/state_dict)")
+    version = checkpoint.get("format", 1)
+    if version != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: checkpoint format {version!r}, this speechrnn reads format {CHECKPOINT_FORMAT}")
     return checkpoint
 
 

@@ -21,9 +21,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import fsdd_missing_reason, fsdd_recordings
 
-from speechrnn.data.fsdd import fsdd_root
 from speechrnn.model import BUNDLED_MODEL, BUNDLED_MODELS, ModelConfig, SpeechRNN, save_checkpoint
+
+FSDD = fsdd_recordings()
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "scripts" / "mic_demo.py"
@@ -130,12 +132,12 @@ def test_demo_records_from_pulseaudio_and_stops_cleanly_on_ctrl_c(pulse, tmp_pat
 
 
 @pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="bundled model speechrnn/assets/digits_ctc.pt not built yet")
-@pytest.mark.skipif(not (fsdd_root() / "recordings").is_dir(), reason=f"FSDD not found at {fsdd_root()}")
+@pytest.mark.skipif(FSDD is None or not FSDD.is_dir(), reason=fsdd_missing_reason())
 def test_demo_prints_the_digits_it_hears(pulse, tmp_path):
     digits = ["three", "seven", "one"]
     pieces = []
     for digit in (3, 7, 1):  # official test-split takes (indices 0-4)
-        audio, rate = sf.read(fsdd_root() / "recordings" / f"{digit}_jackson_1.wav", dtype="float32")
+        audio, rate = sf.read(FSDD / f"{digit}_jackson_1.wav", dtype="float32")
         pieces += [audio, np.zeros(rate * 3 // 10, dtype=np.float32)]
     wav = tmp_path / "digits.wav"
     sf.write(wav, np.concatenate(pieces), rate)

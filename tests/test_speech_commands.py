@@ -272,3 +272,30 @@ def test_cli_prepare_reports_errors_in_one_line(http_server, archive, tmp_path):
     )
     assert good.returncode == 0, good.stderr
     assert "12-class train:" in good.stdout and (tmp_path / "manifests" / "sc12_test.jsonl").is_file()
+
+
+def _noise_folder(tmp_path, seconds: dict[str, float]) -> Path:
+    folder = tmp_path / "data" / sc.BACKGROUND
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, length in seconds.items():
+        sf.write(folder / name, 0.1 * rng.standard_normal(int(length * 16000)), 16000, subtype="PCM_16")
+    return folder.parent
+
+
+def test_a_too_short_noise_recording_is_skipped_for_its_split_with_a_warning(tmp_path, capsys):
+    # 6 s: its 80 % train region (4.8 s) holds a clip, its 10 % valid/test regions (0.6 s) do not
+    data_dir = _noise_folder(tmp_path, {"long.wav": 20.0, "short.wav": 6.0})
+    regions = sc.cut_noise_regions(data_dir, tmp_path / "noise")
+    assert [p.name for p in regions["train"]] == ["long.wav", "short.wav"]
+    assert [p.name for p in regions["valid"]] == [p.name for p in regions["test"]] == ["long.wav"]
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 2 and all(line.startswith("warning: ") and "short.wav" in line for line in warnings)
+    assert "not used for valid" in warnings[0] and "not used for test" in warnings[1]
+    assert not (tmp_path / "noise" / "valid" / "short.wav").exists()
+
+
+def test_a_split_with_no_noise_at_all_is_a_data_error(tmp_path):
+    data_dir = _noise_folder(tmp_path, {"short.wav": 6.0})
+    with pytest.raises(DataError, match=r"_background_noise_: no recording is long enough for a 1 s valid clip"):
+        sc.cut_noise_regions(data_dir, tmp_path / "noise")

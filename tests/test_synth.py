@@ -174,9 +174,38 @@ def test_unknown_flite_voice_is_data_error(tmp_path):
     assert not (tmp_path / "x.wav").exists()
 
 
+FESTIVAL_PACKAGES = {  # the Debian package that installs each voice
+    "festival:kal_diphone": "festvox-kallpc16k",
+    "festival:ked_diphone": "festvox-kdlpc16k",
+    "festival:cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
+}
+
+
+def festival_voices() -> set[str]:
+    """The voices festival reports installed (``voice.list``); empty without festival."""
+    if shutil.which("festival") is None:
+        return set()
+    done = subprocess.run(["festival", "-b", "(print (voice.list))"], capture_output=True, text=True)
+    return set(done.stdout.strip().strip("()").split())
+
+
+def skip_without_festival_voice(voice: str, installed: set[str]) -> None:
+    """Skip, naming the Debian package, where festival runs but ``voice`` is not installed."""
+    if voice.removeprefix("festival:") not in installed:
+        pytest.skip(f"festival voice {voice!r} is not installed (apt-get install {FESTIVAL_PACKAGES[voice]})")
+
+
+def test_missing_festival_voice_skip_names_its_package():
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install festvox-kdlpc16k\)"):
+        skip_without_festival_voice("festival:ked_diphone", {"kal_diphone"})
+    skip_without_festival_voice("festival:ked_diphone", {"kal_diphone", "ked_diphone"})  # installed: no skip
+    assert set(FESTIVAL_PACKAGES) == set(FESTIVAL_VOICES)
+
+
 @needs_festival
 @pytest.mark.parametrize("voice", FESTIVAL_VOICES)
 def test_festival_voices_speak(tmp_path, voice):
+    skip_without_festival_voice(voice, festival_voices())
     assert_speech(tmp_path / "x.wav", synthesize("four", voice, tmp_path / "x.wav"))
 
 
