@@ -237,6 +237,7 @@ def test_cli_errors_are_one_line_and_leave_no_manifest(tmp_path):
     for extra, message in [
         ([], "--skip-corpus leaves nothing to prepare: add --test-set, --test-set-dir or --words-dir"),
         (["--words-dir", str(tmp_path / "none")], f"{tmp_path / 'none'}: no such folder"),
+        (["--words-dir", str(tmp_path), "--valid-percent", "120"], "--valid-percent must be in [0, 100], got 120"),
     ]:
         result = subprocess.run(base + extra, capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and "Traceback" not in result.stderr

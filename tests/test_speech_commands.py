@@ -238,7 +238,7 @@ def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_p
     command += ["--test-url", test_url, "--test-sha256", hashlib.sha256(test_archive).hexdigest(), "--"]
     command += [a for k, v in shrink.items() for a in ("--set", f"{k}={v}")]
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=480, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "stage 2: evaluate" in result.stdout and "wrote" in result.stdout
 

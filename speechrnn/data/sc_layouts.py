@@ -164,9 +164,10 @@ def write_with_split(
 ) -> dict[str, int]:
     """Write ``<name>.jsonl``; with ``valid_percent`` also ``<name>_train.jsonl`` and ``<name>_valid.jsonl``
     split by speaker (``speakers.split_utterances``). Returns {file stem: utterances written}."""
+    splits = {} if valid_percent is None else split_utterances(utterances, valid_percent, seed)  # checks first
     counts = {name: write_manifest(manifest_dir / f"{name}.jsonl", utterances)}
-    if valid_percent is not None:
-        for split, part in split_utterances(utterances, valid_percent, seed).items():
+    if splits:
+        for split, part in splits.items():
             path = manifest_dir / f"{name}_{split}.jsonl"
             if part:
                 counts[path.stem] = write_manifest(path, part)

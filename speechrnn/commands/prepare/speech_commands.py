@@ -55,6 +55,8 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
+    if args.valid_percent is not None and not 0.0 <= args.valid_percent <= 100.0:
+        raise ConfigError(f"--valid-percent must be in [0, 100], got {args.valid_percent:g}")
     if not args.skip_corpus:
         prepare(args.root, url=args.url, sha256=args.sha256, seed=args.seed, quiet=args.quiet)
     counts = {}
