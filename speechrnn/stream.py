@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from speechrnn.audio import to_mono_float32
+from speechrnn.audio import check_sample_rate, to_mono_float32
 from speechrnn.decode import (
     DecodingOptions,
     Transcription,
@@ -31,6 +31,7 @@ from speechrnn.decode import (
     classification_result,
     collapse_runs,
     decode_ctc,
+    decoding_options,
     greedy_path,
     tokens_to_words,
     words_to_text,
@@ -67,16 +68,6 @@ class StreamEvent:
         if self.score is not None:
             out["score"] = round(self.score, 4)
         return out
-
-
-def _check_rate(sample_rate) -> int:
-    """A positive whole number of samples per second (44100.0 from a device query is fine)."""
-    whole = isinstance(sample_rate, (int, np.integer)) or (
-        isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer()
-    )
-    if isinstance(sample_rate, bool) or not whole or sample_rate <= 0:
-        raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
-    return int(sample_rate)
 
 
 class StreamingRecognizer:
@@ -125,9 +116,7 @@ class StreamingRecognizer:
         self.config = model.config
         self.sample_rate = self.config.sample_rate
         self.endpoint = endpoint
-        if isinstance(decoding, dict):
-            decoding = DecodingOptions(**decoding)
-        self.decoding = decoding or DecodingOptions()
+        self.decoding = decoding_options(decoding)
         self.is_ctc = self.config.head == "ctc"
         self.silence = endpoint.silence if endpoint else "energy"
         if self.silence == "auto":
@@ -215,11 +204,12 @@ class StreamingRecognizer:
 
     @torch.inference_mode()
     def accept_waveform(self, samples, sample_rate: int | None = None) -> list[StreamEvent]:
-        """Feed (n,) or (n, channels) float/int16 samples at ``sample_rate`` (default: the model's).
+        """Feed (n,), (n, channels) or (channels, n) float/int16 samples at ``sample_rate`` (default: the
+        model's); the same checks as ``model.transcribe`` (``audio.check_sample_rate``, ``to_mono_float32``).
 
         Returns the events this audio caused, possibly none.
         """
-        rate = self.sample_rate if sample_rate is None else _check_rate(sample_rate)
+        rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate, "samples")
         audio = to_mono_float32(samples, "samples", allow_empty=True)
         if audio.size == 0:
             return []
