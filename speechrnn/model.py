@@ -82,11 +82,13 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config key {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        return cls(**values)
+        """A ``[model]`` table or a checkpoint's ``model_config`` -> ModelConfig; every key's type
+        and range checked (``config.check_section``), then the choices (``__post_init__``)."""
+        from speechrnn.config import check_section  # noqa: PLC0415 - config.py imports this module
+
+        if not isinstance(values, dict):
+            raise ConfigError(f"model config must be a table of keys, got {type(values).__name__}")
+        return cls(**check_section(cls, "model", values))
 
     @property
     def frame_shift(self) -> float:
