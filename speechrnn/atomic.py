@@ -50,4 +50,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
         raise
 
 
-__all__ = ["atomic_write", "publish_mode"]
+def remove_temp_files(folder: str | os.PathLike, names: tuple[str, ...]) -> list[Path]:
+    """Delete the ``.<name>.XXXX.tmp`` files ``atomic_write`` left in ``folder`` for each of ``names``
+    when its process was killed (SIGKILL runs no cleanup); returns what was deleted.
+
+    Only for a folder no other process is writing those names in (a run directory being resumed).
+    """
+    removed = []
+    for name in names:
+        for tmp in Path(folder).glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+__all__ = ["atomic_write", "publish_mode", "remove_temp_files"]
