@@ -58,8 +58,8 @@ def check_length(num_samples: int, source_rate: int, name: str = "audio") -> Non
     """Refuse audio longer than ``MAX_SECONDS`` before anything is read or resampled."""
     if num_samples > MAX_SECONDS * source_rate:
         raise AudioError(
-            f"{name}: {num_samples / source_rate / 3600:.1f} hours of audio is more than the "
-            f"{MAX_SECONDS // 3600} hours loaded at once (stream it instead)"
+            f"{name}: {num_samples / source_rate:.0f} s of audio is more than the {MAX_SECONDS} s "
+            "loaded at once (stream it instead)"
         )
 
 
