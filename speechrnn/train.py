@@ -300,8 +300,12 @@ RUN_FILES = ("best.pt", "last.pt", "log.csv")  # what a run directory holds that
 
 
 def check_run_dir(out_dir: Path, resume: bool) -> None:
-    """A new run (not ``resume``) refuses a folder that holds a previous run: never delete a trained
-    model implicitly. ConfigError naming the folder and the ways on."""
+    """Before any work: the run folder must be creatable, and a new run (not ``resume``) refuses a
+    folder that holds a previous run - never delete a trained model implicitly. ConfigError naming
+    the folder and the ways on."""
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise ConfigError(f"{out_dir}: cannot create the run folder there ({existing} is not a writable folder)")
     found = [name for name in RUN_FILES if (out_dir / name).exists()]
     if found and not resume:
         raise ConfigError(
@@ -506,16 +510,24 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m speechrnn.train`` / ``torchrun -m speechrnn.train``."""
+    from speechrnn.cli import Terminated, os_error_line, terminate_as_interrupt
     from speechrnn.errors import SpeechRNNError
 
     parser = argparse.ArgumentParser(prog="speechrnn.train", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        with terminate_as_interrupt():
+            return run(args)
     except SpeechRNNError as error:
         print(f"speechrnn train: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        print(f"speechrnn train: error: {os_error_line(error)}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print("speechrnn train: terminated; resume with --resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("speechrnn train: interrupted; resume with --resume", file=sys.stderr)
         return 130
