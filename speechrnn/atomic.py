@@ -3,7 +3,8 @@
 ``atomic_write(path)`` yields a file object for a temp file in ``path``'s folder; when the block ends
 without an exception the file gets the usual permissions (0666 minus the umask: ``mkstemp`` makes it
 0600) and is renamed onto ``path``, so a reader sees the old file or the whole new one, never a part.
-On an exception the temp file is removed and ``path`` is left as it was.
+On an exception the temp file is removed and ``path`` is left as it was; an OSError that names no
+file (a write to a full disk) is raised again naming ``path``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
             yield f
         publish_mode(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename is None:  # a write that failed (full disk): name the file it was for
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

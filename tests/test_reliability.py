@@ -9,6 +9,7 @@ root, where chmod does not stop writes); a full disk is ``RLIMIT_FSIZE`` set in 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import resource
 import signal
@@ -39,7 +40,7 @@ DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 RATE = 16000
 
 
-def speechrnn(*args, limit_bytes: int | None = None, timeout: float = 180, **popen) -> subprocess.CompletedProcess:
+def speechrnn(*args, limit_bytes: int | None = None, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
     """``python -m speechrnn ARGS`` in a subprocess; ``limit_bytes``: RLIMIT_FSIZE there (a full disk)."""
 
     def limit() -> None:
@@ -382,3 +383,89 @@ def test_case15_a_killed_extraction_leaves_a_staging_folder_that_the_next_run_re
     extract_archive(archive, target, quiet=True)
     assert not any(p.exists() for p in staged) and list(tmp_path.glob(".data.extract-*")) == []
     assert len(list((target / "data").iterdir())) == 60
+
+
+# --------------------------------------------------------------------------- 3. --stream goes on after a bad file
+def test_case03_stream_reports_a_bad_file_and_goes_on(tiny_model, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wav file")
+    result = speechrnn("transcribe", "--stream", "--model", tiny_model, bad, EXAMPLE, "--format", "json")
+    assert_one_line_error(result, "transcribe", str(bad))
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events and {e["file"] for e in events} == {str(EXAMPLE)} and events[-1]["type"] == "final"
+
+
+# --------------------------------------------------------------------------- 5. --stream with --output-dir
+def test_case05_stream_with_output_dir_or_file_formats_is_refused_in_one_line(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    result = speechrnn("transcribe", "--stream", "--model", tiny_model, EXAMPLE, "--output-dir", out, "--format", "all")
+    assert_one_line_error(result, "transcribe", "--stream")
+    assert not out.exists() and result.stdout == ""
+
+
+# --------------------------------------------------------------------------- 10. read-only and full disks
+@pytest.fixture
+def not_a_folder(tmp_path) -> Path:
+    """A path under a regular file: nothing can be created there, even by root (ENOTDIR)."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder\n")
+    return blocker / "out"
+
+
+def test_case10_unwritable_output_folders_are_one_line(tones, tiny_model, tmp_path, not_a_folder):
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    result = speechrnn("train", config, *[a for o in tiny_overrides(tones, not_a_folder) for a in ("--set", o)])
+    assert_one_line_error(result, "train", str(not_a_folder))
+    result = speechrnn("evaluate", "--model", tiny_model, "--manifest", tones / "valid.jsonl", "--quiet",
+                       "--output-dir", not_a_folder)  # fmt: skip
+    assert_one_line_error(result, "evaluate", str(not_a_folder))
+    result = speechrnn("prepare", "speech_commands", "--root", not_a_folder, "--quiet")
+    assert_one_line_error(result, "prepare", str(not_a_folder))
+    from test_fsdd import _synthetic_recordings
+
+    source = _synthetic_recordings(tmp_path / "src" / "recordings", indices=range(3)).parent
+    small = ("--test-speaker", "bert", "--connected-train", "3", "--connected-valid", "2", "--connected-test", "2")
+    result = speechrnn("prepare", "fsdd", "--source", source, "--output", not_a_folder, "--quiet", *small)
+    assert_one_line_error(result, "prepare", str(not_a_folder))
+    # a full disk: no file may grow past 4 kB in the child
+    out = tmp_path / "fsdd"
+    result = speechrnn("prepare", "fsdd", "--source", source, "--output", out, "--quiet", *small, limit_bytes=4096)
+    assert_one_line_error(result, "prepare", str(out), "File too large")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_case10_full_disk_during_a_download_keeps_no_part_file(http_server, tmp_path):
+    url = http_server.add("/speech_commands_v0.02.tar.gz", os.urandom(300_000))
+    root = tmp_path / "root"
+    result = speechrnn("prepare", "speech_commands", "--root", root, "--url", url, "--quiet", limit_bytes=100_000)
+    assert_one_line_error(result, "prepare", "cannot write the download (File too large)")
+    assert sorted(p.name for p in root.iterdir()) == []  # no 100 kB .part pretending to be resumable
+    result = speechrnn("prepare", "speech_commands", "--root", root, "--url", "notaurl", "--quiet")
+    assert_one_line_error(result, "prepare", "notaurl: not a valid download URL")
+
+
+# --------------------------------------------------------------------------- 15. SIGTERM in a batch
+def test_case15_sigterm_during_an_output_dir_batch_cleans_up_and_exits_143(tiny_model, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    audio, rate = sf.read(EXAMPLE, dtype="float32")
+    for i in range(400):
+        sf.write(inputs / f"clip{i:03d}.wav", audio, rate)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "speechrnn", "transcribe", "--model", str(tiny_model), "--format", "all",
+         "--output-dir", str(out), *sorted(map(str, inputs.iterdir()))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while len(list(out.glob("*.json"))) < 5 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert child.poll() is None, "the batch ended before it could be interrupted"
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 143, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "speechrnn transcribe: terminated"
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no .NAME.txt.*.tmp
+    assert len(list(out.glob("*.txt"))) < 400
