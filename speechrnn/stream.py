@@ -144,6 +144,11 @@ class StreamingRecognizer:
             self._speaker.reset()
         self._reset_stream()
 
+    def discard(self) -> None:
+        """Drop the current stream's audio without a result (e.g. a file that failed half-way), keeping
+        what was learnt about the speaker; the next audio starts a new stream at time 0."""
+        self._reset_stream()
+
     def _reset_stream(self) -> None:
         """Forget all audio (not the speaker's statistics) and start a new stream at time 0."""
         self._resampler = None
