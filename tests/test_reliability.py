@@ -111,6 +111,7 @@ def wav_claiming_rate(path: Path, rate: int, samples: int = 4000) -> Path:
 
 
 # --------------------------------------------------------------------------- 1. train over a run
+@pytest.mark.slow
 def test_case01_train_into_an_existing_run_refuses_and_keeps_its_checkpoints(tones, tmp_path):
     out = tmp_path / "run"
     train(load_config(None, tiny_overrides(tones, out)), quiet=True)
@@ -126,6 +127,7 @@ def test_case01_train_into_an_existing_run_refuses_and_keeps_its_checkpoints(ton
 
 
 # --------------------------------------------------------------------------- 2. absurd header rates
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [1, 100])
 def test_case02_a_wav_claiming_a_tiny_rate_is_one_line_and_the_batch_goes_on(tiny_model, tmp_path, rate):
     bad = wav_claiming_rate(tmp_path / "bad.wav", rate)
@@ -133,6 +135,8 @@ def test_case02_a_wav_claiming_a_tiny_rate_is_one_line_and_the_batch_goes_on(tin
     with pytest.raises(AudioError, match=f"{bad}: sample rate {rate} Hz is outside"):
         load_audio(bad)
     assert time.monotonic() - started < 1.0  # refused before resampling (was 30 s and 2.4 GB at 1 Hz)
+    if rate != 1:
+        return
     result = speechrnn("transcribe", bad, EXAMPLE, "--model", tiny_model)
     line = assert_one_line_error(result, "transcribe", str(bad), "sample rate")
     assert "MemoryError" not in line
@@ -148,6 +152,7 @@ def test_case02_length_bound_is_checked_before_resampling(monkeypatch):
 
 
 # --------------------------------------------------------------------------- 4. failed download
+@pytest.mark.slow
 def test_case04_an_html_page_served_with_200_is_not_a_finished_download(http_server, tmp_path):
     from helpers import tar_gz
     from test_speech_commands import speech_commands_members
@@ -222,6 +227,7 @@ def test_case08_config_values_of_the_wrong_type_or_range_are_one_line(override, 
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_case08_model_section_of_a_toml_file_is_type_checked_and_no_run_files_are_left(tones, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('[model]\nhidden_size = "big"\n')
@@ -237,6 +243,7 @@ def test_case08_model_section_of_a_toml_file_is_type_checked_and_no_run_files_ar
 
 
 # --------------------------------------------------------------------------- 9. non-UTF-8 manifests
+@pytest.mark.slow
 def test_case09_a_manifest_that_is_not_utf8_names_file_and_line(tones, tmp_path, tiny_model):
     manifest = tmp_path / "latin1.jsonl"
     good = (tones / "valid.jsonl").read_bytes().splitlines()[0]
@@ -253,6 +260,7 @@ def test_case09_a_manifest_that_is_not_utf8_names_file_and_line(tones, tmp_path,
 
 
 # --------------------------------------------------------------------------- 11. damaged checkpoints
+@pytest.mark.slow
 def test_case11_nan_weights_and_a_flipped_byte_are_refused_at_load(tmp_path, tiny_model):
     checkpoint = torch.load(BUNDLED_MODEL, weights_only=True)
     state = dict(checkpoint["state_dict"])
@@ -336,6 +344,7 @@ T.train(load_config(None, sys.argv[1:]), quiet=True)
 """
 
 
+@pytest.mark.slow
 def test_case14_resume_after_sigkill_cleans_temp_files_and_continues_the_logs_exactly(tones, tmp_path):
     out = tmp_path / "run"
     overrides = tiny_overrides(tones, out, "train.epochs=3")
@@ -361,6 +370,7 @@ def test_case14_resume_after_sigkill_cleans_temp_files_and_continues_the_logs_ex
 
 
 # --------------------------------------------------------------------------- 15. leftovers of a killed extraction
+@pytest.mark.slow
 def test_case15_a_killed_extraction_leaves_a_staging_folder_that_the_next_run_removes(tmp_path):
     archive = tmp_path / "big.tar"
     with tarfile.open(archive, "w") as tar:
@@ -386,6 +396,7 @@ def test_case15_a_killed_extraction_leaves_a_staging_folder_that_the_next_run_re
 
 
 # --------------------------------------------------------------------------- 3. --stream goes on after a bad file
+@pytest.mark.slow
 def test_case03_stream_reports_a_bad_file_and_goes_on(tiny_model, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF not really a wav file")
@@ -396,6 +407,7 @@ def test_case03_stream_reports_a_bad_file_and_goes_on(tiny_model, tmp_path):
 
 
 # --------------------------------------------------------------------------- 5. --stream with --output-dir
+@pytest.mark.slow
 def test_case05_stream_with_output_dir_or_file_formats_is_refused_in_one_line(tiny_model, tmp_path):
     out = tmp_path / "out"
     result = speechrnn("transcribe", "--stream", "--model", tiny_model, EXAMPLE, "--output-dir", out, "--format", "all")
@@ -412,6 +424,7 @@ def not_a_folder(tmp_path) -> Path:
     return blocker / "out"
 
 
+@pytest.mark.slow
 def test_case10_unwritable_output_folders_are_one_line(tones, tiny_model, tmp_path, not_a_folder):
     config = tmp_path / "empty.toml"
     config.write_text("")
@@ -435,6 +448,7 @@ def test_case10_unwritable_output_folders_are_one_line(tones, tiny_model, tmp_pa
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_case10_full_disk_during_a_download_keeps_no_part_file(http_server, tmp_path):
     url = http_server.add("/speech_commands_v0.02.tar.gz", os.urandom(300_000))
     root = tmp_path / "root"
@@ -446,6 +460,7 @@ def test_case10_full_disk_during_a_download_keeps_no_part_file(http_server, tmp_
 
 
 # --------------------------------------------------------------------------- 15. SIGTERM in a batch
+@pytest.mark.slow
 def test_case15_sigterm_during_an_output_dir_batch_cleans_up_and_exits_143(tiny_model, tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
