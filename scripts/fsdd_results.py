@@ -1,13 +1,12 @@
 #!/usr/bin/env python
-"""Collect the FSDD recipe's evaluation reports into the results table of recipes/fsdd/README.md.
+"""Collect the FSDD recipe's evaluation reports into the tables of recipes/fsdd/RESULTS.md.
 
     python scripts/fsdd_results.py [--exp exp/fsdd]
 
 Reads ``<exp>/<run>/eval_*/report.json`` (written by ``speechrnn evaluate``) and
-``<exp>/<run>/log.csv`` (training time), and prints Markdown tables: all tasks; the
-leave-one-speaker-out folds model by model; the adapted systems (self-training, test-time warps)
-speaker by speaker, the pseudo-labels of each self-training round, and the reported system's most
-frequent confusions (from its ``eval_test/predictions.jsonl``).
+``<exp>/<run>/log.csv`` (training time), and prints Markdown tables: every task; the
+leave-one-speaker-out system V2 speaker by speaker, with the pseudo-labels of each self-training
+round; and V2's most frequent confusions (from its ``eval_test/predictions.jsonl``).
 """
 
 from __future__ import annotations
@@ -20,6 +19,13 @@ import statistics
 from pathlib import Path
 
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+MODELS = ("c", "c2", "f", "x")  # run.sh stage 3: the four models of each fold, adapted by local/self_train.sh
+ADAPTED = tuple(f"v{r}{m}" for r in (1, 2) for m in MODELS)  # loso_v1c_<speaker>, ... (the fine-tunings)
+SYSTEMS = (  # run prefix (loso_<prefix>_<speaker>), name
+    ("cnc2nfnxn", "Cn + C2n + Fn + Xn (speaker normalisation, before adaptation)"),
+    ("v1", "V1: round 1 of self-training"),
+    ("v2", "V2: round 2 (reported)"),
+)
 
 
 def report(path: Path) -> dict | None:
@@ -48,7 +54,6 @@ def main() -> None:
     exp = Path(parser.parse_args().exp)
     table(exp)
     loso_table(exp)
-    self_training_table(exp)
     confusion_table(exp)
 
 
@@ -56,64 +61,24 @@ def table(exp: Path) -> None:
     """One row per task and test set."""
     print("| task | model | test set | result | train time (min) |")
     print("|---|---|---|---|---|")
-    model = "2x128 BiGRU-CTC on connected digits, closed-set scoring"
     rep = report(exp / "official_ctc/eval_test/report.json")
     if rep:
         print(
-            f"| isolated digits | {model} | official test (takes 0-4, all speakers) "
-            f"| accuracy {closed_set_accuracy(rep):.2f} % | {train_minutes(exp / 'official_ctc')} |"
+            "| isolated digits | 2x128 BiGRU-CTC on connected digits, closed-set scoring "
+            f"| official test (takes 0-4, all speakers) | accuracy {closed_set_accuracy(rep):.2f} % "
+            f"| {train_minutes(exp / 'official_ctc')} |"
         )
-    three = ("c", "c2", "f")
-    for scored, runs, name in (
-        (
-            "loso_v2",
-            (*three, "x", *(f"v{r}{k}" for r in (1, 2) for k in (*three, "x"))),
-            "the three below and a fourth that also heard accented English (synthetic voices of eight other "
-            "languages), adapted to the held-out speaker without its labels like S2 (reported)",
-        ),
-        (
-            "loso_w2",
-            (*three, *(f"w{r}{k}" for r in (1, 2) for k in three)),
-            "the three below adapted like S2, with test-time vocal-tract-length warps (0.9-1.1) wherever the "
-            "ensemble labels or is scored (reported until V2)",
-        ),
-        (
-            "loso_t2",
-            (*three, "c3", *(f"t{r}{k}" for r in (1, 2) for k in (*three, "c3"))),
-            "the three below and a fourth (C's recipe, seed 3), adapted to the held-out speaker without its "
-            "labels: two rounds of class-balanced self-training on its unlabelled clips, closed-set (reported "
-            "until W2)",
-        ),
-        (
-            "loso_s2",
-            (*three, *(f"s{r}{k}" for r in (1, 2) for k in three)),
-            "the three below adapted to the "
-            "held-out speaker without its labels: two rounds of class-balanced self-training on its unlabelled "
-            "clips, closed-set (reported until T2)",
-        ),
-        (
-            "loso_cnc2nfn",
-            three,
-            "ensemble of three BiGRU-CTC models (seeds 0, 1, 2, the third with "
-            "a vocal-tract-length warp; FSDD + synthetic voices), speaker normalisation from the held-out speaker's "
-            "unlabelled clips, closed-set (reported until S2)",
-        ),
-        (
-            "loso_cc2f",
-            ("c", "c2", "f"),
-            "the same three models without speaker normalisation (no statistics of the held-out speaker), closed-set",
-        ),
-    ):
-        folds = {s: report(exp / f"{scored}_{s}/eval_test/report.json") for s in SPEAKERS}
-        done = {s: closed_set_accuracy(r) for s, r in folds.items() if r}
-        if done:
-            label = "mean of 6 folds" if len(done) == 6 else f"mean of {len(done)} of 6 folds"
-            minutes = [train_minutes(exp / f"loso_{k}_{s}") for s in done for k in runs]
-            total = sum(float(m) for m in minutes if m != "-")
-            print(
-                f"| isolated digits | {name} | leave-one-speaker-out, {label} "
-                f"| accuracy {statistics.mean(done.values()):.2f} % | {total / max(len(done), 1):.1f} per fold |"
-            )
+    folds = {s: report(exp / f"loso_v2_{s}/eval_test/report.json") for s in SPEAKERS}
+    done = {s: closed_set_accuracy(r) for s, r in folds.items() if r}
+    if done:
+        label = "mean of 6 folds" if len(done) == 6 else f"mean of {len(done)} of 6 folds"
+        minutes = [train_minutes(exp / f"loso_{run}_{s}") for s in done for run in (*MODELS, *ADAPTED)]
+        total = sum(float(m) for m in minutes if m != "-")
+        print(
+            "| isolated digits | V2: four BiGRU-CTC models (C, C2, F, X), speaker normalisation, two rounds of "
+            f"self-training on the held-out speaker's unlabelled clips | leave-one-speaker-out, {label} "
+            f"| accuracy {statistics.mean(done.values()):.2f} % | {total / len(done):.1f} per fold |"
+        )
     for run, name in (
         ("connected_bidir", "2x128 BiGRU-CTC, full utterance, FSDD only"),
         ("bundled_bidir", "2x128 BiGRU-CTC, full utterance, FSDD + espeak-ng"),
@@ -131,68 +96,6 @@ def table(exp: Path) -> None:
                 )
 
 
-LOSO_TABLES = (
-    (
-        "no statistics of the held-out speaker",
-        (
-            ("loso_ctc_{}", "FSDD voices only"),
-            ("loso_a_{}", "A: + espeak-ng, flite, festival voices"),
-            ("loso_b_{}", "B: A + edge crops, microphone colouring, tones"),
-            ("loso_c_{}", "C: B + pico voices, deep edge crops"),
-            ("loso_c2_{}", "C2: C, seed 1"),
-            ("loso_ens_{}", "A + B"),
-            ("loso_ens3_{}", "A + B + C"),
-            ("loso_f_{}", "F: C + vocal-tract-length warp, seed 2"),
-            ("loso_g_{}", "G: C fine-tuned closed-set on isolated clips"),
-            ("loso_c3_{}", "C3: C, seed 3"),
-            ("loso_x_{}", "X: C + accented English voices, seed 4"),
-            ("loso_cc2_{}", "C + C2"),
-            ("loso_cc2f_{}", "C + C2 + F (the reported three, not normalised)"),
-        ),
-    ),
-    (
-        "speaker normalisation: each held-out speaker's statistics from its own unlabelled clips",
-        (
-            ("loso_ctcn_{}", "FSDD voices only"),
-            ("loso_an_{}", "A"),
-            ("loso_bn_{}", "B"),
-            ("loso_cn_{}", "C"),
-            ("loso_c2n_{}", "C2"),
-            ("loso_fn_{}", "F"),
-            ("loso_gn_{}", "G"),
-            ("loso_c3n_{}", "C3"),
-            ("loso_xn_{}", "X"),
-            ("loso_cnc2n_{}", "C + C2 (reported until F)"),
-            ("loso_cnc2nfn_{}", "C + C2 + F (reported until S2)"),
-            ("loso_ens3n_{}", "A + B + C (tried after seeing the columns before it)"),
-            ("loso_e_{}", "E: C trained with speaker normalisation"),
-        ),
-    ),
-)
-
-
-SELF_TRAINING = (
-    "unsupervised adaptation to the held-out speaker: the normalised models fine-tuned on its own clips, labelled "
-    "by their ensemble (local/self_train.sh); round 1 keeps the most confident 50 % of each label, round 2 80 %, "
-    "round 3 all"
-)
-SYSTEMS = (  # run prefix, name; every self-trained system starts from C + C2 + F (T: and C3; V: and X), normalised
-    ("cnc2nfn", "C + C2 + F, normalised (reported until S2)"),
-    ("s1", "S1: round 1"),
-    ("s2", "S2: round 2 (reported until T2)"),
-    ("s3", "S3: round 3 (added after S2 was scored)"),
-    ("t1", "T1: S1 with C3 added"),
-    ("t2", "T2: S2 with C3 added (reported until W2)"),
-    ("cnc2nfnw", "C + C2 + F, normalised, test-time warps"),
-    ("s2w", "S2 scored with test-time warps"),
-    ("w1", "W1: S1 with test-time warps"),
-    ("w2", "W2: S2 with test-time warps (reported until V2)"),
-    ("cnc2nfnxn", "C + C2 + F + X, normalised (V1's labeller)"),
-    ("v1", "V1: S1 with X added"),
-    ("v2", "V2: S2 with X added (reported)"),
-)
-
-
 def pseudo_label_accuracy(exp: Path, run: str) -> str:
     """'kept, accuracy' of a self-training round's pseudo-labels, checked against the references
     in the round's evaluation (the labels are used here, after the fact, and nowhere else)."""
@@ -205,54 +108,37 @@ def pseudo_label_accuracy(exp: Path, run: str) -> str:
     return f"{len(labels)}, {100 * correct / len(labels):.1f} %"
 
 
-def self_training_table(exp: Path) -> None:
-    """One row per adapted system: closed-set accuracy per held-out speaker and the mean; then the
-    pseudo-labels each self-training round kept and how many of them were right."""
-    print(f"\n{SELF_TRAINING}; test-time warps: 0.9, 0.95, 1, 1.05, 1.1:\n")
-    print("| system | " + " | ".join(SPEAKERS) + " | mean |")
-    print("|---|" + "---:|" * (len(SPEAKERS) + 1))
-    for run, name in SYSTEMS:
-        reports = [report(exp / f"loso_{run}_{s}/eval_test/report.json") for s in SPEAKERS]
-        scores = [closed_set_accuracy(r) if r else None for r in reports]
-        cells = ["-" if a is None else f"{a:.1f} %" for a in scores]
-        mean = f"{statistics.mean(scores):.2f} %" if None not in scores else "-"
-        print(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
-    print("\npseudo-labels kept, and the share of them that is right:\n")
-    print("| round | " + " | ".join(SPEAKERS) + " |")
-    print("|---|" + "---:|" * len(SPEAKERS))
-    for run, name in SYSTEMS:
-        cells = [pseudo_label_accuracy(exp, f"loso_{run}_{s}") for s in SPEAKERS]
-        if any(c != "-" for c in cells):
-            print(f"| {name.partition(':')[0]} | " + " | ".join(cells) + " |")
-
-
 def loso_table(exp: Path) -> None:
-    """Per held-out speaker: each model alone and the ensembles (closed-set accuracy, %)."""
-    for title, columns in LOSO_TABLES:
-        print(f"\n{title}:\n")
-        print("| held-out speaker | " + " | ".join(name for _, name in columns) + " |")
-        print("|---|" + "---:|" * len(columns))
-        results = {}
-        for speaker in SPEAKERS:
-            row = []
-            for run, _ in columns:
-                rep = report(exp / run.format(speaker) / "eval_test/report.json")
-                row.append(closed_set_accuracy(rep) if rep else None)
-                if rep:
-                    results.setdefault(run, []).append(row[-1])
-            print(f"| {speaker} | " + " | ".join("-" if a is None else f"{a:.1f} %" for a in row) + " |")
-        means = [results.get(run, []) for run, _ in columns]
-        print("| mean | " + " | ".join(f"{statistics.mean(m):.1f} %" if len(m) == 6 else "-" for m in means) + " |")
+    """Per held-out speaker: closed-set accuracy of the four normalised models before adaptation, of V1
+    and of V2, and the pseudo-labels each self-training round kept and how many of them were right."""
+    columns = [SYSTEMS[0][1]]
+    for run, name in SYSTEMS[1:]:
+        columns += [f"{run.upper()} pseudo-labels kept, correct", name]
+    print("\nleave-one-speaker-out, closed-set accuracy on the held-out speaker's 500 clips:\n")
+    print("| held-out speaker | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    scores = {run: [] for run, _ in SYSTEMS}
+    for speaker in SPEAKERS:
+        cells = []
+        for run, _ in SYSTEMS:
+            if run != SYSTEMS[0][0]:
+                cells.append(pseudo_label_accuracy(exp, f"loso_{run}_{speaker}"))
+            rep = report(exp / f"loso_{run}_{speaker}/eval_test/report.json")
+            if rep:
+                scores[run].append(closed_set_accuracy(rep))
+            cells.append(f"{closed_set_accuracy(rep):.1f} %" if rep else "-")
+        print(f"| {speaker} | " + " | ".join(cells) + " |")
+    means = [f"{statistics.mean(s):.2f} %" if len(s) == len(SPEAKERS) else "-" for s in scores.values()]
+    print(f"| mean | {means[0]} | | {means[1]} | | {means[2]} |")
 
 
 def confusion_table(exp: Path, top: int = 3) -> None:
-    """The reported system's most frequent errors per held-out speaker: 'reference -> heard (count)'."""
-    run, name = next((run, name) for run, name in SYSTEMS if name.endswith("(reported)"))
-    print(f"\nmost frequent confusions of {name.partition(':')[0]} (of 50 clips per digit):\n")
+    """V2's most frequent errors per held-out speaker: 'reference -> heard (count)'."""
+    print("\nmost frequent confusions of V2 (of 50 clips per digit):\n")
     print("| held-out speaker | errors | most frequent |")
     print("|---|---:|---|")
     for speaker in SPEAKERS:
-        scored = exp / f"loso_{run}_{speaker}/eval_test/predictions.jsonl"
+        scored = exp / f"loso_v2_{speaker}/eval_test/predictions.jsonl"
         if not scored.is_file():
             continue
         pairs = collections.Counter(

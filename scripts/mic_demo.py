@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Live recognition from a microphone: partial results as you speak, a final line per utterance.
 
-    python scripts/mic_demo.py [--model CKPT] [--device DEV] [--chunk-ms 100] [--seconds N] [--format text|json]
+    python scripts/mic_demo.py [--model digits|commands|CKPT] [--device DEV] [--chunk-ms 100] [--seconds N]
+                               [--format text|json]
     python scripts/mic_demo.py --list-devices
 
 Audio is captured with sounddevice at the device's own rate (often 44.1 or 48 kHz) and
@@ -21,7 +22,9 @@ import time
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--model", default=None, metavar="CKPT", help="checkpoint (default: bundled digits model)")
+    parser.add_argument(
+        "--model", default=None, metavar="NAME", help="digits or commands (bundled) or a checkpoint (default: digits)"
+    )
     parser.add_argument("--device", default=None, help="input device index or name (default: the system default)")
     parser.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     parser.add_argument("--chunk-ms", type=int, default=100, metavar="N", help="capture block length (default 100)")

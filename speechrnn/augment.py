@@ -4,8 +4,10 @@ Waveform effects, each applied with its own probability: speed perturbation (res
 which changes tempo and pitch like ``sox speed``), gain, a random lead-in shift, a telephone
 band-limit (8 kHz round trip), additive noise at a random SNR from noise files (e.g.
 Speech Commands' ``_background_noise_``) or from generated coloured noise, and stationary tones
-(the mains hum or electronic whine some recording set-ups add); and a random microphone colouring
-(a spectral tilt and a gentle low-pass, as a muffled or a bright microphone gives).
+(the mains hum or electronic whine some recording set-ups add); a random microphone colouring
+(a spectral tilt and a gentle low-pass, as a muffled or a bright microphone gives); and a synthetic
+room (``room_impulse_response``: an exponentially decaying diffuse tail, the standard statistical
+model of reverberation, at a random reverberation time and direct-to-reverberant ratio).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class AugmentConfig:
     eq_lowpass_hz: list[float] = field(default_factory=lambda: [1500.0, 8000.0])  # low-pass corner
     tone_prob: float = 0.0  # probability of 1-3 added stationary sine tones (hum, whine)
     tone_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])  # speech-to-tones ratio
+    reverb_prob: float = 0.0  # probability of a synthetic room (see ``room_impulse_response``)
+    rt60_s: list[float] = field(default_factory=lambda: [0.2, 0.8])  # [low, high] reverberation time
     spec_time_masks: int = 0
     spec_time_width: float = 0.05  # widest time mask as a fraction of the utterance
     spec_freq_masks: int = 0
@@ -51,6 +55,7 @@ class AugmentConfig:
             or self.noise_prob
             or self.tone_prob
             or self.eq_prob
+            or self.reverb_prob
         )
 
 
@@ -71,6 +76,32 @@ def colouring_gain(freqs: np.ndarray, tilt_db_per_octave: float, lowpass_hz: flo
     tilt = np.clip(tilt_db_per_octave * octaves, -24.0, 24.0)
     lowpass = 1.0 / np.sqrt(1.0 + (freqs / lowpass_hz) ** 4)
     return (10 ** (tilt / 20) * lowpass).astype(np.float32)
+
+
+def room_impulse_response(rng: np.random.Generator, rt60: float, sample_rate: int) -> np.ndarray:
+    """A synthetic room impulse response: (taps,), the direct path at index 0.
+
+    The statistical model of a diffuse reverberant tail (Polack's): Gaussian noise under an
+    exponential envelope that falls by 60 dB in ``rt60`` seconds, starting after a few ms of
+    pre-delay, at a direct-to-reverberant energy ratio drawn in [-3, 12] dB (near and far talkers).
+    """
+    taps = max(1, int(rt60 * sample_rate))
+    t = np.arange(taps) / sample_rate
+    tail = rng.standard_normal(taps) * np.exp(-6.9078 * t / rt60)
+    tail[: int(rng.uniform(0.002, 0.01) * sample_rate)] = 0.0  # pre-delay before the first reflections
+    drr_db = rng.uniform(-3.0, 12.0)
+    tail *= np.sqrt(10 ** (-drr_db / 10) / (np.sum(tail**2) + 1e-12))
+    tail[0] = 1.0
+    return tail.astype(np.float32)
+
+
+def reverberate(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """``audio`` (samples,) convolved with ``rir`` (taps,), cut to the input's length, same RMS level."""
+    from scipy.signal import fftconvolve
+
+    wet = fftconvolve(audio, rir)[: len(audio)].astype(np.float32)
+    level = np.sqrt(np.mean(audio**2) / (np.mean(wet**2) + 1e-12))
+    return wet * np.float32(level)
 
 
 def stationary_tones(rng: np.random.Generator, length: int, sample_rate: int, max_hz: float = 3800.0) -> np.ndarray:
@@ -130,6 +161,8 @@ class WaveformAugment:
             coloured = np.fft.irfft(np.fft.rfft(audio) * gain, n=len(audio)).astype(np.float32)
             level = np.sqrt(np.mean(audio**2) / (np.mean(coloured**2) + 1e-12))
             audio = coloured * np.float32(level)  # the same loudness: level is gain_db's job
+        if c.reverb_prob and rng.random() < c.reverb_prob and audio.size:
+            audio = reverberate(audio, room_impulse_response(rng, rng.uniform(*c.rt60_s), rate))
         if c.gain_db:
             audio = audio * np.float32(10 ** (rng.uniform(*c.gain_db) / 20))
         if c.shift_ms:

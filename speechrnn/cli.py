@@ -1,7 +1,7 @@
 """``speechrnn <command>``: a thin argparse layer over the library.
 
-Each command lives in the module that does its work; that module provides
-``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
+Each command has a module in ``speechrnn.commands`` that provides ``add_arguments(parser)``
+and ``run(args) -> int`` (the exit code) over the library function that does its work.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from collections.abc import Iterator
 from speechrnn.errors import SpeechRNNError, one_line
 
 COMMANDS = {
-    "transcribe": ("speechrnn.transcribe", "transcribe or classify audio files"),
-    "train": ("speechrnn.train", "train a model from a config file"),
-    "evaluate": ("speechrnn.evaluate", "score a model on a manifest"),
-    "prepare": ("speechrnn.data.prepare", "download and prepare a dataset"),
-    "pseudo-label": ("speechrnn.pseudo_label", "label unlabelled audio with a model, to fine-tune on (self-training)"),
-    "speaker-norm": ("speechrnn.speaker_norm", "give a trained model speaker normalisation (a reference)"),
+    "transcribe": ("speechrnn.commands.transcribe", "transcribe or classify audio files"),
+    "train": ("speechrnn.commands.train", "train a model from a config file"),
+    "evaluate": ("speechrnn.commands.evaluate", "score a model on a manifest"),
+    "prepare": ("speechrnn.commands.prepare", "download and prepare a dataset"),
+    "pseudo-label": (
+        "speechrnn.commands.pseudo_label",
+        "label unlabelled audio with a model, to fine-tune on (self-training)",
+    ),
+    "speaker-norm": ("speechrnn.commands.speaker_norm", "give a trained model speaker normalisation (a reference)"),
 }
 
 

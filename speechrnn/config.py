@@ -57,7 +57,6 @@ class RunConfig:
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16)
     compile: bool = False  # torch.compile the model
     threads: int = 0  # CPU intra-op threads; 0 = CPU cores minus loader workers (oversubscription is slow)
-    log_every: int = 20  # optimizer steps between log lines
     init_from: str = ""  # fine-tune: start from this checkpoint's weights and feature normalisation
 
 

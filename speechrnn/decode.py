@@ -1,4 +1,5 @@
-"""Turning model outputs into results: CTC greedy decoding with word times, classification.
+"""Turning model outputs into results: CTC greedy decoding with word times, classification; the
+result types (``Transcription``, ``WordTiming``, streaming ``StreamEvent``).
 
 Options and results are frozen dataclasses (whisper's ``decoding.py`` style).
 """
@@ -8,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-
-from speechrnn.audio import load_audio
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,35 @@ class Transcription:
     score: float | None = None
     scores: dict[str, float] = field(default_factory=dict)
     duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """Something that changed: a ``partial`` or ``final`` text, or a keyword ``detection``.
+
+    Times are seconds from the start of the stream. ``result`` is the final ``Transcription``.
+    """
+
+    kind: str
+    text: str
+    start: float
+    end: float
+    words: tuple[WordTiming, ...] = ()
+    label: str | None = None
+    score: float | None = None
+    reason: str | None = None  # what ended a final: "rule1"/"rule2"/"rule3" or "end"
+    result: Transcription | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        out = {"type": self.kind, "text": self.text, "start": round(self.start, 3), "end": round(self.end, 3)}
+        if self.kind == "final":
+            out["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in self.words]
+            out["reason"] = self.reason
+        if self.label is not None:
+            out["label"] = self.label
+        if self.score is not None:
+            out["score"] = round(self.score, 4)
+        return out
 
 
 def collapse_runs(best: list[int]) -> list[tuple[int, int, int]]:
@@ -203,26 +231,3 @@ def classification_result(logits: torch.Tensor, labels: list[str], duration: flo
         scores={label: float(p) for label, p in zip(labels, probs)},
         duration=duration,
     )
-
-
-@torch.inference_mode()
-def transcribe(model, audio, sample_rate: int | None = None, speaker=None, **options) -> Transcription:
-    """Transcribe (CTC) or classify one path / array / tensor with ``model``.
-
-    ``sample_rate`` is the rate of an array input; it is resampled to the model's rate.
-    ``speaker``: the speaker's ``speaker_norm.FeatureStats`` (``speaker_norm.enrol``), for a model
-    with speaker normalisation; None runs it as if the speaker were its reference speaker.
-    """
-    config = model.config
-    decoding = decoding_options(**options)  # checked before any work, for classifiers too
-    samples = load_audio(audio, config.sample_rate, source_rate=sample_rate)
-    batch = torch.from_numpy(samples).to(model.device).unsqueeze(0)
-    stats = None if speaker is None else model.normalizer.adapted(speaker).unsqueeze(0)
-    outputs, steps = model(batch, feature_stats=stats)
-    duration = len(samples) / config.sample_rate
-    if config.head == "classify":
-        return classification_result(outputs[0], config.labels, duration)
-    text, words = decode_ctc(
-        outputs[0, : steps[0]].float().cpu(), config.labels, config.unit, config.frame_shift, decoding
-    )
-    return Transcription(text=text, words=tuple(words), duration=duration)

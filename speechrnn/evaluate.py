@@ -7,23 +7,18 @@ summary and writes ``report.json``, ``predictions.jsonl`` and, for classifiers,
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
-from speechrnn.augment import warp_mel
-from speechrnn.data.dataset import BucketBatchSampler, collate_audio, load_utterance, speaker_ids
-from speechrnn.data.manifest import Utterance, read_manifest
-from speechrnn.decode import DecodingOptions, decode_ctc, label_scores
+from speechrnn.data.manifest import Utterance
+from speechrnn.decode import DecodingOptions, decode_ctc
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.metrics import (
     char_counts,
@@ -35,12 +30,11 @@ from speechrnn.metrics import (
     plot_confusion_matrix,
     word_counts,
 )
-from speechrnn.speaker_norm import speaker_statistics, stats_table
+from speechrnn.scoring import check_same_labels, label_posteriors, model_outputs, prepare_ensemble
 
 DECODERS = ("greedy", "beam")  # the default pair
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
-NO_WARP = (1.0,)  # test-time mel warps: the features as they are
-MIN_WARP, MAX_WARP = 0.5, 2.0
+
 
 
 def utterance_name(utterance: Utterance) -> str:
@@ -99,7 +93,6 @@ def evaluate(
     speaker_norm: bool = True,
     speaker_utterances: Sequence[Utterance] | None = None,
     num_workers: int = 0,
-    warps: Sequence[float] = NO_WARP,
 ) -> dict:
     """Run ``model`` over ``utterances`` in duration-sorted batches and score the results.
 
@@ -121,12 +114,9 @@ def evaluate(
             (an enrolment set; a scored speaker without any here is run as the reference).
         num_workers: DataLoader processes that read and pad the audio while the model runs (0: in
             this process).
-        warps: test-time vocal-tract-length warps: every model also runs on its features with the
-            mel axis scaled by each factor (``augment.warp_mel``), and all (model, factor) pairs are
-            combined as an ensemble is (classifiers, or CTC models with closed_set only).
 
     Returns:
-        {"num_utterances", "head", "labels", "device", "speaker_norm", "warps", "metrics", "timing",
+        {"num_utterances", "head", "labels", "device", "speaker_norm", "metrics", "timing",
         "predictions"}:
         classify metrics hold accuracy, per-class scores and "confusion_matrix" {"labels", "counts"}
         (rows = reference); ctc metrics hold, per decoder, wer, cer, word/char counts and "worst".
@@ -135,8 +125,7 @@ def evaluate(
     Raises:
         DataError: no utterances, or a label/text the model cannot be scored against.
         ConfigError: an unknown decoder, a beam size below 1, an ensemble whose models differ in
-            head, labels or unit, a warp factor outside [0.5, 2], or CTC warps or ensembles asked for
-            a decoder other than closed_set.
+            head, labels or unit, or a CTC ensemble asked for a decoder other than closed_set.
     """
     utterances = list(utterances)
     if not utterances:
@@ -147,8 +136,7 @@ def evaluate(
     classify = config.head == "classify"
     if not classify:
         decoders = _check_decoders(decoders)
-    warps = check_warps(warps)
-    _check_ensemble(models, decoders, warps)
+    _check_ensemble(models, decoders)
     if beam_size < 1:
         raise ConfigError(f"beam size must be >= 1, got {beam_size}")
     models, tables, normalised = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
@@ -165,7 +153,7 @@ def evaluate(
     start = time.perf_counter()
     batches = model_outputs(
         models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
-        quiet=quiet, desc="evaluate", warps=warps,
+        quiet=quiet, desc="evaluate",
     )  # fmt: skip
     for batch, results, seconds_of_audio, seconds_in_model in batches:
         audio_seconds += seconds_of_audio
@@ -206,7 +194,6 @@ def evaluate(
         "labels": list(config.labels),
         "device": str(models[0].device),
         "speaker_norm": normalised,
-        "warps": list(warps),
         "metrics": metrics,
         "timing": {
             "seconds": seconds,
@@ -220,146 +207,12 @@ def evaluate(
     }
 
 
-def prepare_ensemble(
-    models: Sequence,
-    utterances: Sequence[Utterance],
-    device: str | torch.device | None,
-    speaker_norm: bool,
-    speaker_utterances: Sequence[Utterance] | None,
-) -> tuple[list, list[torch.Tensor | None], list[str] | None]:
-    """Models to run over ``utterances`` (``evaluate``, ``pseudo_label``): moved to ``device`` (None:
-    where the first one is) in eval mode, each one's speaker table (``speaker_table``, from
-    ``speaker_utterances`` or else ``utterances``; None without speaker normalisation or with
-    ``speaker_norm`` False), and the speakers that get their own statistics (None: no model has any).
-    """
-    device = torch.device(device) if device is not None else models[0].device
-    models = [m.to(device).eval() for m in models]
-    enrolment = list(utterances if speaker_utterances is None else speaker_utterances)
-    speakers, _ = speaker_ids(utterances)
-    tables = [speaker_table(m, speakers, enrolment) if speaker_norm else None for m in models]
-    if all(t is None for t in tables):
-        return models, tables, None
-    return models, tables, sorted(set(speakers) & {u.speaker for u in enrolment})
-
-
-def model_outputs(
-    models: Sequence,
-    utterances: Sequence[Utterance],
-    tables: Sequence[torch.Tensor | None],
-    *,
-    pad_seconds: float = 0.0,
-    max_seconds: float = 60.0,
-    num_workers: int = 0,
-    quiet: bool = False,
-    desc: str = "score",
-    warps: Sequence[float] = NO_WARP,
-):
-    """Run every model of an ensemble over ``utterances`` in duration-sorted batches.
-
-    ``tables`` holds each model's (speakers + 1, 2, n_mels) speaker table (``speaker_table``; its
-    rows follow ``speaker_ids(utterances)``) or None. ``warps``: mel-axis scale factors
-    (``augment.warp_mel``) each model also runs with, on the same normalised features. Yields, per
-    batch, (manifest indices, [(outputs (batch, frames, labels) float32, steps (batch,)) per model
-    and warp, model-major: the first is the first model unwarped when ``warps`` starts with 1] on
-    the CPU, seconds of audio, seconds spent in the models).
-    """
-    device = models[0].device
-    sample_rate = models[0].config.sample_rate
-    _, speaker_index = speaker_ids(utterances)
-    tables = [None if t is None else t.to(device) for t in tables]
-    sampler = BucketBatchSampler([u.duration for u in utterances], max_seconds, shuffle=False)
-    loader = torch.utils.data.DataLoader(
-        _PaddedAudio(utterances, sample_rate, int(round(pad_seconds * sample_rate))),
-        batch_sampler=sampler,
-        collate_fn=_collate_indexed,
-        num_workers=num_workers,
-    )
-    progress = tqdm(total=len(utterances), desc=desc, unit="utt", disable=quiet or not sys.stderr.isatty(), leave=False)
-    with progress:
-        for batch, audio, lengths in loader:
-            tick = time.perf_counter()
-            with torch.inference_mode():
-                ids = torch.tensor([speaker_index[i] for i in batch], device=device)
-                results = []
-                for m, t in zip(models, tables, strict=True):
-                    feats, frames = m.features(audio.to(device), lengths.to(device), None if t is None else t[ids])
-                    results += [m.encode(feats if w == 1 else warp_mel(feats, w), frames) for w in warps]
-                results = [(outputs.float().cpu(), steps.cpu()) for outputs, steps in results]
-            yield batch, results, float(lengths.sum()) / sample_rate, time.perf_counter() - tick
-            progress.update(len(batch))
-
-
-def label_posteriors(results: Sequence[tuple[torch.Tensor, torch.Tensor]], head: str) -> torch.Tensor:
-    """An ensemble's posterior over the model labels, (batch, labels), from ``model_outputs``'
-    per-model (outputs, steps): classifiers by their mean class posteriors; CTC models by the
-    softmax of their mean closed-set log-posteriors (each label alone as the candidate word).
-    """
-    if head == "classify":
-        return torch.stack([outputs.softmax(dim=-1) for outputs, _ in results]).mean(dim=0)
-    log_posteriors = [label_scores(outputs, steps).log_softmax(dim=-1) for outputs, steps in results]
-    return torch.stack(log_posteriors).mean(dim=0).softmax(dim=-1)
-
-
-class _PaddedAudio(torch.utils.data.Dataset):
-    """Utterance i -> (i, (samples,) float32 tensor with ``pad`` zeros before and after)."""
-
-    def __init__(self, utterances: Sequence[Utterance], sample_rate: int, pad: int) -> None:
-        self.utterances, self.sample_rate, self.pad = utterances, sample_rate, np.zeros(pad, dtype=np.float32)
-
-    def __len__(self) -> int:
-        return len(self.utterances)
-
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
-        audio = load_utterance(self.utterances[i], self.sample_rate)
-        return i, torch.from_numpy(np.concatenate([self.pad, audio, self.pad]))
-
-
-def _collate_indexed(items: Sequence[tuple[int, torch.Tensor]]) -> tuple[list[int], torch.Tensor, torch.Tensor]:
-    """-> (indices, (batch, samples) zero-padded audio, (batch,) lengths)."""
-    audio, lengths = collate_audio([a for _, a in items])
-    return [i for i, _ in items], audio, lengths
-
-
-def speaker_table(model, speakers: Sequence[str], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
-    """(speakers + 1, 2, n_mels) normaliser statistics of each of ``speakers`` from that speaker's
-    audio in ``enrolment``, for a model with speaker normalisation (None for any other)."""
-    if model.config.speaker_norm == "none":
-        return None
-    wanted = set(speakers)
-    stats = speaker_statistics(model.frontend, [u for u in enrolment if u.speaker in wanted], model.config.sample_rate)
-    return stats_table(model, speakers, stats)
-
-
-def check_same_labels(models: Sequence) -> None:
-    """ConfigError unless every model of an ensemble has the same head, labels and unit."""
-    first = models[0].config
-    for other in models[1:]:
-        c = other.config
-        if (c.head, list(c.labels), c.unit) != (first.head, list(first.labels), first.unit):
-            raise ConfigError("ensemble models must share head, labels and unit")
-
-
-def check_warps(warps: Sequence[float]) -> tuple[float, ...]:
-    """``warps`` as a tuple; ConfigError if empty or a factor is outside [0.5, 2]."""
-    warps = tuple(float(w) for w in warps)
-    if not warps:
-        raise ConfigError("give at least one warp factor (1: no warp)")
-    for w in warps:
-        if not MIN_WARP <= w <= MAX_WARP:
-            raise ConfigError(f"warp factor must be between {MIN_WARP:g} and {MAX_WARP:g}, got {w:g}")
-    return warps
-
-
-def _check_ensemble(models: Sequence, decoders: Sequence[str], warps: Sequence[float] = NO_WARP) -> None:
-    """ConfigError unless ``models`` (each run at every one of ``warps``) can be scored together
-    (see ``evaluate``)."""
+def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
+    """ConfigError unless ``models`` can be scored together (see ``evaluate``)."""
     if len(models) > 1:
         check_same_labels(models)
-    if models[0].config.head == "ctc" and tuple(decoders) != ("closed_set",):
-        if len(models) > 1:
-            raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
-        if tuple(warps) != NO_WARP:
-            raise ConfigError("CTC models with test-time warps are scored with --decoder closed_set only")
+    if models[0].config.head == "ctc" and tuple(decoders) != ("closed_set",) and len(models) > 1:
+        raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
 
 
 def _classification_metrics(utterances, references, predicted, scores, labels) -> tuple[dict, list[dict]]:
@@ -457,95 +310,3 @@ def write_report(report: dict, output_dir: str | os.PathLike) -> list[Path]:
             )
         )
     return paths
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """ "cuda" when available for None; ConfigError for an unknown or unavailable device."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    return device
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        action="append",
-        help="checkpoint to evaluate (default: the bundled digits model); repeat it to score "
-        "an ensemble (classifiers, or CTC models with --decoder closed_set)",
-    )
-    parser.add_argument("--manifest", required=True, help="JSONL manifest with label (classify) or text (ctc)")
-    parser.add_argument("--output-dir", help="write report.json, predictions.jsonl and confusion_matrix.png here")
-    parser.add_argument(
-        "--decoder",
-        choices=(*ALL_DECODERS, "both"),
-        default="both",
-        help="CTC decoder(s) to score: greedy, beam, both (default), or closed_set (best single label)",
-    )
-    parser.add_argument("--beam-size", type=int, default=8, help="beam width for --decoder beam/both (default 8)")
-    parser.add_argument("--worst", type=int, default=10, help="worst CTC utterances to list (default 10)")
-    add_scoring_arguments(parser)
-
-
-def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
-    """How models are run over a manifest (``evaluate`` and ``pseudo-label``): padding, batching,
-    speaker normalisation, workers, device, progress."""
-    parser.add_argument("--pad-ms", type=float, default=0.0, help="silence added around every utterance (default 0)")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="padded audio seconds per batch (default 60)")
-    parser.add_argument(
-        "--no-speaker-norm",
-        action="store_true",
-        help="run models trained with speaker normalisation without each speaker's own statistics",
-    )
-    parser.add_argument(
-        "--speaker-manifest",
-        help="take each speaker's normalisation statistics from this manifest's audio (default: --manifest)",
-    )
-    parser.add_argument(
-        "--warp",
-        type=float,
-        nargs="+",
-        default=list(NO_WARP),
-        metavar="FACTOR",
-        help="test-time vocal-tract-length warps: run every model also with its mel axis scaled by each "
-        "factor and average (e.g. 0.9 0.95 1 1.05 1.1; closed-set or classifier scoring; default 1)",
-    )
-    parser.add_argument("--num-workers", type=int, default=0, help="processes reading audio (default 0: none)")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    from speechrnn.model import load_model
-
-    device = resolve_device(args.device)
-    utterances = read_manifest(args.manifest)
-    models = [load_model(path, device=device) for path in args.model or [None]]
-    decoders = DECODERS if args.decoder == "both" else (args.decoder,)
-    report = evaluate(
-        models if len(models) > 1 else models[0],
-        utterances,
-        decoders=decoders,
-        beam_size=args.beam_size,
-        max_seconds=args.max_seconds,
-        device=device,
-        quiet=args.quiet,
-        worst=args.worst,
-        pad_seconds=args.pad_ms / 1000,
-        speaker_norm=not args.no_speaker_norm,
-        speaker_utterances=read_manifest(args.speaker_manifest) if args.speaker_manifest else None,
-        num_workers=args.num_workers,
-        warps=args.warp,
-    )
-    names = [str(path) for path in args.model] if args.model else ["bundled"]
-    report = {"model": names[0] if len(names) == 1 else names, "manifest": str(args.manifest), **report}
-    print(format_summary(report))
-    if args.output_dir:
-        for path in write_report(report, args.output_dir):
-            print(f"wrote {path}")
-    return 0

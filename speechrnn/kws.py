@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from speechrnn.decode import StreamEvent
 from speechrnn.errors import ConfigError, ModelError
 
 FILLER_LABELS = ("_unknown_", "_silence_", "_noise_", "_background_noise_")
@@ -87,8 +88,7 @@ class KeywordSpotter:
         return logits[0].float().softmax(dim=-1).cpu()
 
     def accept(self, samples: np.ndarray) -> list:
-        """Model-rate (n,) float32 samples -> list of ``stream.StreamEvent`` detections."""
-        from speechrnn.stream import StreamEvent  # noqa: PLC0415 - avoid an import cycle
+        """Model-rate (n,) float32 samples -> list of ``decode.StreamEvent`` detections."""
 
         events = []
         begin = 0

@@ -30,9 +30,16 @@ from torch import nn
 from speechrnn.atomic import atomic_write
 from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
+from speechrnn.speaker_norm import FeatureStats
 
 CHECKPOINT_FORMAT = 1
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "digits_ctc.pt"
+ASSETS = Path(__file__).parent / "assets"
+BUNDLED_MODELS = {  # name -> checkpoint shipped with the package
+    "digits": ASSETS / "digits_ctc.pt",  # connected digits, streaming chunked CTC
+    "commands": ASSETS / "commands.pt",  # Speech Commands' 12 classes, BiGRU classifier
+}
+DEFAULT_MODEL = "digits"
+BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
 
 
 @dataclass
@@ -154,8 +161,6 @@ class FeatureNormalizer(nn.Module):
 
     def reference_statistics(self):
         """The reference speaker as ``speaker_norm.FeatureStats`` (CPU tensors)."""
-        from speechrnn.speaker_norm import FeatureStats  # noqa: PLC0415
-
         self.check_speaker_norm()
         return FeatureStats(self.reference_mean.cpu(), self.reference_std.cpu())
 
@@ -456,7 +461,7 @@ class SpeechRNN(nn.Module):
         speaker's statistics from ``speaker_norm.enrol`` (models with speaker normalisation);
         keyword options go to ``decode.DecodingOptions``.
         """
-        from speechrnn.decode import transcribe
+        from speechrnn.transcribe import transcribe
 
         return transcribe(self, audio, sample_rate=sample_rate, speaker=speaker, **options)
 
@@ -464,9 +469,11 @@ class SpeechRNN(nn.Module):
 def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> None:
     """Write a checkpoint atomically (temp file + rename).
 
-    The checkpoint holds ``model_config``, ``state_dict`` (no ``module.``/``_orig_mod.``
-    prefixes), ``labels``, ``normalization`` and any ``extra`` entries (``train_config``,
-    ``metadata``, ``optimizer``, ...), all loadable with ``weights_only=True``.
+    The checkpoint holds ``format``, ``model_config`` (labels included), ``state_dict`` (no
+    ``module.``/``_orig_mod.`` prefixes; the feature statistics and any speaker reference are
+    normaliser buffers) and any ``extra`` entries (``train_config``, ``metadata``, ``optimizer``,
+    ...), all loadable with ``weights_only=True``. Older checkpoints also carry ``labels`` and
+    ``normalization`` blocks, which duplicate these and are not read.
     """
     model = getattr(model, "module", model)
     model = getattr(model, "_orig_mod", model)
@@ -475,17 +482,6 @@ def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> 
         "format": CHECKPOINT_FORMAT,
         "model_config": dataclasses.asdict(config),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "labels": list(config.labels),
-        "normalization": {
-            "mode": config.normalization,
-            "mean": model.normalizer.mean.tolist(),
-            "std": model.normalizer.std.tolist(),
-            **(
-                {"speaker_reference": {"mean": model.normalizer.reference_mean.tolist(),
-                                       "std": model.normalizer.reference_std.tolist()}}
-                if config.speaker_norm != "none" else {}
-            ),
-        },
         **extra,
     }
     with atomic_write(path) as f:
@@ -529,7 +525,8 @@ def check_state_dict(model: nn.Module, state_dict: Any, path: str | os.PathLike 
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint dict with ``weights_only=True``; a clear ModelError if it cannot be read.
+    """Read a checkpoint dict with ``weights_only=True``; a clear ModelError if it cannot be read
+    or has a format this version does not know (a checkpoint without ``format`` is format 1).
 
     Verified before use: the zip members' CRC-32s (a damaged file), and ``model_config`` and
     ``state_dict`` being tables.
@@ -548,20 +545,45 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(checkpoint[key], dict):
             raise ModelError(f"{path}: not a speechrnn checkpoint ({key} is a {type(checkpoint[key]).__name__}, "
                              "not a table)")
+    version = checkpoint.get("format", 1)
+    if version != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: checkpoint format {version!r}, this speechrnn reads format {CHECKPOINT_FORMAT}")
     return checkpoint
 
 
-def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> SpeechRNN:
-    """Rebuild a model from a checkpoint; ``path=None`` loads the bundled connected-digits model.
+def resolve_model(model: str | os.PathLike | None = None) -> Path:
+    """A bundled model's name ("digits", "commands"; None = "digits") or a checkpoint path -> the file.
+
+    A bundled name wins over a file of that name in the current folder (write "./commands" for
+    the file). A path that does not exist is returned as it is when it looks like one (it has a
+    folder or a suffix), so that loading it names the missing file.
+
+    Raises:
+        ModelError: a bundled model whose file is absent, or a name that is neither a bundled
+            model nor an existing file (the message lists the names).
+    """
+    name = DEFAULT_MODEL if model is None else model
+    if isinstance(name, str) and name in BUNDLED_MODELS:
+        path = BUNDLED_MODELS[name]
+        if not path.is_file():
+            raise ModelError(f"bundled model {name!r} missing at {path}: reinstall speechrnn or pass a checkpoint path")
+        return path
+    path = Path(name)
+    if path.is_file() or len(path.parts) > 1 or path.suffix:
+        return path
+    names = ", ".join(BUNDLED_MODELS)
+    raise ModelError(f"unknown model {str(name)!r}: no such file, and not a bundled model ({names})")
+
+
+def load_model(model: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> SpeechRNN:
+    """Rebuild a model from a checkpoint path or a bundled model's name (``resolve_model``);
+    ``None`` loads the bundled connected-digits model.
 
     Raises:
         ModelError: a missing, damaged or foreign file, a model_config that does not build, or
             weights that do not fit it or are not finite (``check_state_dict``), named in one line.
     """
-    if path is None:
-        path = BUNDLED_MODEL
-        if not path.is_file():
-            raise ModelError(f"bundled model missing at {path}: reinstall speechrnn or pass --model")
+    path = resolve_model(model)
     checkpoint = load_checkpoint(path)
     try:
         model = SpeechRNN(ModelConfig.from_dict(checkpoint["model_config"]))

@@ -12,28 +12,17 @@ isolated words and commands, not for sentences.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from speechrnn.data.manifest import Utterance, read_manifest, write_manifest
+from speechrnn.data.manifest import Utterance
 from speechrnn.errors import ConfigError, DataError
-from speechrnn.evaluate import (
-    NO_WARP,
-    add_scoring_arguments,
-    check_same_labels,
-    check_warps,
-    label_posteriors,
-    model_outputs,
-    prepare_ensemble,
-    resolve_device,
-)
+from speechrnn.scoring import check_same_labels, label_posteriors, model_outputs, prepare_ensemble
 
 DEFAULT_MIN_CONFIDENCE = 0.9
 
@@ -80,13 +69,12 @@ def pseudo_label(
     device: str | torch.device | None = None,
     num_workers: int = 0,
     quiet: bool = False,
-    warps: Sequence[float] = NO_WARP,
 ) -> list[PseudoLabel]:
     """Label every utterance with the best label of ``model`` (one model or a list: an ensemble,
     combined as ``evaluate`` combines one). Any label or text already in ``utterances`` is ignored.
 
     Args:
-        pad_seconds, speaker_norm, speaker_utterances, max_seconds, num_workers, warps: as for
+        pad_seconds, speaker_norm, speaker_utterances, max_seconds, num_workers: as for
             ``evaluate.evaluate``, so a pseudo-label is exactly the decision ``evaluate`` scores.
 
     Returns:
@@ -95,20 +83,19 @@ def pseudo_label(
     Raises:
         DataError: no utterances.
         ConfigError: a character-level CTC model, an ensemble whose models differ in head,
-            labels or unit, or a warp factor outside [0.5, 2].
+            labels or unit.
     """
     utterances = list(utterances)
     if not utterances:
         raise DataError("no utterances to label")
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     check_pseudo_labeller(models)
-    warps = check_warps(warps)
     models, tables, _ = prepare_ensemble(models, utterances, device, speaker_norm, speaker_utterances)
     config = models[0].config
     labelled: list[PseudoLabel | None] = [None] * len(utterances)
     batches = model_outputs(
         models, utterances, tables, pad_seconds=pad_seconds, max_seconds=max_seconds, num_workers=num_workers,
-        quiet=quiet, desc="pseudo-label", warps=warps,
+        quiet=quiet, desc="pseudo-label",
     )  # fmt: skip
     for batch, results, _, _ in batches:
         confidence, best = label_posteriors(results, config.head).max(dim=-1)
@@ -143,59 +130,3 @@ def confident(labels: Sequence[PseudoLabel], min_confidence: float, top_fraction
         highest = max((p.confidence for p in labels), default=0.0)
         raise DataError(f"no utterance reaches confidence {min_confidence:g} (the highest is {highest:.3f})")
     return kept
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", action="append", help="checkpoint that labels (default: the bundled model); repeat for an ensemble"
-    )
-    parser.add_argument(
-        "--manifest", required=True, help="JSONL manifest of the audio to label ('label'/'text' optional, ignored)"
-    )
-    parser.add_argument("--output", required=True, help="write the confidently labelled utterances here (JSONL)")
-    parser.add_argument(
-        "--min-confidence",
-        type=float,
-        default=DEFAULT_MIN_CONFIDENCE,
-        help=f"keep an utterance when its label's posterior is at least this (default {DEFAULT_MIN_CONFIDENCE})",
-    )
-    parser.add_argument(
-        "--top-fraction",
-        type=float,
-        default=1.0,
-        help="keep only the most confident fraction of each label's utterances (class-balanced; default 1: all)",
-    )
-    add_scoring_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from speechrnn.model import load_model
-
-    check_min_confidence(args.min_confidence)  # before any audio is read
-    check_top_fraction(args.top_fraction)
-    check_warps(args.warp)
-    device = resolve_device(args.device)
-    utterances = read_manifest(args.manifest, labelled=False)
-    models = [load_model(path, device=device) for path in args.model or [None]]
-    labels = pseudo_label(
-        models,
-        utterances,
-        pad_seconds=args.pad_ms / 1000,
-        speaker_norm=not args.no_speaker_norm,
-        speaker_utterances=read_manifest(args.speaker_manifest, labelled=False) if args.speaker_manifest else None,
-        max_seconds=args.max_seconds,
-        device=device,
-        num_workers=args.num_workers,
-        quiet=args.quiet,
-        warps=args.warp,
-    )
-    kept = confident(labels, args.min_confidence, args.top_fraction)
-    write_manifest(args.output, kept)
-    counts = Counter(u.label for u in kept)
-    per_label = ", ".join(f"{label} {counts[label]}" for label in models[0].config.labels if counts[label])
-    rule = f"confidence >= {args.min_confidence:g}" + (
-        f", top {args.top_fraction:g} of each label" if args.top_fraction < 1 else ""
-    )
-    print(f"kept {len(kept)} of {len(labels)} utterances ({rule}): {per_label}")
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0

@@ -31,13 +31,17 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from speechrnn.data.dataset import load_utterance
+from speechrnn.data.dataset import ManifestDataset, load_utterance
 from speechrnn.data.manifest import Utterance
 from speechrnn.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # annotations only: the model imports this module
+    from speechrnn.model import SpeechRNN
 
 SPEECH_RANGE_DB = 30.0  # a frame is speech if its energy is within this of its utterance's loudest
 MAX_UTTERANCES_PER_SPEAKER = 100  # in training: 100 utterances give stable statistics
@@ -192,39 +196,49 @@ def stats_table(model, speakers: Sequence[str], stats: dict[str, FeatureStats]) 
     return torch.stack([*rows, identity])
 
 
+def speaker_table(model, speakers: Sequence[str], enrolment: Sequence[Utterance]) -> torch.Tensor | None:
+    """(speakers + 1, 2, n_mels) normaliser statistics of each of ``speakers`` from that speaker's
+    audio in ``enrolment``, for a model with speaker normalisation (None for any other)."""
+    if model.config.speaker_norm == "none":
+        return None
+    wanted = set(speakers)
+    stats = speaker_statistics(model.frontend, [u for u in enrolment if u.speaker in wanted], model.config.sample_rate)
+    return stats_table(model, speakers, stats)
+
+
+def speaker_tables(
+    model: SpeechRNN, train_set: ManifestDataset, valid_set: ManifestDataset, seed: int, keep_reference: bool = False
+):
+    """Speaker normalisation (speaker_norm.py): set the model's reference from the training speakers
+    (unless ``keep_reference``: a fine-tuned model keeps the reference its weights learnt with) and
+    return each set's (speakers + 1, 2, n_mels) table of normaliser statistics; (None, None) if off.
+
+    Validation speakers get statistics from their own validation audio, as ``evaluate`` does.
+    """
+    if model.config.speaker_norm == "none":
+        return None, None
+    rate = model.config.sample_rate
+    if keep_reference:
+        train_stats = speaker_statistics(model.frontend, train_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
+    else:
+        train_stats = fit_reference(model, train_set.utterances, seed)
+    valid_stats = speaker_statistics(model.frontend, valid_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
+    return stats_table(model, train_set.speakers, train_stats), stats_table(model, valid_set.speakers, valid_stats)
+
+
+def batch_stats(table: torch.Tensor | None, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """Per-item normaliser statistics (batch, 2, n_mels) from a speaker table on the batch's device."""
+    return None if table is None else table[batch["speakers"]]
+
+
 def with_speaker_norm(model, utterances: Sequence[Utterance], mode: str = "meanvar", seed: int = 0):
     """A copy of a trained ``model`` that normalises speakers (``mode`` "mean" or "meanvar") onto the
     average speaker of ``utterances`` (normally the speakers it was trained on): test-time speaker
     normalisation for a model trained without it. Returns a SpeechRNN in eval mode.
     """
-    from speechrnn.model import SpeechRNN
-
     if model.config.normalization != "global":
         raise ConfigError("speaker normalisation needs a model with global feature normalisation")
-    adapted = SpeechRNN(dataclasses.replace(model.config, speaker_norm=mode)).to(model.device)
+    adapted = type(model)(dataclasses.replace(model.config, speaker_norm=mode)).to(model.device)
     adapted.load_state_dict(model.state_dict(), strict=False)  # all but the new reference buffers
     fit_reference(adapted, utterances, seed)
     return adapted.eval()
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True, help="trained checkpoint (global feature normalisation)")
-    parser.add_argument(
-        "--manifest", required=True, nargs="+", help="audio of the reference speakers (its training manifests)"
-    )
-    parser.add_argument("--mode", choices=("mean", "meanvar"), default="meanvar", help="default meanvar")
-    parser.add_argument("--output", required=True, help="checkpoint to write (atomically)")
-
-
-def run(args) -> int:
-    from speechrnn.data.manifest import read_manifest
-    from speechrnn.model import load_checkpoint, load_model, provenance, save_checkpoint
-
-    keep = provenance(load_checkpoint(args.model))
-    utterances = [u for path in args.manifest for u in read_manifest(path)]
-    model = with_speaker_norm(load_model(args.model), utterances, args.mode)
-    keep["speaker_reference_manifests"] = [str(p) for p in args.manifest]
-    save_checkpoint(args.output, model, **keep)
-    speakers = len({u.speaker for u in utterances if u.speaker})
-    print(f"wrote {args.output}: speaker normalisation ({args.mode}) onto the average of {speakers} speakers")
-    return 0

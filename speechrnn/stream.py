@@ -1,4 +1,4 @@
-"""Streaming recognition: ``StreamingRecognizer`` and ``speechrnn transcribe --stream``.
+"""Streaming recognition: ``StreamingRecognizer`` (``speechrnn transcribe --stream``).
 
 Audio arrives in chunks of any size and rate. The pipeline per utterance is
 resampling (``soxr.ResampleStream``) -> ``StreamingLogMel`` -> global normalisation and
@@ -16,16 +16,13 @@ longest utterance (rule 3).
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
 from speechrnn.audio import check_sample_rate, to_mono_float32
 from speechrnn.decode import (
     DecodingOptions,
+    StreamEvent,
     Transcription,
     WordTiming,
     classification_result,
@@ -39,35 +36,6 @@ from speechrnn.decode import (
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError
 from speechrnn.stream_features import StreamingLogMel, StreamingSubsampler
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """Something that changed: a ``partial`` or ``final`` text, or a keyword ``detection``.
-
-    Times are seconds from the start of the stream. ``result`` is the final ``Transcription``.
-    """
-
-    kind: str
-    text: str
-    start: float
-    end: float
-    words: tuple[WordTiming, ...] = ()
-    label: str | None = None
-    score: float | None = None
-    reason: str | None = None  # what ended a final: "rule1"/"rule2"/"rule3" or "end"
-    result: Transcription | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict:
-        out = {"type": self.kind, "text": self.text, "start": round(self.start, 3), "end": round(self.end, 3)}
-        if self.kind == "final":
-            out["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in self.words]
-            out["reason"] = self.reason
-        if self.label is not None:
-            out["label"] = self.label
-        if self.score is not None:
-            out["score"] = round(self.score, 4)
-        return out
 
 
 class StreamingRecognizer:
@@ -396,21 +364,6 @@ class StreamingRecognizer:
         return self._last_result
 
 
-# ---------------------------------------------------------------------- CLI
-def _read_file(path: str) -> tuple[np.ndarray, int]:
-    """A file's samples at its own rate: (samples,) float32 and the rate."""
-    import soundfile as sf  # noqa: PLC0415
-
-    from speechrnn.audio import load_audio  # noqa: PLC0415
-
-    try:
-        rate = sf.info(str(path)).samplerate
-    except Exception:  # noqa: BLE001 - load_audio raises the precise AudioError
-        load_audio(path)
-        raise AudioError(f"{path}: not a readable audio file") from None
-    return load_audio(path, rate), rate
-
-
 def format_event(event: StreamEvent, prefix: str = "") -> str:
     """One text line for an event: `partial: ...`, `[start-end] text` or `[start-end] detected label (score)`."""
     if event.kind == "partial":
@@ -420,48 +373,3 @@ def format_event(event: StreamEvent, prefix: str = "") -> str:
     return f"{prefix}[{event.start:.2f}-{event.end:.2f}] {event.text}"
 
 
-def transcribe_stream_cli(args, model, speaker=None) -> int:
-    """``speechrnn transcribe --stream``: feed each file in ``--chunk-ms`` chunks, print events as they come.
-
-    Text output: ``partial: ...`` lines when the partial text changes and ``[start-end] text``
-    per final utterance (prefixed by the file name when there are several files);
-    ``--format json`` prints one JSON object per event. ``speaker``: enrolled statistics
-    (``--speaker-audio``); ``--adapt-speaker`` learns them from the inputs instead.
-    """
-    chunk_ms = getattr(args, "chunk_ms", None) or 100
-    if chunk_ms <= 0:
-        raise ConfigError(f"--chunk-ms must be positive, got {chunk_ms}")
-    decoder = getattr(args, "decoder", None) or "greedy"
-    options = {"method": decoder}
-    if getattr(args, "beam_size", None):
-        options["beam_size"] = args.beam_size
-    as_json = getattr(args, "format", "text") == "json"
-    paths = list(args.audio)
-    recognizer = StreamingRecognizer(
-        model,
-        endpoint=EndpointConfig(),
-        decoding=DecodingOptions(**options),
-        speaker=speaker,
-        adapt_speaker=getattr(args, "adapt_speaker", False),
-    )
-    for path in paths:
-        audio, rate = _read_file(path)
-        prefix = f"{path}: " if len(paths) > 1 else ""
-        chunk = max(1, rate * chunk_ms // 1000)
-        events_of_file = (
-            event
-            for begin in range(0, audio.size, chunk)
-            for event in recognizer.accept_waveform(audio[begin : begin + chunk], rate)
-        )
-        for event in _chain(events_of_file, recognizer.finish):
-            if as_json:
-                print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
-            else:
-                print(format_event(event, prefix), flush=True)
-    sys.stdout.flush()
-    return 0
-
-
-def _chain(events, finish):
-    yield from events
-    yield from finish()

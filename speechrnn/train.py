@@ -13,7 +13,6 @@ continues from ``last.pt`` as if never interrupted.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import dataclasses
@@ -34,38 +33,15 @@ from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write, remove_temp_files
 from speechrnn.augment import WaveformAugment, spec_augment
-from speechrnn.config import TrainConfig, load_config
+from speechrnn.config import TrainConfig
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
 from speechrnn.data.manifest import read_manifest
 from speechrnn.decode import greedy_path, label_scores
+from speechrnn.device import resolve_device
 from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
-from speechrnn.model import (
-    ModelConfig,
-    SpeechRNN,
-    check_state_dict,
-    load_checkpoint,
-    load_model,
-    save_checkpoint,
-)
-from speechrnn.speaker_norm import MAX_UTTERANCES_PER_SPEAKER, fit_reference, speaker_statistics, stats_table
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="TOML config file (or a run's config.json)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config value, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    best = train(config, resume=args.resume, quiet=args.quiet)
-    if is_main_process():
-        print(f"best checkpoint: {best}")
-    return 0
-
+from speechrnn.model import ModelConfig, SpeechRNN, check_state_dict, load_checkpoint, load_model, save_checkpoint
+from speechrnn.speaker_norm import batch_stats, speaker_tables
 
 # --- distributed helpers -------------------------------------------------------------------------
 
@@ -78,14 +54,10 @@ def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
         device_name = "cuda" if torch.cuda.is_available() else "cpu"
     if device_name == "cuda" and world_size > 1:
         device_name = f"cuda:{local_rank}"
-    device = torch.device(device_name)
+    device = resolve_device(device_name, "train.device")
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={device_name} but CUDA is not available")
         if device.index is None:  # "cuda": the current GPU (set_device needs an index)
             device = torch.device("cuda", torch.cuda.current_device())
-        if device.index >= (count := torch.cuda.device_count()):
-            raise ConfigError(f"train.device={device_name} but this machine has {count} GPU(s)")
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -159,31 +131,6 @@ def fit_normalizer(model: SpeechRNN, dataset: ManifestDataset, count: int, seed:
     dataset.augment = augment
     mean = total / frames
     model.normalizer.set_statistics(mean.float(), (total_sq / frames - mean**2).clamp(min=0).sqrt().float())
-
-
-def speaker_tables(
-    model: SpeechRNN, train_set: ManifestDataset, valid_set: ManifestDataset, seed: int, keep_reference: bool = False
-):
-    """Speaker normalisation (speaker_norm.py): set the model's reference from the training speakers
-    (unless ``keep_reference``: a fine-tuned model keeps the reference its weights learnt with) and
-    return each set's (speakers + 1, 2, n_mels) table of normaliser statistics; (None, None) if off.
-
-    Validation speakers get statistics from their own validation audio, as ``evaluate`` does.
-    """
-    if model.config.speaker_norm == "none":
-        return None, None
-    rate = model.config.sample_rate
-    if keep_reference:
-        train_stats = speaker_statistics(model.frontend, train_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
-    else:
-        train_stats = fit_reference(model, train_set.utterances, seed)
-    valid_stats = speaker_statistics(model.frontend, valid_set.utterances, rate, MAX_UTTERANCES_PER_SPEAKER, seed)
-    return stats_table(model, train_set.speakers, train_stats), stats_table(model, valid_set.speakers, valid_stats)
-
-
-def batch_stats(table: torch.Tensor | None, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """Per-item normaliser statistics (batch, 2, n_mels) from a speaker table on the batch's device."""
-    return None if table is None else table[batch["speakers"]]
 
 
 def learning_rate_factor(step: int, total_steps: int, config) -> float:
@@ -508,33 +455,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     return out_dir / "best.pt"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python -m speechrnn.train`` / ``torchrun -m speechrnn.train``."""
-    from speechrnn.cli import Terminated, os_error_line, terminate_as_interrupt
-    from speechrnn.errors import SpeechRNNError
+if __name__ == "__main__":  # torchrun -m speechrnn.train: the command layer parses the arguments
+    from speechrnn.commands.train import main
 
-    parser = argparse.ArgumentParser(prog="speechrnn.train", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        with terminate_as_interrupt():
-            return run(args)
-    except SpeechRNNError as error:
-        print(f"speechrnn train: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"speechrnn train: error: {os_error_line(error)}", file=sys.stderr)
-        return 1
-    except Terminated:
-        print("speechrnn train: terminated; resume with --resume", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("speechrnn train: interrupted; resume with --resume", file=sys.stderr)
-        return 130
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -1,125 +1,33 @@
-"""Transcribe (CTC models) or classify audio files.
-
-Without ``--output-dir`` results go to stdout: ``txt`` prints each file's text (prefixed by
-``path<TAB>`` when there are several files), ``json`` prints one JSON object per file per line.
-With ``--output-dir`` one file per input and format is written there (``--format all``
-writes txt, json, srt, vtt and tsv); an input whose file name another input already took fails
-rather than overwrite that one's outputs. A file that fails prints
-``speechrnn transcribe: error: <path>: <reason>`` on stderr and the others go on; the exit
-code is 1 if any file failed.
+"""Audio in, text out: ``transcribe(model, audio)`` for one whole file, array or tensor
+(``SpeechRNN.transcribe`` binds to it; ``speechrnn transcribe`` is speechrnn.commands.transcribe).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import torch
 
-from speechrnn.errors import ConfigError, SpeechRNNError
-from speechrnn.writers import FORMATS, get_writer, result_to_dict
-
-PROG = "speechrnn transcribe"
+from speechrnn.audio import load_audio
+from speechrnn.decode import Transcription, classification_result, decode_ctc, decoding_options
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files (wav, flac, ogg, mp3; any rate)")
-    parser.add_argument("--model", default=None, metavar="CKPT", help="checkpoint (default: bundled digits model)")
-    parser.add_argument(
-        "--format",
-        default="txt",
-        choices=[*FORMATS, "all"],
-        help="output format (default: txt; srt/vtt/tsv/all need --output-dir)",
+@torch.inference_mode()
+def transcribe(model, audio, sample_rate: int | None = None, speaker=None, **options) -> Transcription:
+    """Transcribe (CTC) or classify one path / array / tensor with ``model``.
+
+    ``sample_rate`` is the rate of an array input; it is resampled to the model's rate.
+    ``speaker``: the speaker's ``speaker_norm.FeatureStats`` (``speaker_norm.enrol``), for a model
+    with speaker normalisation; None runs it as if the speaker were its reference speaker.
+    """
+    config = model.config
+    decoding = decoding_options(**options)  # checked before any work, for classifiers too
+    samples = load_audio(audio, config.sample_rate, source_rate=sample_rate)
+    batch = torch.from_numpy(samples).to(model.device).unsqueeze(0)
+    stats = None if speaker is None else model.normalizer.adapted(speaker).unsqueeze(0)
+    outputs, steps = model(batch, feature_stats=stats)
+    duration = len(samples) / config.sample_rate
+    if config.head == "classify":
+        return classification_result(outputs[0], config.labels, duration)
+    text, words = decode_ctc(
+        outputs[0, : steps[0]].float().cpu(), config.labels, config.unit, config.frame_shift, decoding
     )
-    parser.add_argument("--output-dir", default=None, metavar="DIR", help="write one file per input and format here")
-    parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam"], help="CTC decoder (default: greedy)")
-    parser.add_argument("--beam-size", type=int, default=8, metavar="N", help="beam width for --decoder beam")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run the model")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--speaker-audio",
-        nargs="+",
-        metavar="FILE",
-        help="recordings of the speaker (for a model with speaker normalisation): every input is "
-        "normalised as that speaker's",
-    )
-    parser.add_argument(
-        "--adapt-speaker",
-        action="store_true",
-        help="with --stream, for a model with speaker normalisation: the inputs are one speaker, whose "
-        "statistics are updated after each utterance and used for the next",
-    )
-    parser.add_argument("--stream", action="store_true", help="feed files in real-time-sized chunks; print partials")
-    parser.add_argument("--chunk-ms", type=int, default=None, metavar="N", help="chunk length for --stream (ms)")
-
-
-def _check_arguments(args: argparse.Namespace) -> None:
-    if args.beam_size < 1:
-        raise ConfigError(f"--beam-size must be >= 1, got {args.beam_size}")
-    if args.chunk_ms is not None and args.chunk_ms <= 0:
-        raise ConfigError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
-    if args.format == "all" and args.output_dir is None and not args.stream:
-        raise ConfigError("--format all needs --output-dir")
-    if args.format in ("srt", "vtt", "tsv") and args.output_dir is None and not args.stream:
-        raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
-    if args.adapt_speaker and not args.stream:
-        raise ConfigError("--adapt-speaker needs --stream (offline, give the speaker's audio with --speaker-audio)")
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: CUDA is not available on this machine")
-
-
-def _progress(items: list[str], args: argparse.Namespace):
-    """A tqdm bar over files when writing to --output-dir and stderr is a terminal."""
-    show = args.output_dir is not None and not args.quiet and sys.stderr.isatty()
-    if not show:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc="transcribing", unit="file")
-
-
-def _report_failure(path: str, error: Exception) -> None:
-    """One line on stderr naming the file; the batch goes on."""
-    if isinstance(error, SpeechRNNError):
-        message = str(error)
-    else:  # OSError: an unreadable input or an output that cannot be written
-        message = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
-    if not message.startswith(str(path)):
-        message = f"{path}: {message}"
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
-
-
-def run(args: argparse.Namespace) -> int:
-    _check_arguments(args)
-    from speechrnn.model import load_model
-
-    model = load_model(args.model, device=args.device)  # ModelError -> one line, exit 1 (cli.main)
-    speaker = None
-    if args.speaker_audio:
-        from speechrnn.speaker_norm import enrol
-
-        speaker = enrol(model, args.speaker_audio)  # a bad file: one line, exit 1 (cli.main)
-    if args.stream:
-        from speechrnn.stream import transcribe_stream_cli  # written by the streaming module
-
-        return int(transcribe_stream_cli(args, model, speaker) or 0)
-
-    options = {"method": args.decoder, "beam_size": args.beam_size, "speaker": speaker}
-    write = get_writer(args.format, args.output_dir) if args.output_dir is not None else None
-    several = len(args.audio) > 1
-    failures = 0
-    for path in _progress(args.audio, args):
-        try:
-            result = model.transcribe(path, **options)
-            if write is not None:
-                write(result, path)
-            elif args.format == "json":
-                print(json.dumps(result_to_dict(result, path), ensure_ascii=False), flush=True)
-            else:
-                print(f"{path}\t{result.text}" if several else result.text, flush=True)
-        except (SpeechRNNError, OSError) as error:
-            failures += 1
-            _report_failure(path, error)
-    return 1 if failures else 0
+    return Transcription(text=text, words=tuple(words), duration=duration)

@@ -40,3 +40,26 @@ def noise_clips(folder: Path, labels: list[str], count: int = 6) -> list:
         sf.write(path, (0.1 * rng.standard_normal(int(16000 * rng.uniform(0.2, 0.6)))).astype(np.float32), 16000)
         utterances.append(Utterance(audio=str(path), duration=sf.info(path).duration, label=labels[i % len(labels)]))
     return utterances
+
+
+def fsdd_recordings() -> Path | None:
+    """The local FSDD ``recordings/`` folder, or None where no copy is found (a fresh clone without
+    ``../shared``): safe to call at collection time, unlike ``fsdd_root()``, which raises."""
+    from speechrnn.data.fsdd import fsdd_root
+    from speechrnn.errors import DataError
+
+    try:
+        return fsdd_root() / "recordings"
+    except DataError:
+        return None
+
+
+def fsdd_missing_reason() -> str:
+    """Why FSDD tests skip: the lookup's own message (where it looked, how to set SPEECHRNN_FSDD)."""
+    from speechrnn.data.fsdd import fsdd_root
+    from speechrnn.errors import DataError
+
+    try:
+        return f"FSDD recordings not found at {fsdd_root() / 'recordings'}"
+    except DataError as error:
+        return f"FSDD not available: {error}"

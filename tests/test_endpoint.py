@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import fsdd_missing_reason, fsdd_recordings
 
-from speechrnn.data.fsdd import fsdd_root
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import ConfigError
 from speechrnn.model import BUNDLED_MODEL, ModelConfig, SpeechRNN
 from speechrnn.stream import StreamingRecognizer
+
+FSDD = fsdd_recordings()
 
 torch.set_num_threads(1)
 RATE = 16000
@@ -162,7 +164,7 @@ def test_one_hour_stream_runs_in_constant_memory():
 
 
 @pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="bundled model speechrnn/assets/digits_ctc.pt not built yet")
-@pytest.mark.skipif(not (fsdd_root() / "recordings").is_dir(), reason=f"FSDD not found at {fsdd_root()}")
+@pytest.mark.skipif(FSDD is None or not FSDD.is_dir(), reason=fsdd_missing_reason())
 def test_bundled_model_cuts_real_speech_at_ctc_blank_silences():
     """Three spoken digit strings (FSDD test takes) separated by 2 s pauses: blank-based endpoints (default)."""
     from speechrnn.audio import load_audio
@@ -175,7 +177,7 @@ def test_bundled_model_cuts_real_speech_at_ctc_blank_silences():
     for digits in strings:
         start = position
         for digit in digits:
-            clip = load_audio(fsdd_root() / "recordings" / f"{digit}_jackson_{digit % 5}.wav")
+            clip = load_audio(FSDD / f"{digit}_jackson_{digit % 5}.wav")
             pieces += [clip, np.zeros(RATE // 10, dtype=np.float32)]
             position += clip.size + RATE // 10
         spans.append((start / RATE, position / RATE))

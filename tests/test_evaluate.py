@@ -347,4 +347,4 @@ def test_cli_unavailable_device_exits_1(tmp_path, recordings, capsys):
     write_manifest(manifest, with_fields(recordings, label=["a"] * 8))
     code = main(["evaluate", "--model", str(checkpoint), "--manifest", str(manifest), "--quiet", "--device", "cuda"])
     assert code == 1
-    assert "device 'cuda' requested but CUDA is not available" in capsys.readouterr().err
+    assert "--device=cuda but CUDA is not available" in capsys.readouterr().err

@@ -374,19 +374,45 @@ def test_cli_download_with_wrong_recordings_fails_cleanly(http_server, tmp_path)
     assert not (tmp_path / "out" / "source" / "recordings").exists()
 
 
-def test_recipe_refuses_an_unknown_loso_run_before_doing_anything(tmp_path):
-    """run.sh --loso-runs picks stage 3's models; a name it does not train is a one-line error, exit 2."""
+def test_recipe_refuses_an_unknown_option_before_doing_anything(tmp_path):
+    """run.sh takes only its own options (--loso-runs went with the unreported systems): one line, exit 2."""
     done = subprocess.run(
-        ["bash", str(REPO / "recipes/fsdd/run.sh"), "--data", str(tmp_path / "data"), "--loso-runs", "c c4 v"],
+        ["bash", str(REPO / "recipes/fsdd/run.sh"), "--data", str(tmp_path / "data"), "--loso-runs", "c c2 f x v"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "run.sh: unknown --loso-runs entry 'c4' (from: ctc a b c e c2 f x c3 g s t w v)"
-    ]
+    assert done.stderr.strip().splitlines() == ["run.sh: unknown option --loso-runs"]
     assert not (tmp_path / "data").exists()
+
+
+def _closed_set_report(folder: Path, accuracy: float) -> None:
+    folder.mkdir(parents=True)
+    folder.joinpath("report.json").write_text(json.dumps({"metrics": {"closed_set": {"utterance_accuracy": accuracy}}}))
+
+
+def test_results_script_tabulates_the_reported_system_per_fold(tmp_path):
+    """scripts/fsdd_results.py: V2's mean over the six folds, and each round's pseudo-labels checked after the fact."""
+    for i, speaker in enumerate(fsdd.SPEAKERS):
+        for run, accuracy in (("cnc2nfnxn", 0.90), ("v1", 0.93), ("v2", 0.94 + 0.01 * i)):
+            _closed_set_report(tmp_path / f"loso_{run}_{speaker}" / "eval_test", accuracy)
+    pseudo = [{"id": "0", "label": "four"}, {"id": "1", "label": "three"}]  # the second is wrong
+    truth = [
+        {"id": "0", "reference": "four", "closed_set": "four"},
+        {"id": "1", "reference": "two", "closed_set": "two"},
+    ]
+    run = tmp_path / "loso_v1_george"
+    run.joinpath("pseudo.jsonl").write_text("".join(json.dumps(u) + "\n" for u in pseudo))
+    run.joinpath("eval_test/predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in truth))
+    done = subprocess.run([sys.executable, str(REPO / "scripts/fsdd_results.py"), "--exp", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    v2 = next(line for line in lines if line.startswith("| isolated digits | V2"))
+    assert "leave-one-speaker-out, mean of 6 folds | accuracy 96.50 % |" in v2
+    assert "| george | 90.0 % | 2, 50.0 % | 93.0 % | - | 94.0 % |" in lines
+    assert "| mean | 90.00 % | | 93.00 % | | 96.50 % |" in lines
 
 
 def test_results_script_counts_the_reported_systems_confusions(tmp_path):

@@ -102,14 +102,16 @@ def test_prepare_two_parts(http_server, archives, tmp_path):
 def test_cli_reports_the_filtered_count(http_server, archives, tmp_path, capsys):
     import argparse
 
+    from speechrnn.commands.prepare import librispeech as command
+
     base, sums = _serve(http_server, archives)
     parser = argparse.ArgumentParser()
-    ls.add_prepare_arguments(parser)
+    command.add_prepare_arguments(parser)
     args = parser.parse_args(
         ["--root", str(tmp_path), "--parts", "train-clean-100", "--url-base", base, "--max-duration", "3"]
         + ["--sha256", f"train-clean-100={sums['train-clean-100']}"]
     )
-    assert ls.run_prepare(args) == 0
+    assert command.run_prepare(args) == 0
     out = capsys.readouterr().out
     assert "train-clean-100: 3 utterances" in out and "dropped 2 outside [1, 3] s" in out
 

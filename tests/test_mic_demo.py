@@ -21,9 +21,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import fsdd_missing_reason, fsdd_recordings
 
-from speechrnn.data.fsdd import fsdd_root
-from speechrnn.model import BUNDLED_MODEL, ModelConfig, SpeechRNN, save_checkpoint
+from speechrnn.model import BUNDLED_MODEL, BUNDLED_MODELS, ModelConfig, SpeechRNN, save_checkpoint
+
+FSDD = fsdd_recordings()
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "scripts" / "mic_demo.py"
@@ -130,12 +132,12 @@ def test_demo_records_from_pulseaudio_and_stops_cleanly_on_ctrl_c(pulse, tmp_pat
 
 
 @pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="bundled model speechrnn/assets/digits_ctc.pt not built yet")
-@pytest.mark.skipif(not (fsdd_root() / "recordings").is_dir(), reason=f"FSDD not found at {fsdd_root()}")
+@pytest.mark.skipif(FSDD is None or not FSDD.is_dir(), reason=fsdd_missing_reason())
 def test_demo_prints_the_digits_it_hears(pulse, tmp_path):
     digits = ["three", "seven", "one"]
     pieces = []
     for digit in (3, 7, 1):  # official test-split takes (indices 0-4)
-        audio, rate = sf.read(fsdd_root() / "recordings" / f"{digit}_jackson_1.wav", dtype="float32")
+        audio, rate = sf.read(FSDD / f"{digit}_jackson_1.wav", dtype="float32")
         pieces += [audio, np.zeros(rate * 3 // 10, dtype=np.float32)]
     wav = tmp_path / "digits.wav"
     sf.write(wav, np.concatenate(pieces), rate)
@@ -174,6 +176,47 @@ def test_missing_model_is_one_line(pulse, tmp_path):
     )
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1] == f"mic_demo: {tmp_path / 'none.pt'}: no such model file"
+
+
+REALSPEECH = (
+    Path(os.environ.get("SPEECHRNN_REALSPEECH") or Path(__file__).resolve().parents[2] / "shared/data/realspeech")
+)
+COMMAND_CLIPS = REALSPEECH / "speech_commands_test_set_v0.02"
+
+
+def _command_clips(tmp_path: Path, labels: list[str]) -> Path:
+    """The first shared clip of each label, 1 s of silence after each, as one 16 kHz WAV."""
+    pieces = []
+    for label in labels:
+        audio, rate = sf.read(sorted((COMMAND_CLIPS / label).glob("*.wav"))[0], dtype="float32")
+        pieces += [audio, np.zeros(rate, dtype=np.float32)]
+    wav = tmp_path / "commands.wav"
+    sf.write(wav, np.concatenate(pieces), rate)
+    return wav
+
+
+@pytest.mark.skipif(not COMMAND_CLIPS.is_dir(), reason=f"shared real speech not found at {COMMAND_CLIPS}")
+def test_demo_shows_a_classifiers_labels(pulse, tmp_path):
+    from speechrnn.data.sc_layouts import TASK12_LABELS
+
+    torch.manual_seed(0)
+    model = tmp_path / "c.pt"
+    save_checkpoint(model, SpeechRNN(ModelConfig(head="classify", labels=list(TASK12_LABELS), hidden_size=16)))
+    code, stdout, stderr = _run_demo_and_play(pulse, _command_clips(tmp_path, ["yes"]), "--model", str(model))
+    assert code == 0, stderr
+    finals = _finals(stdout)
+    assert finals, stdout
+    assert all(f["label"] in TASK12_LABELS and f["text"] == f["label"] and 0 < f["score"] <= 1 for f in finals)
+
+
+@pytest.mark.skipif(not COMMAND_CLIPS.is_dir(), reason=f"shared real speech not found at {COMMAND_CLIPS}")
+@pytest.mark.skipif(not BUNDLED_MODELS["commands"].is_file(), reason="bundled commands model not built yet (issue 15)")
+def test_demo_model_commands_shows_the_commands_it_hears(pulse, tmp_path):
+    wav = _command_clips(tmp_path, ["yes", "stop", "left"])
+    code, stdout, stderr = _run_demo_and_play(pulse, wav, "--model", "commands", "--trailing-silence", "0.5")
+    assert code == 0, stderr
+    labels = [f["label"] for f in _finals(stdout) if f["label"] not in ("_silence_", "_unknown_")]
+    assert labels == ["yes", "stop", "left"], stdout
 
 
 def test_case07_audio_server_dying_after_audio_arrived_stops_with_one_line(pulse, tmp_path):

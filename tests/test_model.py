@@ -10,6 +10,7 @@ from torch import nn
 
 from speechrnn.errors import ConfigError, ModelError
 from speechrnn.model import (
+    BUNDLED_MODEL,
     ModelConfig,
     SpeechRNN,
     load_checkpoint,
@@ -111,7 +112,8 @@ def test_checkpoint_round_trip(tmp_path, head):
     checkpoint = load_checkpoint(path)
     assert not any(key.startswith(("module.", "_orig_mod.")) for key in checkpoint["state_dict"])
     assert checkpoint["metadata"] == {"note": "test"}
-    assert checkpoint["labels"] == model.config.labels
+    assert checkpoint["format"] == 1 and "labels" not in checkpoint and "normalization" not in checkpoint
+    assert checkpoint["model_config"]["labels"] == model.config.labels
     loaded = load_model(path)
     assert loaded.config == model.config
     assert not loaded.training
@@ -213,3 +215,20 @@ def test_full_bidirectional_model_cannot_stream():
     x = torch.randn(1, 4, model.subsampling.output_dim)
     with pytest.raises(ModelError, match="cannot stream"):
         model.encoder.stream_chunk(x, x[:, :0], model.encoder.initial_state(1))
+
+
+def test_an_unknown_checkpoint_format_is_one_line(tmp_path):
+    path = tmp_path / "future.pt"
+    save_checkpoint(path, make_model("ctc"))
+    checkpoint = torch.load(path, weights_only=True)
+    torch.save({**checkpoint, "format": 2}, path)
+    with pytest.raises(ModelError, match=r"^.*future.pt: checkpoint format 2, this speechrnn reads format 1$"):
+        load_model(path)
+
+
+def test_the_bundled_model_loads_unchanged():
+    """The shipped checkpoint (written with the older labels/normalization blocks) keeps loading."""
+    checkpoint = load_checkpoint(BUNDLED_MODEL)
+    model = load_model()
+    assert model.config.labels == checkpoint["model_config"]["labels"]
+    torch.testing.assert_close(model.normalizer.mean, checkpoint["state_dict"]["normalizer.mean"])

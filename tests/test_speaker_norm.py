@@ -159,8 +159,8 @@ def test_a_speaker_normalised_model_trains_saves_its_reference_and_ignores_the_m
     model = speechrnn.load_model(best)
     stats = speaker_statistics(model.frontend, read_manifest(speakers / "train.jsonl"), RATE, 100, seed=0)
     torch.testing.assert_close(model.normalizer.reference_mean, reference_statistics(stats).mean)
-    saved = load_checkpoint(best)["normalization"]["speaker_reference"]
-    assert saved["mean"] == model.normalizer.reference_mean.tolist()
+    saved = load_checkpoint(best)["state_dict"]["normalizer.reference_mean"]
+    assert torch.equal(saved, model.normalizer.reference_mean)
 
     utterances = read_manifest(speakers / "all.jsonl")
     report = evaluate(model, utterances, quiet=True)

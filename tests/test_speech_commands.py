@@ -213,6 +213,17 @@ def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_p
     from speechrnn.model import load_model
 
     url = http_server.add("/speech_commands_v0.02.tar.gz", archive)
+    test_members = {  # the official test archive's layout, with the labels of this small corpus
+        f"./{label}/{name}": audio_bytes(_clip(word, 5, 0))
+        for label, name, word in [
+            ("yes", "9a8b7c6d_nohash_0.wav", "yes"),
+            ("no", "9a8b7c6d_nohash_0.wav", "no"),
+            ("_unknown_", "cat_9a8b7c6d_nohash_0.wav", "cat"),
+        ]
+    }
+    test_members["./_silence_/0.wav"] = audio_bytes(np.zeros(16000, np.float32))
+    test_archive = tar_gz(test_members)
+    test_url = http_server.add("/speech_commands_test_set_v0.02.tar.gz", test_archive)
     data, exp = tmp_path / "data", tmp_path / "exp"
     shrink = {
         "data.num_workers": 0,
@@ -223,7 +234,8 @@ def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_p
         "train.epochs": 1,
     }
     command = ["bash", str(RECIPE / "run.sh"), "--data", str(data), "--exp", str(exp), "--url", url]
-    command += ["--sha256", hashlib.sha256(archive).hexdigest(), "--"]
+    command += ["--sha256", hashlib.sha256(archive).hexdigest()]
+    command += ["--test-url", test_url, "--test-sha256", hashlib.sha256(test_archive).hexdigest(), "--"]
     command += [a for k, v in shrink.items() for a in ("--set", f"{k}={v}")]
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
@@ -241,6 +253,8 @@ def test_recipe_run_sh_prepares_trains_and_evaluates(http_server, archive, tmp_p
     assert report["num_utterances"] == len(read_manifest(data / "manifests" / "sc12_test.jsonl"))
     assert 0.0 <= report["metrics"]["accuracy"] <= 1.0
     assert (exp / "eval_test" / "confusion_matrix.png").stat().st_size > 0
+    official = json.loads((exp / "eval_test_official" / "report.json").read_text())  # the official test files too
+    assert official["num_utterances"] == len(test_members) and "official test files" in result.stdout
 
 
 def test_cli_prepare_reports_errors_in_one_line(http_server, archive, tmp_path):
@@ -258,3 +272,30 @@ def test_cli_prepare_reports_errors_in_one_line(http_server, archive, tmp_path):
     )
     assert good.returncode == 0, good.stderr
     assert "12-class train:" in good.stdout and (tmp_path / "manifests" / "sc12_test.jsonl").is_file()
+
+
+def _noise_folder(tmp_path, seconds: dict[str, float]) -> Path:
+    folder = tmp_path / "data" / sc.BACKGROUND
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, length in seconds.items():
+        sf.write(folder / name, 0.1 * rng.standard_normal(int(length * 16000)), 16000, subtype="PCM_16")
+    return folder.parent
+
+
+def test_a_too_short_noise_recording_is_skipped_for_its_split_with_a_warning(tmp_path, capsys):
+    # 6 s: its 80 % train region (4.8 s) holds a clip, its 10 % valid/test regions (0.6 s) do not
+    data_dir = _noise_folder(tmp_path, {"long.wav": 20.0, "short.wav": 6.0})
+    regions = sc.cut_noise_regions(data_dir, tmp_path / "noise")
+    assert [p.name for p in regions["train"]] == ["long.wav", "short.wav"]
+    assert [p.name for p in regions["valid"]] == [p.name for p in regions["test"]] == ["long.wav"]
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 2 and all(line.startswith("warning: ") and "short.wav" in line for line in warnings)
+    assert "not used for valid" in warnings[0] and "not used for test" in warnings[1]
+    assert not (tmp_path / "noise" / "valid" / "short.wav").exists()
+
+
+def test_a_split_with_no_noise_at_all_is_a_data_error(tmp_path):
+    data_dir = _noise_folder(tmp_path, {"short.wav": 6.0})
+    with pytest.raises(DataError, match=r"_background_noise_: no recording is long enough for a 1 s valid clip"):
+        sc.cut_noise_regions(data_dir, tmp_path / "noise")

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import fsdd_missing_reason, fsdd_recordings
 
 import speechrnn
 from speechrnn.audio import load_audio
-from speechrnn.data.fsdd import fsdd_root
+from speechrnn.commands.transcribe import transcribe_stream_cli
 from speechrnn.errors import AudioError, ConfigError
 from speechrnn.model import ModelConfig, SpeechRNN
-from speechrnn.stream import StreamingRecognizer, transcribe_stream_cli
+from speechrnn.stream import StreamingRecognizer
 
 torch.set_num_threads(1)
 DIGITS = [str(i) for i in range(10)]
-RECORDING = fsdd_root() / "recordings" / "3_theo_0.wav"
-needs_fsdd = pytest.mark.skipif(not RECORDING.is_file(), reason=f"FSDD recordings not found at {fsdd_root()}")
+RECORDING = (fsdd_recordings() or Path("/nonexistent")) / "3_theo_0.wav"
+needs_fsdd = pytest.mark.skipif(not RECORDING.is_file(), reason=fsdd_missing_reason())
 
 MODEL_KINDS = {
     "chunked": dict(chunk_size=4, right_context=2),

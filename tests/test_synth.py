@@ -174,9 +174,38 @@ def test_unknown_flite_voice_is_data_error(tmp_path):
     assert not (tmp_path / "x.wav").exists()
 
 
+FESTIVAL_PACKAGES = {  # the Debian package that installs each voice
+    "festival:kal_diphone": "festvox-kallpc16k",
+    "festival:ked_diphone": "festvox-kdlpc16k",
+    "festival:cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
+}
+
+
+def festival_voices() -> set[str]:
+    """The voices festival reports installed (``voice.list``); empty without festival."""
+    if shutil.which("festival") is None:
+        return set()
+    done = subprocess.run(["festival", "-b", "(print (voice.list))"], capture_output=True, text=True)
+    return set(done.stdout.strip().strip("()").split())
+
+
+def skip_without_festival_voice(voice: str, installed: set[str]) -> None:
+    """Skip, naming the Debian package, where festival runs but ``voice`` is not installed."""
+    if voice.removeprefix("festival:") not in installed:
+        pytest.skip(f"festival voice {voice!r} is not installed (apt-get install {FESTIVAL_PACKAGES[voice]})")
+
+
+def test_missing_festival_voice_skip_names_its_package():
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install festvox-kdlpc16k\)"):
+        skip_without_festival_voice("festival:ked_diphone", {"kal_diphone"})
+    skip_without_festival_voice("festival:ked_diphone", {"kal_diphone", "ked_diphone"})  # installed: no skip
+    assert set(FESTIVAL_PACKAGES) == set(FESTIVAL_VOICES)
+
+
 @needs_festival
 @pytest.mark.parametrize("voice", FESTIVAL_VOICES)
 def test_festival_voices_speak(tmp_path, voice):
+    skip_without_festival_voice(voice, festival_voices())
     assert_speech(tmp_path / "x.wav", synthesize("four", voice, tmp_path / "x.wav"))
 
 
@@ -297,3 +326,31 @@ def test_accented_recordings_say_the_respelled_words(tmp_path):
         spoken[word] = audio / np.abs(audio).max()
     assert len(recorded) == len(spoken["faillve"]) != len(spoken["five"])
     np.testing.assert_allclose(recorded / np.abs(recorded).max(), spoken["faillve"], atol=2e-3)
+
+
+def test_word_clips_have_the_speech_commands_layout_and_are_deterministic(tmp_path):
+    kwargs = dict(tract_factors=(1.0, 1.12), label_of={"cat": "_unknown_"}, seed=5)
+    clips = synth.make_word_clips(tmp_path / "a", ["yes", "cat"], ["en-us", "en+m3"], **kwargs)
+    assert len(clips) == 2 * 2 * 2
+    assert {u.label for u in clips} == {"yes", "_unknown_"}
+    assert {u.speaker for u in clips} == {"espeak-ng-en-us-t100", "espeak-ng-en-us-t112", "espeak-ng-en-m3-t100",
+                                          "espeak-ng-en-m3-t112"}  # fmt: skip
+    for clip in clips:  # <word>/<speaker>_nohash_<take>.wav, one second, speech at a peak in [0.2, 0.9]
+        path = tmp_path / "a" / f"{clip.id}.wav"
+        assert clip.audio == str(path) and path.parent.name in ("yes", "cat")
+        audio, rate = sf.read(path)
+        assert rate == 16000 and len(audio) == 16000 and clip.duration == 1.0
+        assert 0.2 <= np.abs(audio).max() <= 0.9
+        assert np.abs(audio[:80]).max() < 0.01 or np.abs(audio[-80:]).max() < 0.01  # placed inside silence
+    again = synth.make_word_clips(tmp_path / "b", ["yes", "cat"], ["en-us", "en+m3"], **kwargs)
+    assert [(tmp_path / "a" / f"{u.id}.wav").read_bytes() for u in clips] == [
+        (tmp_path / "b" / f"{u.id}.wav").read_bytes() for u in again
+    ]
+    stamp = (tmp_path / "a" / f"{clips[0].id}.wav").stat().st_mtime_ns  # a finished run is skipped
+    assert synth.make_word_clips(tmp_path / "a", ["yes", "cat"], ["en-us", "en+m3"], **kwargs) == clips
+    assert (tmp_path / "a" / f"{clips[0].id}.wav").stat().st_mtime_ns == stamp
+
+
+def test_word_clips_refuse_nothing_to_say(tmp_path):
+    with pytest.raises(DataError, match="need words, voices"):
+        synth.make_word_clips(tmp_path, [], ["en-us"])

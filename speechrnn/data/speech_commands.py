@@ -29,14 +29,19 @@ Stages (each skipped when its completion marker exists, see ``download.is_done``
      augmentation (``data.noise`` in the training config).
 
 The seed (``--seed``, default 59185 as in TensorFlow's recipe) fixes every random choice.
+
+Folders without split lists (``sc_layouts``): ``--test-set`` also downloads the official 12-class
+test archive (or ``--test-set-dir DIR`` reads an extracted copy) into ``sc12_test_official.jsonl``;
+``--words-dir DIR`` prepares ``<word>/<speaker>_nohash_<n>.wav`` folders; ``--valid-percent P`` adds
+a speaker-disjoint ``_train``/``_valid`` pair of each; ``--skip-corpus`` leaves out the corpus itself.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import random
+import sys
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -145,7 +150,14 @@ def write_word_manifests(data_dir: Path, manifest_dir: Path, *, quiet: bool = Fa
 
 
 def cut_noise_regions(data_dir: Path, out_dir: Path) -> dict[str, list[Path]]:
-    """Write each background recording's train/valid/test time region as 16 kHz WAVs under ``out_dir/<split>/``."""
+    """Write each background recording's train/valid/test time region as 16 kHz WAVs under ``out_dir/<split>/``.
+
+    A recording whose region for a split is shorter than one clip is skipped for that split, with a
+    warning on stderr naming it.
+
+    Raises:
+        DataError: no recordings, or a split that gets no noise region at all.
+    """
     from speechrnn.audio import load_audio
 
     sources = sorted((data_dir / BACKGROUND).glob("*.wav"))
@@ -157,10 +169,16 @@ def cut_noise_regions(data_dir: Path, out_dir: Path) -> dict[str, list[Path]]:
         for split, (start, end) in NOISE_REGIONS.items():
             part = audio[int(start * len(audio)) : int(end * len(audio))]
             if len(part) < CLIP_SECONDS * SAMPLE_RATE:
-                raise DataError(f"{source}: too short to cut a {CLIP_SECONDS:g} s {split} clip from its region")
+                print(f"warning: {source}: too short to cut a {CLIP_SECONDS:g} s {split} clip from its region; "
+                      f"not used for {split}", file=sys.stderr)  # fmt: skip
+                continue
             target = out_dir / split / source.name
             _write_wav(target, part)
             regions[split].append(target)
+    for split, parts in regions.items():
+        if not parts:
+            short = f"no recording is long enough for a {CLIP_SECONDS:g} s {split} clip"
+            raise DataError(f"{data_dir / BACKGROUND}: {short}")
     return regions
 
 
@@ -268,16 +286,3 @@ def prepare(
             )
     say(f"manifests in {manifest_dir}")
     return manifest_dir
-
-
-def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, type=Path, help="folder for the archive, audio and manifests")
-    parser.add_argument("--url", default=URL, help=f"archive URL (default: {URL})")
-    parser.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (known for the default URL)")
-    parser.add_argument("--seed", type=int, default=SEED, help="seed of the 12-class construction")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-
-
-def run_prepare(args: argparse.Namespace) -> int:
-    prepare(args.root, url=args.url, sha256=args.sha256, seed=args.seed, quiet=args.quiet)
-    return 0

@@ -422,3 +422,92 @@ def make_digit_recordings(
                     sf.write(f, clip.astype(np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
     mark_done(output_dir, "recordings", info)
     return folder
+
+
+def make_word_clips(
+    output_dir: str | os.PathLike,
+    words: Sequence[str],
+    voices: Sequence[str],
+    *,
+    takes: int = 1,
+    tract_factors: Sequence[float] = TRACT_FACTORS,
+    speeds: Sequence[int] = DEFAULT_SPEEDS,
+    pitches: Sequence[int] = DEFAULT_PITCHES,
+    clip_seconds: float = 1.0,
+    label_of: dict[str, str] | None = None,
+    top_db: float = 40.0,
+    seed: int = 0,
+    quiet: bool = True,
+) -> list[Utterance]:
+    """Single words in the Speech Commands layout: ``<output_dir>/<word>/<speaker>_nohash_<take>.wav``.
+
+    Each (word, voice, take) is rendered once with a random speed and pitch, trimmed to the speech
+    (``librosa.effects.trim(top_db)``), and written once per factor in ``tract_factors`` (resampled
+    by the factor, as ``make_digit_recordings`` does: a shorter or longer vocal tract) at a random
+    peak level, placed at a random offset inside ``clip_seconds`` of silence as Speech Commands'
+    one-second clips are (a word longer than the clip keeps its length). A (voice, factor) is one
+    speaker, e.g. "flite-rms-t108". Deterministic for ``seed``; a completion marker skips a finished
+    run with the same parameters.
+
+    Args:
+        label_of: word -> manifest label (default: the word itself), e.g. non-commands -> "_unknown_".
+
+    Returns:
+        One Utterance per clip (label, speaker, id "<word>/<speaker>_nohash_<take>").
+
+    Raises:
+        DataError: no words or voices, ``takes`` < 1, a factor <= 0, or a synthesiser missing or failing.
+    """
+    import librosa
+    import soxr
+
+    from speechrnn.data.download import mark_done, read_marker
+
+    if not words or not voices or takes < 1 or not tract_factors or min(tract_factors) <= 0:
+        raise DataError("make_word_clips: need words, voices, takes >= 1 and tract factors > 0")
+    output_dir = Path(output_dir)
+    label_of = label_of or {}
+    info = {"words": list(words), "voices": list(voices), "takes": takes, "tract_factors": list(tract_factors),
+            "speeds": list(speeds), "pitches": list(pitches), "clip_seconds": clip_seconds, "top_db": top_db,
+            "seed": seed}  # fmt: skip
+    plans = [(word, voice, take) for word in words for voice in voices for take in range(takes)]
+    rng = random.Random(seed)
+    draws = [(rng.choice(list(speeds)), rng.choice(list(pitches))) for _ in plans]
+    placements = [[(rng.random(), rng.uniform(0.2, 0.9)) for _ in tract_factors] for _ in plans]
+    utterances = []
+    done = read_marker(output_dir, "word_clips") == info
+    if not done:
+        check_engines(voices)
+    iterator = zip(plans, draws, placements)
+    if not quiet and not done:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=len(plans), desc="synthesising words", unit="word")
+    length = round(clip_seconds * SAMPLE_RATE)
+    with tempfile.TemporaryDirectory(prefix="speechrnn-tts-") as scratch:
+        for (word, voice, take), (speed, pitch), places in iterator:
+            audio = None
+            if not done:
+                raw = Path(scratch) / "word.wav"
+                synthesize(word, voice, raw, speed=speed, pitch=pitch)
+                audio, _ = librosa.effects.trim(load_audio(raw, SAMPLE_RATE), top_db=top_db)
+            for factor, (where, peak) in zip(tract_factors, places):
+                speaker = _speaker_name(voice, factor)
+                name = f"{word}/{speaker}_nohash_{take}"
+                path = output_dir / f"{name}.wav"
+                if audio is not None:
+                    clip = audio if factor == 1.0 else soxr.resample(audio, SAMPLE_RATE, SAMPLE_RATE / factor)
+                    clip = clip / (np.abs(clip).max() + 1e-9) * peak
+                    if len(clip) < length:
+                        start = int(where * (length - len(clip)))
+                        clip = np.pad(clip, (start, length - len(clip) - start))
+                    with atomic_write(path) as f:
+                        sf.write(f, clip.astype(np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+                    duration = len(clip) / SAMPLE_RATE
+                else:
+                    duration = sf.info(str(path)).duration
+                label = label_of.get(word, word)
+                utterances.append(Utterance(audio=str(path), duration=duration, speaker=speaker, label=label, id=name))
+    if not done:
+        mark_done(output_dir, "word_clips", info)
+    return utterances

@@ -10,9 +10,9 @@ import importlib
 import sys
 
 CORPORA = {
-    "fsdd": "speechrnn.data.fsdd",
-    "speech_commands": "speechrnn.data.speech_commands",
-    "librispeech": "speechrnn.data.librispeech",
+    "fsdd": "speechrnn.commands.prepare.fsdd",
+    "speech_commands": "speechrnn.commands.prepare.speech_commands",
+    "librispeech": "speechrnn.commands.prepare.librispeech",
 }
 
 _HELP = {
