@@ -34,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+STALL_SECONDS = 3.0  # no block for this long once audio has arrived: the device or its server is gone
+
+
 def fail(message: str) -> int:
     print(f"mic_demo: {message}", file=sys.stderr)
     return 1
@@ -53,7 +56,10 @@ def main(argv=None) -> int:
     except (ImportError, OSError) as error:  # OSError: the PortAudio library is missing
         return fail(f"sounddevice is not usable ({error}); install it with `pip install sounddevice`")
     if args.list_devices:
-        print(sd.query_devices())
+        devices = sd.query_devices()
+        if not len(devices):
+            return fail("no audio devices found (is an audio server such as PulseAudio running?)")
+        print(devices)
         return 0
     try:
         info = sd.query_devices(_device(args.device), kind="input")
@@ -90,6 +96,7 @@ def main(argv=None) -> int:
         blocks.put(indata[:, 0].copy())
 
     received = 0
+    last_block = time.monotonic()
     try:
         stream = sd.InputStream(
             device=info["index"], channels=1, samplerate=rate, dtype="float32",
@@ -99,6 +106,7 @@ def main(argv=None) -> int:
         return fail(f"cannot open input device {info['name']!r} ({error})")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even when started in the background
     print(f"listening on {info['name']!r} at {rate} Hz; Ctrl-C to stop", file=sys.stderr, flush=True)
+    failure = None
     try:
         with stream:
             started = time.monotonic()
@@ -107,17 +115,29 @@ def main(argv=None) -> int:
                     block = blocks.get(timeout=0.5)
                 except queue.Empty:
                     if time.monotonic() - started > 5 and received == 0:
-                        return fail(f"no audio arrives from {info['name']!r}")
+                        failure = f"no audio arrives from {info['name']!r}"
+                        break
+                    if received and (time.monotonic() - last_block > STALL_SECONDS or not stream.active):
+                        failure = (
+                            f"audio stopped arriving from {info['name']!r} after {received / rate:.1f} s "
+                            "(the device or the audio server went away)"
+                        )
+                        break
                     continue
                 received += block.size
+                last_block = time.monotonic()
                 for event in recognizer.accept_waveform(block, rate):
                     show(event)
     except KeyboardInterrupt:
         pass
     except SpeechRNNError as error:
         return fail(str(error))
-    for event in recognizer.finish():
+    except sd.PortAudioError as error:  # closing a stream whose server died can fail too
+        failure = failure or f"audio device error ({error})"
+    for event in recognizer.finish():  # what was heard before the stop
         show(event)
+    if failure is not None:
+        return fail(failure)
     if not received:
         print("mic_demo: no audio was received", file=sys.stderr)
     print(f"mic_demo: stopped after {received / rate:.1f} s of audio", file=sys.stderr, flush=True)

@@ -3,7 +3,8 @@
 ``atomic_write(path)`` yields a file object for a temp file in ``path``'s folder; when the block ends
 without an exception the file gets the usual permissions (0666 minus the umask: ``mkstemp`` makes it
 0600) and is renamed onto ``path``, so a reader sees the old file or the whole new one, never a part.
-On an exception the temp file is removed and ``path`` is left as it was.
+On an exception the temp file is removed and ``path`` is left as it was; an OSError that names no
+file (a write to a full disk) is raised again naming ``path``.
 """
 
 from __future__ import annotations
@@ -45,9 +46,28 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
             yield f
         publish_mode(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename is None:  # a write that failed (full disk): name the file it was for
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-__all__ = ["atomic_write", "publish_mode"]
+def remove_temp_files(folder: str | os.PathLike, names: tuple[str, ...]) -> list[Path]:
+    """Delete the ``.<name>.XXXX.tmp`` files ``atomic_write`` left in ``folder`` for each of ``names``
+    when its process was killed (SIGKILL runs no cleanup); returns what was deleted.
+
+    Only for a folder no other process is writing those names in (a run directory being resumed).
+    """
+    removed = []
+    for name in names:
+        for tmp in Path(folder).glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+__all__ = ["atomic_write", "publish_mode", "remove_temp_files"]

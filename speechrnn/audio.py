@@ -8,6 +8,7 @@ Slaney mel filters) followed by a natural log, for batches on any device.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from pathlib import Path
@@ -25,16 +26,53 @@ N_FFT = 400  # 25 ms window at 16 kHz
 HOP_LENGTH = 160  # 10 ms hop at 16 kHz
 N_MELS = 80
 LOG_FLOOR = 1e-10  # power floor before the log: log(1e-10) = -23.03
+MIN_SAMPLE_RATE = 1000  # below any speech recording; a header claiming 1 Hz would upsample 16000x
+MAX_SAMPLE_RATE = 768000  # the highest rate audio hardware uses
+MAX_SECONDS = 4 * 3600  # longest audio loaded at once: 230_400_000 samples (922 MB float32) at 16 kHz
 
 AudioSource = Union[str, os.PathLike, np.ndarray, torch.Tensor]
 
 
-def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Resample ``audio`` (samples,) from ``source_rate`` to ``target_rate`` with soxr (HQ)."""
-    if source_rate <= 0 or target_rate <= 0:
-        raise AudioError(f"sample rate must be positive, got {source_rate} -> {target_rate}")
+def check_sample_rate(rate, name: str = "audio") -> int:
+    """``rate`` as an int: a whole number of samples per second in [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE].
+
+    The one check of a sample rate given by a caller or read from a file header (44100.0 from a
+    device query is fine); ``name`` (a path, "samples", ...) starts the message.
+
+    Raises:
+        AudioError: not a whole positive number, or outside the range.
+    """
+    whole = isinstance(rate, (int, np.integer)) or (
+        isinstance(rate, (float, np.floating)) and math.isfinite(rate) and float(rate).is_integer()
+    )
+    if isinstance(rate, bool) or not whole or rate <= 0:
+        raise AudioError(f"{name}: sample rate must be a positive integer, got {rate!r}")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"{name}: sample rate {int(rate)} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz (a damaged header?)"
+        )
+    return int(rate)
+
+
+def check_length(num_samples: int, source_rate: int, name: str = "audio") -> None:
+    """Refuse audio longer than ``MAX_SECONDS`` before anything is read or resampled."""
+    if num_samples > MAX_SECONDS * source_rate:
+        raise AudioError(
+            f"{name}: {num_samples / source_rate:.0f} s of audio is more than the {MAX_SECONDS} s "
+            "loaded at once (stream it instead)"
+        )
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int, name: str = "audio") -> np.ndarray:
+    """Resample ``audio`` (samples,) from ``source_rate`` to ``target_rate`` with soxr (HQ).
+
+    Both rates go through ``check_sample_rate`` and the output length through ``check_length``
+    before soxr allocates anything; ``name`` names the audio in the error.
+    """
+    source_rate, target_rate = check_sample_rate(source_rate, name), check_sample_rate(target_rate, name)
     if source_rate == target_rate:
         return audio.astype(np.float32, copy=False)
+    check_length(len(audio), source_rate, name)
     import soxr
 
     return soxr.resample(audio, source_rate, target_rate, quality="HQ").astype(np.float32)
@@ -60,9 +98,11 @@ def _check_wav_complete(path: Path) -> None:
 
 
 def to_mono_float32(samples, name: str = "audio array", *, allow_empty: bool = False) -> np.ndarray:
-    """(samples,) or (samples, channels) int/float array or tensor -> mono float32 (samples,).
+    """(samples,), (samples, channels) or (channels, samples) int/float array or tensor -> mono float32 (samples,).
 
-    Integer PCM is scaled to [-1, 1) by its type's range; channels are averaged.
+    Integer PCM is scaled to [-1, 1) by its type's range; channels are averaged. Channels are the
+    shorter axis: (1, n) and (2, n) (what torchaudio.load returns) are channels-first; a square
+    array, or (1, 2) and the like, is read as (samples, channels).
 
     Raises:
         AudioError: not an array, an unsupported dtype or shape, NaN/inf samples, or (unless
@@ -85,9 +125,9 @@ def to_mono_float32(samples, name: str = "audio array", *, allow_empty: bool = F
     else:
         raise AudioError(f"{name}: unsupported sample type {audio.dtype} (use float or integer PCM)")
     if audio.ndim == 2:
-        audio = audio.mean(axis=1, dtype=np.float32)
+        audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1, dtype=np.float32)
     elif audio.ndim != 1:
-        raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio, got shape {samples.shape}")
+        raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio, got shape {tuple(samples.shape)}")
     if audio.size == 0 and not allow_empty:
         raise AudioError(f"{name}: contains no audio samples")
     if not np.isfinite(audio).all():
@@ -104,18 +144,19 @@ def load_audio(
         source: a path to a WAV/FLAC/OGG/MP3 file, or samples as an array or tensor of
             shape (samples,) or (samples, channels), integer PCM or float.
         sample_rate: the rate to return.
-        source_rate: the rate of an array ``source``; it defaults to ``sample_rate``
-            (no resampling). Files carry their own rate.
+        source_rate: the rate of an array ``source``; None means ``sample_rate`` (no
+            resampling). Files carry their own rate. Rates go through ``check_sample_rate``.
 
     Returns:
         (samples,) float32 array.
 
     Raises:
-        AudioError: missing, empty, unreadable, truncated, non-finite or non-audio input.
+        AudioError: missing, empty, unreadable, truncated, non-finite or non-audio input, a
+            sample rate out of range (also one claimed by a file's header) or too long a file.
     """
     if isinstance(source, (np.ndarray, torch.Tensor)):
         audio = to_mono_float32(source, "audio array")
-        return resample(audio, source_rate or sample_rate, sample_rate)
+        return resample(audio, sample_rate if source_rate is None else source_rate, sample_rate, "audio array")
 
     path = Path(source)
     if not path.exists():
@@ -126,12 +167,16 @@ def load_audio(
         raise AudioError(f"{path}: empty file")
     _check_wav_complete(path)
     try:
+        info = sf.info(str(path))
+        # the header's claims are checked before the samples are read or resampled
+        check_sample_rate(info.samplerate, str(path))
+        check_length(info.frames, info.samplerate, str(path))
         data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         reason = str(error).split(":")[-1].strip() or "unknown format"
         raise AudioError(f"{path}: not a readable audio file ({reason})") from None
     audio = to_mono_float32(data, str(path))
-    return resample(audio, file_rate, sample_rate)
+    return resample(audio, file_rate, sample_rate, str(path))
 
 
 def num_frames(num_samples: torch.Tensor | int, hop_length: int = HOP_LENGTH) -> torch.Tensor | int:

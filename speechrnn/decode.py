@@ -24,6 +24,42 @@ class DecodingOptions:
     beam_size: int = 8
     candidates: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        from speechrnn.errors import ConfigError  # noqa: PLC0415
+
+        if self.method not in METHODS:
+            raise ConfigError(f"decoding method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if isinstance(self.beam_size, bool) or not isinstance(self.beam_size, int) or self.beam_size < 1:
+            raise ConfigError(f"beam_size must be an integer >= 1, got {self.beam_size!r}")
+        if isinstance(self.candidates, str) or not all(isinstance(c, str) for c in self.candidates):
+            raise ConfigError(f"candidates must be a sequence of phrases, got {self.candidates!r}")
+
+
+METHODS = ("greedy", "beam", "closed_set")
+
+
+def decoding_options(options=None, **keywords) -> DecodingOptions:
+    """The one check of decoding arguments for ``model.transcribe`` and ``StreamingRecognizer``:
+    a ``DecodingOptions``, a dict of its fields, or keywords -> ``DecodingOptions``.
+
+    Raises:
+        ConfigError: an unknown option, an unknown method, a beam size below 1.
+    """
+    from speechrnn.errors import ConfigError  # noqa: PLC0415
+
+    if isinstance(options, DecodingOptions) and not keywords:
+        return options
+    if options is not None and not isinstance(options, (dict, DecodingOptions)):
+        raise ConfigError(f"decoding options must be DecodingOptions or a dict, got {type(options).__name__}")
+    values = dict(vars(options) if isinstance(options, DecodingOptions) else options or {}, **keywords)
+    known = DecodingOptions.__dataclass_fields__
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown decoding option {unknown[0]!r} (known: {', '.join(known)})")
+    if "candidates" in values and not isinstance(values["candidates"], str):
+        values["candidates"] = tuple(values["candidates"])
+    return DecodingOptions(**values)
+
 
 @dataclass(frozen=True)
 class WordTiming:

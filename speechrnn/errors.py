@@ -33,3 +33,13 @@ def one_line(error: BaseException) -> str:
         prefix = f"{type(error).__module__}.{type(error).__qualname__}: "
         return lines[-1].removeprefix(prefix)
     return " ".join(line.strip() for line in lines)
+
+
+def file_error_line(path, error: BaseException) -> str:
+    """One line for ``error`` met while processing the file ``path``, starting with the path: the
+    per-file report of a batch that goes on (a SpeechRNNError's message, or an OSError's reason)."""
+    if isinstance(error, OSError) and not isinstance(error, SpeechRNNError):
+        message = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+    else:
+        message = one_line(error)
+    return message if message.startswith(str(path)) else f"{path}: {message}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,11 +90,13 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config key {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        return cls(**values)
+        """A ``[model]`` table or a checkpoint's ``model_config`` -> ModelConfig; every key's type
+        and range checked (``config.check_section``), then the choices (``__post_init__``)."""
+        from speechrnn.config import check_section  # noqa: PLC0415 - config.py imports this module
+
+        if not isinstance(values, dict):
+            raise ConfigError(f"model config must be a table of keys, got {type(values).__name__}")
+        return cls(**check_section(cls, "model", values))
 
     @property
     def frame_shift(self) -> float:
@@ -485,18 +488,63 @@ def save_checkpoint(path: str | os.PathLike, model: SpeechRNN, **extra: Any) -> 
         torch.save(checkpoint, f)
 
 
+def _check_archive(path: Path) -> None:
+    """ModelError if a zip checkpoint (torch.save's format) has a member whose CRC-32 does not match
+    its bytes: a flipped bit inside tensor data that ``torch.load`` itself would not notice."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return  # torch's legacy format (or not a checkpoint: torch.load will say)
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ModelError(f"{path}: damaged checkpoint ({error})") from None
+    if damaged is not None:
+        raise ModelError(f"{path}: damaged checkpoint (checksum mismatch in {damaged})")
+
+
+def check_state_dict(model: nn.Module, state_dict: Any, path: str | os.PathLike = "checkpoint") -> None:
+    """ModelError naming the first key unless ``state_dict`` has exactly ``model``'s keys and shapes,
+    with finite values (NaN weights would transcribe everything as empty text)."""
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise ModelError(f"{path}: state_dict is not a table of tensors")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    for keys, what in ((missing, "lacks weight"), (unexpected, "has unexpected weight")):
+        if keys:
+            more = f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
+            raise ModelError(f"{path}: state_dict {what} {keys[0]!r}{more}: it does not match its model_config")
+    for key, value in state_dict.items():
+        if value.shape != expected[key].shape:
+            raise ModelError(
+                f"{path}: weight {key!r} has shape {tuple(value.shape)}, its model_config needs "
+                f"{tuple(expected[key].shape)}"
+            )
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ModelError(f"{path}: weight {key!r} holds NaN or infinite values")
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint dict with ``weights_only=True``; a clear ModelError if it cannot be read
-    or has a format this version does not know (a checkpoint without ``format`` is format 1)."""
+    or has a format this version does not know (a checkpoint without ``format`` is format 1).
+
+    Verified before use: the zip members' CRC-32s (a damaged file), and ``model_config`` and
+    ``state_dict`` being tables.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
+    _check_archive(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many types for a bad file
         raise ModelError(f"{path}: not a speechrnn checkpoint ({type(error).__name__})") from None
     if not isinstance(checkpoint, dict) or "model_config" not in checkpoint or "state_dict" not in checkpoint:
         raise ModelError(f"{path}: not a speechrnn checkpoint (no model_config/state_dict)")
+    for key in ("model_config", "state_dict"):
+        if not isinstance(checkpoint[key], dict):
+            raise ModelError(f"{path}: not a speechrnn checkpoint ({key} is a {type(checkpoint[key]).__name__}, "
+                             "not a table)")
     version = checkpoint.get("format", 1)
     if version != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: checkpoint format {version!r}, this speechrnn reads format {CHECKPOINT_FORMAT}")
@@ -529,14 +577,20 @@ def resolve_model(model: str | os.PathLike | None = None) -> Path:
 
 def load_model(model: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> SpeechRNN:
     """Rebuild a model from a checkpoint path or a bundled model's name (``resolve_model``);
-    ``None`` loads the bundled connected-digits model."""
+    ``None`` loads the bundled connected-digits model.
+
+    Raises:
+        ModelError: a missing, damaged or foreign file, a model_config that does not build, or
+            weights that do not fit it or are not finite (``check_state_dict``), named in one line.
+    """
     path = resolve_model(model)
     checkpoint = load_checkpoint(path)
     try:
         model = SpeechRNN(ModelConfig.from_dict(checkpoint["model_config"]))
-        model.load_state_dict(checkpoint["state_dict"])
-    except (ConfigError, RuntimeError, TypeError) as error:
+    except (ConfigError, TypeError) as error:
         raise ModelError(f"{path}: checkpoint does not match the model ({str(error).splitlines()[0]})") from None
+    check_state_dict(model, checkpoint["state_dict"], path)
+    model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval()
 
 

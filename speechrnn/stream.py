@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from speechrnn.audio import to_mono_float32
+from speechrnn.audio import check_sample_rate, to_mono_float32
 from speechrnn.decode import (
     DecodingOptions,
     StreamEvent,
@@ -28,6 +28,7 @@ from speechrnn.decode import (
     classification_result,
     collapse_runs,
     decode_ctc,
+    decoding_options,
     greedy_path,
     tokens_to_words,
     words_to_text,
@@ -35,16 +36,6 @@ from speechrnn.decode import (
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError
 from speechrnn.stream_features import StreamingLogMel, StreamingSubsampler
-
-
-def _check_rate(sample_rate) -> int:
-    """A positive whole number of samples per second (44100.0 from a device query is fine)."""
-    whole = isinstance(sample_rate, (int, np.integer)) or (
-        isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer()
-    )
-    if isinstance(sample_rate, bool) or not whole or sample_rate <= 0:
-        raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
-    return int(sample_rate)
 
 
 class StreamingRecognizer:
@@ -93,9 +84,7 @@ class StreamingRecognizer:
         self.config = model.config
         self.sample_rate = self.config.sample_rate
         self.endpoint = endpoint
-        if isinstance(decoding, dict):
-            decoding = DecodingOptions(**decoding)
-        self.decoding = decoding or DecodingOptions()
+        self.decoding = decoding_options(decoding)
         self.is_ctc = self.config.head == "ctc"
         self.silence = endpoint.silence if endpoint else "energy"
         if self.silence == "auto":
@@ -121,6 +110,11 @@ class StreamingRecognizer:
         """Forget all audio, and what was learnt about the speaker; start a new stream at time 0."""
         if self._speaker is not None:
             self._speaker.reset()
+        self._reset_stream()
+
+    def discard(self) -> None:
+        """Drop the current stream's audio without a result (e.g. a file that failed half-way), keeping
+        what was learnt about the speaker; the next audio starts a new stream at time 0."""
         self._reset_stream()
 
     def _reset_stream(self) -> None:
@@ -183,11 +177,12 @@ class StreamingRecognizer:
 
     @torch.inference_mode()
     def accept_waveform(self, samples, sample_rate: int | None = None) -> list[StreamEvent]:
-        """Feed (n,) or (n, channels) float/int16 samples at ``sample_rate`` (default: the model's).
+        """Feed (n,), (n, channels) or (channels, n) float/int16 samples at ``sample_rate`` (default: the
+        model's); the same checks as ``model.transcribe`` (``audio.check_sample_rate``, ``to_mono_float32``).
 
         Returns the events this audio caused, possibly none.
         """
-        rate = self.sample_rate if sample_rate is None else _check_rate(sample_rate)
+        rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate, "samples")
         audio = to_mono_float32(samples, "samples", allow_empty=True)
         if audio.size == 0:
             return []

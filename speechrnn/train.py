@@ -21,6 +21,7 @@ import math
 import os
 import random
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from speechrnn.atomic import atomic_write
+from speechrnn.atomic import atomic_write, remove_temp_files
 from speechrnn.augment import WaveformAugment, spec_augment
 from speechrnn.config import TrainConfig
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
@@ -39,7 +40,7 @@ from speechrnn.decode import greedy_path, label_scores
 from speechrnn.device import resolve_device
 from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
-from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint, load_model, save_checkpoint
+from speechrnn.model import ModelConfig, SpeechRNN, check_state_dict, load_checkpoint, load_model, save_checkpoint
 from speechrnn.speaker_norm import batch_stats, speaker_tables
 
 # --- distributed helpers -------------------------------------------------------------------------
@@ -242,32 +243,70 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+RUN_FILES = ("best.pt", "last.pt", "log.csv")  # what a run directory holds that a new run would replace
+
+
+def check_run_dir(out_dir: Path, resume: bool) -> None:
+    """Before any work: the run folder must be creatable, and a new run (not ``resume``) refuses a
+    folder that holds a previous run - never delete a trained model implicitly. ConfigError naming
+    the folder and the ways on."""
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise ConfigError(f"{out_dir}: cannot create the run folder there ({existing} is not a writable folder)")
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if found and not resume:
+        raise ConfigError(
+            f"{out_dir}: holds a previous run ({', '.join(found)}); continue it with --resume, or train into "
+            "a new train.out_dir (or delete that folder yourself)"
+        )
+
+
 class RunLog:
-    """CSV and TensorBoard logs in the run directory (rank 0 only)."""
+    """CSV and TensorBoard logs in the run directory (rank 0 only).
+
+    ``resume_step``: the step of the checkpoint a run resumes from. Rows logged after it (an epoch
+    whose checkpoint a kill interrupted) are dropped from ``log.csv`` and the TensorBoard folder is
+    rewritten from the rows kept, so the logs continue exactly from the checkpoint, in one events file.
+    """
 
     FIELDS = ["epoch", "step", "lr", "train_loss", "valid_loss", "valid_error", "utts_per_s",
               "audio_hours_per_hour", "peak_memory_mb", "elapsed_s"]
 
-    def __init__(self, out_dir: Path, enabled: bool) -> None:
+    def __init__(self, out_dir: Path, enabled: bool, resume_step: int | None = None) -> None:
         self.enabled = enabled
         if not enabled:
             return
         from torch.utils.tensorboard import SummaryWriter
 
         self.path = out_dir / "log.csv"
-        if not self.path.exists():
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f).writerow(self.FIELDS)
+        rows = self._rows_up_to(resume_step) if resume_step is not None else []
+        with atomic_write(self.path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(self.FIELDS)
+            writer.writerows([row.get(k, "") for k in self.FIELDS] for row in rows)
+        shutil.rmtree(out_dir / "tb", ignore_errors=True)
         self.tensorboard = SummaryWriter(str(out_dir / "tb"))
+        for row in rows:
+            self._add_scalars({k: float(v) for k, v in row.items() if v not in ("", None)})
+        self.tensorboard.flush()
+
+    def _rows_up_to(self, step: int) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="") as f:
+            return [row for row in csv.DictReader(f) if row.get("step", "").isdigit() and int(row["step"]) <= step]
+
+    def _add_scalars(self, row: dict) -> None:
+        for key, value in row.items():
+            if key not in ("epoch", "step") and value != "":
+                self.tensorboard.add_scalar(key, value, int(row["step"]))
 
     def write(self, row: dict) -> None:
         if not self.enabled:
             return
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
-        for key, value in row.items():
-            if key not in ("epoch", "step") and value != "":
-                self.tensorboard.add_scalar(key, value, row["step"])
+        self._add_scalars(row)
         self.tensorboard.flush()
 
 
@@ -278,6 +317,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     rank, world_size, device = setup_distributed(config.train.device)
     main = rank == 0
     out_dir = Path(config.train.out_dir)
+    check_run_dir(out_dir, resume)
     if not config.data.train:
         raise ConfigError("data.train is empty: give one or more training manifests")
     if not config.data.valid:
@@ -331,17 +371,15 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         state = load_checkpoint(out_dir / "last.pt")
         if state.get("train_config", {}).get("model") != config.to_dict()["model"]:
             raise ConfigError(f"{out_dir / 'last.pt'}: --resume needs the same model config as that run")
+        check_state_dict(model, state["state_dict"], out_dir / "last.pt")
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, step, best_error = state["epoch"], state["step"], state["best_error"]
         set_rng_state(state["rng"])
-    elif main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("last.pt", "best.pt", "log.csv"):
-            (out_dir / stale).unlink(missing_ok=True)
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(out_dir, ("last.pt", "best.pt", "config.json"))  # a checkpoint write that was killed
         with atomic_write(out_dir / "config.json", "w") as f:
             f.write(json.dumps(config.to_dict(), indent=2) + "\n")
 
@@ -350,7 +388,7 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if pin else None)
     if config.train.compile:
         step_model = torch.compile(step_model)
-    log = RunLog(out_dir, main)
+    log = RunLog(out_dir, main, resume_step=step if resume else None)
     n_params = sum(p.numel() for p in model.parameters())
     if main and not quiet:
         print(f"model: {n_params / 1e6:.2f}M parameters, {len(mc.labels)} labels, device {device}, "

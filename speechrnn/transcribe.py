@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from speechrnn.audio import load_audio
-from speechrnn.decode import DecodingOptions, Transcription, classification_result, decode_ctc
+from speechrnn.decode import Transcription, classification_result, decode_ctc, decoding_options
 
 
 @torch.inference_mode()
@@ -19,6 +19,7 @@ def transcribe(model, audio, sample_rate: int | None = None, speaker=None, **opt
     with speaker normalisation; None runs it as if the speaker were its reference speaker.
     """
     config = model.config
+    decoding = decoding_options(**options)  # checked before any work, for classifiers too
     samples = load_audio(audio, config.sample_rate, source_rate=sample_rate)
     batch = torch.from_numpy(samples).to(model.device).unsqueeze(0)
     stats = None if speaker is None else model.normalizer.adapted(speaker).unsqueeze(0)
@@ -27,6 +28,6 @@ def transcribe(model, audio, sample_rate: int | None = None, speaker=None, **opt
     if config.head == "classify":
         return classification_result(outputs[0], config.labels, duration)
     text, words = decode_ctc(
-        outputs[0, : steps[0]].float().cpu(), config.labels, config.unit, config.frame_shift, DecodingOptions(**options)
+        outputs[0, : steps[0]].float().cpu(), config.labels, config.unit, config.frame_shift, decoding
     )
     return Transcription(text=text, words=tuple(words), duration=duration)

@@ -217,3 +217,48 @@ def test_demo_model_commands_shows_the_commands_it_hears(pulse, tmp_path):
     assert code == 0, stderr
     labels = [f["label"] for f in _finals(stdout) if f["label"] not in ("_silence_", "_unknown_")]
     assert labels == ["yes", "stop", "left"], stdout
+
+
+def test_case07_audio_server_dying_after_audio_arrived_stops_with_one_line(pulse, tmp_path):
+    """Issue 18 case 7: the demo kept running silently when PulseAudio died mid-stream."""
+    wav = tmp_path / "tone.wav"
+    t = np.arange(16000) / 16000
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    log = tmp_path / "demo.err"
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(DEMO), "--format", "json", "--model", str(_random_model(tmp_path / "m.pt"))],
+            env=pulse, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180  # a loaded machine starts slowly
+        while "listening on" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, f"demo never listened: {log.read_text()}"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        subprocess.run(["paplay", f"--device={SINK}", str(wav)], env=pulse, check=True, timeout=60)
+        time.sleep(0.5)  # the tone has arrived (as in the Ctrl-C test above)
+        pid_file = Path(pulse["XDG_RUNTIME_DIR"]) / "pulse" / "pid"
+        os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)  # the audio server dies
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    errors = log.read_text()
+    assert proc.returncode == 1, errors
+    assert "Traceback" not in errors
+    ours = [line for line in errors.splitlines() if line.startswith("mic_demo:")]
+    assert len(ours) == 1 and ours[0].startswith("mic_demo: audio stopped arriving from"), errors
+
+
+def test_case07_list_devices_says_when_there_are_none(tmp_path):
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "PULSE_SERVER": f"unix:{tmp_path}/no-such-socket"}
+    out = subprocess.run([sys.executable, str(DEMO), "--list-devices"], env=env, capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    if out.returncode == 0 and out.stdout.strip():
+        pytest.skip("this machine has audio devices without a server")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.strip().splitlines()[-1] == (
+        "mic_demo: no audio devices found (is an audio server such as PulseAudio running?)"
+    )

@@ -17,10 +17,9 @@ import sys
 
 import numpy as np
 
-from speechrnn.decode import DecodingOptions
 from speechrnn.device import resolve_device
 from speechrnn.endpoint import EndpointConfig
-from speechrnn.errors import AudioError, ConfigError, SpeechRNNError
+from speechrnn.errors import AudioError, ConfigError, SpeechRNNError, file_error_line
 from speechrnn.stream import StreamingRecognizer, format_event
 from speechrnn.writers import FORMATS, get_writer, result_to_dict
 
@@ -65,6 +64,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--beam-size must be >= 1, got {args.beam_size}")
     if args.chunk_ms is not None and args.chunk_ms <= 0:
         raise ConfigError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
+    if args.stream and (args.output_dir is not None or args.format not in ("txt", "json")):
+        given = "--output-dir" if args.output_dir is not None else f"--format {args.format}"
+        raise ConfigError(f"--stream prints its events on stdout as txt or json; {given} is for offline transcription")
     if args.format == "all" and args.output_dir is None and not args.stream:
         raise ConfigError("--format all needs --output-dir")
     if args.format in ("srt", "vtt", "tsv") and args.output_dir is None and not args.stream:
@@ -86,13 +88,7 @@ def _progress(items: list[str], args: argparse.Namespace):
 
 def _report_failure(path: str, error: Exception) -> None:
     """One line on stderr naming the file; the batch goes on."""
-    if isinstance(error, SpeechRNNError):
-        message = str(error)
-    else:  # OSError: an unreadable input or an output that cannot be written
-        message = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
-    if not message.startswith(str(path)):
-        message = f"{path}: {message}"
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    print(f"{PROG}: error: {file_error_line(path, error)}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,26 +158,32 @@ def transcribe_stream_cli(args, model, speaker=None) -> int:
     recognizer = StreamingRecognizer(
         model,
         endpoint=EndpointConfig(),
-        decoding=DecodingOptions(**options),
+        decoding=options,
         speaker=speaker,
         adapt_speaker=getattr(args, "adapt_speaker", False),
     )
+    failures = 0
     for path in paths:
-        audio, rate = _read_file(path)
-        prefix = f"{path}: " if len(paths) > 1 else ""
-        chunk = max(1, rate * chunk_ms // 1000)
-        events_of_file = (
-            event
-            for begin in range(0, audio.size, chunk)
-            for event in recognizer.accept_waveform(audio[begin : begin + chunk], rate)
-        )
-        for event in _chain(events_of_file, recognizer.finish):
-            if as_json:
-                print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
-            else:
-                print(format_event(event, prefix), flush=True)
+        try:
+            audio, rate = _read_file(path)
+            prefix = f"{path}: " if len(paths) > 1 else ""
+            chunk = max(1, rate * chunk_ms // 1000)
+            events_of_file = (
+                event
+                for begin in range(0, audio.size, chunk)
+                for event in recognizer.accept_waveform(audio[begin : begin + chunk], rate)
+            )
+            for event in _chain(events_of_file, recognizer.finish):
+                if as_json:
+                    print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
+                else:
+                    print(format_event(event, prefix), flush=True)
+        except (SpeechRNNError, OSError) as error:  # as offline: report the file, go on with the others
+            failures += 1
+            recognizer.discard()
+            _report_failure(path, error)
     sys.stdout.flush()
-    return 0
+    return 1 if failures else 0
 
 
 def _chain(events, finish):

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import http.client
 import json
@@ -22,6 +24,7 @@ import tarfile
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -65,10 +68,10 @@ def _parse_content_range_total(value: str | None) -> int | None:
 def _transfer(url: str, part: Path, timeout: float, quiet: bool) -> None:
     """One attempt: fetch the rest of ``url`` into ``part`` (resuming from its current size)."""
     offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        if offset:
+            request.add_header("Range", f"bytes={offset}-")
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
@@ -104,32 +107,45 @@ def _transfer(url: str, part: Path, timeout: float, quiet: bool) -> None:
         length = response.headers.get("Content-Length")
         if expected_total is None and length is not None and length.isdigit():
             expected_total = offset + int(length)
-        received = offset
-        with (
-            open(part, mode) as f,
-            tqdm(
-                total=expected_total,
-                initial=offset,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=Path(urllib.request.urlparse(url).path).name or "download",
-                disable=progress_disabled(quiet),
-                leave=False,
-            ) as bar,
-        ):
-            while True:
-                try:
-                    block = response.read(CHUNK_SIZE)
-                except (OSError, http.client.HTTPException) as error:
-                    raise _RetryableError(f"connection lost after {received} bytes ({error!r})") from None
-                if not block:
-                    break
-                f.write(block)
-                received += len(block)
-                bar.update(len(block))
+        try:
+            received = _receive(response, part, mode, url, expected_total, offset, quiet)
+        except OSError as error:  # a full or read-only disk: a .part cut short there is no resumable download
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
+            raise DataError(f"{part}: cannot write the download ({error.strerror or error})") from None
     if expected_total is not None and received < expected_total:
         raise _RetryableError(f"short read: {received} of {expected_total} bytes")
+
+
+def _receive(response, part: Path, mode: str, url: str, expected_total: int | None, offset: int, quiet: bool) -> int:
+    """Write ``response``'s body to ``part`` (``mode`` "ab" after ``offset`` bytes, or "wb") with a
+    progress bar; returns the bytes ``part`` then holds. A lost connection is a _RetryableError; a
+    local write error (OSError: full or read-only disk) is left to the caller."""
+    received = offset
+    with (
+        open(part, mode) as f,
+        tqdm(
+            total=expected_total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=Path(urllib.request.urlparse(url).path).name or "download",
+            disable=progress_disabled(quiet),
+            leave=False,
+        ) as bar,
+    ):
+        while True:
+            try:
+                block = response.read(CHUNK_SIZE)
+            except (OSError, http.client.HTTPException) as error:
+                raise _RetryableError(f"connection lost after {received} bytes ({error!r})") from None
+            if not block:
+                break
+            f.write(block)
+            received += len(block)
+            bar.update(len(block))
+    return received
 
 
 def download_file(
@@ -140,6 +156,7 @@ def download_file(
     retries: int = 3,
     timeout: float = 30.0,
     quiet: bool = False,
+    check=None,
 ) -> Path:
     """Download ``url`` to ``destination`` (atomically), resuming and verifying as needed.
 
@@ -151,6 +168,9 @@ def download_file(
         retries: further attempts after a connection error, short read or 5xx response.
         timeout: socket timeout in seconds for each attempt.
         quiet: disable the progress bar (it is also off when stderr is not a TTY).
+        check: ``check(path)`` raises DataError unless the file is usable (e.g. ``check_archive``); a
+            download that fails it is deleted, and an existing ``destination`` that fails it is
+            fetched again, so an HTML error page served with status 200 is never kept.
 
     Returns:
         ``destination`` as a Path.
@@ -160,9 +180,15 @@ def download_file(
             (the partial file is deleted; the message names the URL and both digests).
     """
     destination = Path(destination)
+    check_url(url)
     expected = sha256.lower() if sha256 else None
     if destination.is_file() and (expected is None or sha256sum(destination) == expected):
-        return destination
+        try:
+            if check is not None:
+                check(destination)
+            return destination
+        except DataError:
+            destination.unlink()  # not what was asked for (an earlier run's error page): fetch again
     destination.parent.mkdir(parents=True, exist_ok=True)
     part = destination.with_name(destination.name + ".part")
 
@@ -182,8 +208,37 @@ def download_file(
         if actual != expected:
             part.unlink(missing_ok=True)
             raise DataError(f"{url}: checksum mismatch (expected sha256 {expected}, got {actual})")
+    if check is not None:
+        try:
+            check(part)
+        except DataError as error:
+            part.unlink(missing_ok=True)
+            raise DataError(f"{url}: {error}") from None
     os.replace(part, destination)
     return destination
+
+
+def check_url(url: str) -> None:
+    """DataError unless ``url`` is an http(s) URL with a host, or a file URL."""
+    parts = urllib.parse.urlparse(url)
+    if not ((parts.scheme in ("http", "https") and parts.netloc) or (parts.scheme == "file" and parts.path)):
+        raise DataError(f"{url}: not a valid download URL (expected http://, https:// or file://)")
+
+
+def check_archive(path: str | os.PathLike) -> None:
+    """DataError unless ``path`` is the tar or zip archive its name says (the ``check`` of a download)."""
+    path = Path(path)
+    name = path.name.removesuffix(".part")
+    kind = _archive_kind(Path(name))
+    try:
+        usable = zipfile.is_zipfile(path) if kind == "zip" else tarfile.is_tarfile(path)
+        with open(path, "rb") as f:
+            start = f.read(512).lstrip().lower()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    if not usable:
+        looks = " (an HTML page)" if start.startswith((b"<!doctype html", b"<html")) else ""
+        raise DataError(f"got {path.stat().st_size} bytes that are not a {kind} archive{looks}")
 
 
 # --------------------------------------------------------------------------- extraction
@@ -254,6 +309,18 @@ def _check_links_after(archive: Path, root: str) -> None:
                 raise DataError(_escaping_link(archive, member, os.readlink(path)))
 
 
+class _WriteError(Exception):
+    """Extraction could not write (full or read-only disk), as opposed to a bad archive."""
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _raise_write_error(error: OSError) -> None:
+    if error.errno in _WRITE_ERRNOS:
+        raise _WriteError(error.strerror or str(error)) from None
+
+
 def _extract_tar(archive: Path, root: str) -> None:
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -266,7 +333,10 @@ def _extract_tar(archive: Path, root: str) -> None:
                 link = member.linkname if (member.issym() or member.islnk()) else None
                 _check_on_disk(archive, member.name, root, link, hard=member.islnk())
                 tar.extract(member, root, set_attrs=member.isreg(), **extra)
-    except (tarfile.TarError, EOFError, OSError) as error:
+    except OSError as error:
+        _raise_write_error(error)
+        raise DataError(f"{archive}: not a readable archive ({error})") from None
+    except (tarfile.TarError, EOFError) as error:
         raise DataError(f"{archive}: not a readable archive ({error})") from None
     _check_links_after(archive, root)
 
@@ -283,7 +353,10 @@ def _extract_zip(archive: Path, root: str) -> None:
             for info in infos:
                 _check_on_disk(archive, info.filename, root)
                 zf.extract(info, root)  # zip symlinks are written as small regular files, never followed
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except OSError as error:
+        _raise_write_error(error)
+        raise DataError(f"{archive}: not a readable archive ({error})") from None
+    except (zipfile.BadZipFile, EOFError) as error:
         raise DataError(f"{archive}: not a readable archive ({error})") from None
 
 
@@ -305,11 +378,17 @@ def extract_archive(archive: str | os.PathLike, target_dir: str | os.PathLike, *
         raise DataError(f"{archive}: no such archive")
     kind = _archive_kind(archive)
     target_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{target_dir.name}.extract-"))
+    prefix = f".{target_dir.name}.extract-"
+    for stale in target_dir.parent.glob(f"{prefix}*"):  # left by an extraction that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=prefix))
     try:
         root = os.path.realpath(staging)
         with tqdm(desc=f"extracting {archive.name}", disable=progress_disabled(quiet), leave=False, total=None) as bar:
-            (_extract_zip if kind == "zip" else _extract_tar)(archive, root)
+            try:
+                (_extract_zip if kind == "zip" else _extract_tar)(archive, root)
+            except _WriteError as error:
+                raise DataError(f"{target_dir.parent}: cannot extract {archive.name} there ({error})") from None
             bar.update(1)
         if not target_dir.exists():
             publish_mode(staging)
@@ -367,6 +446,8 @@ def mark_done(folder: str | os.PathLike, stage: str, info: dict | None = None) -
 
 
 __all__ = [
+    "check_archive",
+    "check_url",
     "download_file",
     "extract_archive",
     "is_done",

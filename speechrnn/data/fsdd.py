@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
 from speechrnn.data.download import (
+    check_archive,
     download_file,
     extract_archive,
     mark_done,
@@ -123,7 +124,7 @@ def download_fsdd(
     staging = target_dir / ".extracted"
     if staging.exists():
         shutil.rmtree(staging)
-    download_file(url, archive, quiet=quiet)
+    download_file(url, archive, quiet=quiet, check=check_archive)
     try:
         extract_archive(archive, staging, quiet=quiet)
         found = [d / "recordings" for d in [staging, *sorted(staging.iterdir())] if (d / "recordings").is_dir()]

@@ -26,7 +26,14 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from speechrnn.data.download import download_file, extract_archive, is_done, mark_done, progress_disabled
+from speechrnn.data.download import (
+    check_archive,
+    download_file,
+    extract_archive,
+    is_done,
+    mark_done,
+    progress_disabled,
+)
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.data.vocab import CHAR_VOCABULARY, check_text, write_vocabulary
 from speechrnn.errors import DataError
@@ -118,7 +125,7 @@ def prepare(
         archive = root / f"{part}.tar.gz"
         if not is_done(root, f"download-{part}"):
             checksum = sha256.get(part) or (ARCHIVES[part][1] if base == URL_BASE else None)
-            download_file(f"{base}{part}.tar.gz", archive, sha256=checksum, quiet=quiet)
+            download_file(f"{base}{part}.tar.gz", archive, sha256=checksum, quiet=quiet, check=check_archive)
             mark_done(root, f"download-{part}", {"url": f"{base}{part}.tar.gz", "sha256": checksum})
         if not is_done(root, f"extract-{part}"):
             # each archive holds LibriSpeech/<part>/ (plus shared README files): extract on its own,

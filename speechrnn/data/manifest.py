@@ -66,28 +66,37 @@ def read_manifest(path: str | os.PathLike, labelled: bool = True) -> list[Uttera
     if not path.is_file():
         raise DataError(f"{path}: no such manifest")
     utterances = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(entry, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object")
-            _check_fields(entry, f"{path}:{number}")
-            for required in ("audio", "duration"):
-                if required not in entry:
-                    raise DataError(f"{path}:{number}: missing field {required!r}")
-            if labelled and entry.get("label") is None and entry.get("text") is None:
-                raise DataError(f"{path}:{number}: needs a 'label' or a 'text'")
-            audio = Path(entry["audio"])
-            if not audio.is_absolute():
-                entry["audio"] = str(path.parent / audio)
-            entry["duration"] = float(entry["duration"])
-            extra = {name: entry.pop(name) for name in sorted(set(entry) - _FIELDS)}
-            utterances.append(Utterance(**entry, extra=extra))
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read manifest ({error.strerror})") from None
+    for number, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{path}:{number}: not UTF-8 text (byte 0x{raw[error.start]:02x} at column {error.start + 1})"
+            ) from None
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        if not isinstance(entry, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object")
+        _check_fields(entry, f"{path}:{number}")
+        for required in ("audio", "duration"):
+            if required not in entry:
+                raise DataError(f"{path}:{number}: missing field {required!r}")
+        if labelled and entry.get("label") is None and entry.get("text") is None:
+            raise DataError(f"{path}:{number}: needs a 'label' or a 'text'")
+        audio = Path(entry["audio"])
+        if not audio.is_absolute():
+            entry["audio"] = str(path.parent / audio)
+        entry["duration"] = float(entry["duration"])
+        extra = {name: entry.pop(name) for name in sorted(set(entry) - _FIELDS)}
+        utterances.append(Utterance(**entry, extra=extra))
     if not utterances:
         raise DataError(f"{path}: manifest is empty")
     return utterances

@@ -51,7 +51,14 @@ import soundfile as sf
 from tqdm import tqdm
 
 from speechrnn.atomic import atomic_write
-from speechrnn.data.download import download_file, extract_archive, is_done, mark_done, progress_disabled
+from speechrnn.data.download import (
+    check_archive,
+    download_file,
+    extract_archive,
+    is_done,
+    mark_done,
+    progress_disabled,
+)
 from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.errors import DataError
 
@@ -251,7 +258,7 @@ def prepare(
     if is_done(root, "download"):
         say("download: done already")
     else:
-        download_file(url, archive, sha256=sha256, quiet=quiet)
+        download_file(url, archive, sha256=sha256, quiet=quiet, check=check_archive)  # done = a verified archive
         mark_done(root, "download", {"url": url, "sha256": sha256})
     if is_done(root, "extract"):
         say("extract: done already")
