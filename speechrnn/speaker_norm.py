@@ -1,7 +1,8 @@
 """Speaker feature normalisation: per-speaker log-mel statistics mapped onto a training reference.
 
 A speaker's microphone, level and vocal tract shift every log-mel band by a roughly constant
-amount (FSDD's six speakers differ by up to 10 dB per band, ``recipes/fsdd/local/speaker_spectra.py`` at commit 47b6b09).
+amount (FSDD's six speakers differ by up to 10 dB per band: ``recipes/fsdd/local/speaker_spectra.py``,
+in git history at commit 47b6b09).
 Kaldi removes this with per-speaker CMVN; here, as there, the statistics come from the speaker's
 own unlabelled audio. Only speech frames count (frames within ``SPEECH_RANGE_DB`` of the loudest
 frame of their utterance), so the silence around a word does not move them, unlike per-utterance

@@ -31,7 +31,7 @@ exp=exp/fsdd
 speakers="george jackson lucas nicolas theo yweweler"
 realspeech=${SPEECHRNN_REALSPEECH:-../shared/data/realspeech}  # stage 6: real voices (its README)
 init=$exp/bundled/best.pt  # stage 6 fine-tunes this (stage 5's model)
-real_copies=25  # stage 6 lists each real training clip this many times
+real_copies=15  # stage 6 lists each real training clip this many times
 python=${PYTHON:-python}
 . "$(dirname "$0")/../parse_options.sh"  # --name value sets $name; "--" ends the options
 extra=("$@")
