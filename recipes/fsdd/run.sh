@@ -13,10 +13,8 @@
 #   stage 4: connected digits, full-utterance BiGRU-CTC on FSDD, held-out speaker theo
 #   stage 5: the bundled streaming model (chunked BiGRU-CTC, FSDD + espeak-ng voices) and its
 #            full-utterance reference: train + evaluate
-#   stage 6: real voices: the bundled model fine-tuned with the real-speech share's isolated digits of its
-#            training speakers (20 % of speakers held out to pick and score it; scripts/eval_real.py)
-#   stage 7: export it to speechrnn/assets/digits_ctc.pt
-#   stage 8: results tables (scripts/fsdd_results.py)
+#   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
+#   stage 7: results tables (scripts/fsdd_results.py)
 #
 #   recipes/fsdd/run.sh [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--speakers "S ..."]
 #                       [-- --set k=v ...]
@@ -25,13 +23,10 @@
 set -euo pipefail
 
 stage=0
-stop_stage=8
+stop_stage=7
 data=data
 exp=exp/fsdd
 speakers="george jackson lucas nicolas theo yweweler"
-realspeech=${SPEECHRNN_REALSPEECH:-../shared/data/realspeech}  # stage 6: real voices (its README)
-init=$exp/bundled/best.pt  # stage 6 fine-tunes this (stage 5's model)
-real_copies=15  # stage 6 lists each real training clip this many times
 python=${PYTHON:-python}
 . "$(dirname "$0")/../parse_options.sh"  # --name value sets $name; "--" ends the options
 extra=("$@")
@@ -128,26 +123,11 @@ if runs 5; then
 fi
 
 if runs 6; then
-  log "stage 6: real voices: $init fine-tuned with the real-speech share's training speakers' digits"
-  "$python" recipes/fsdd/local/real_digits.py --realspeech "$realspeech" --fsdd-valid "$fsdd/connected/valid.jsonl" \
-    --output "$data/real_digits"
-  real=""
-  for _ in $(seq "$real_copies"); do real+=", \"$data/real_digits/real_digits_train.jsonl\""; done
-  train $configs/bundled_real.toml "$exp/bundled_real" --set "train.init_from=$init" \
-    --set "data.train=[\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\"$real]" \
-    --set "data.valid=$data/real_digits/valid.jsonl" --set "data.noise=$data/real_digits/noise.jsonl"
-  evaluate bundled_real "$fsdd/connected/test.jsonl" eval_test
-  evaluate bundled_real "$data/synth/test.jsonl" eval_synth_heldout
-  "$python" scripts/eval_real.py --model "$exp/bundled_real/best.pt" --split valid --data-root "$realspeech" \
-    --output-dir "$exp/bundled_real/eval_real"
+  log "stage 6: export $exp/bundled/best.pt -> speechrnn/assets/digits_ctc.pt"
+  "$python" -c "import speechrnn.model as m, sys; m.export_model(sys.argv[1], sys.argv[2])" \
+    "$exp/bundled/best.pt" speechrnn/assets/digits_ctc.pt
 fi
 
 if runs 7; then
-  log "stage 7: export $exp/bundled_real/best.pt -> speechrnn/assets/digits_ctc.pt"
-  "$python" -c "import speechrnn.model as m, sys; m.export_model(sys.argv[1], sys.argv[2])" \
-    "$exp/bundled_real/best.pt" speechrnn/assets/digits_ctc.pt
-fi
-
-if runs 8; then
   "$python" scripts/fsdd_results.py --exp "$exp"
 fi
