@@ -66,6 +66,12 @@ def _audio_path(path: Path, manifest_dir: Path | None) -> str:
     return str(path)
 
 
+def _clip(path: Path, manifest_dir: Path | None, speaker: str, label: str, text: str | None, folder: str) -> Utterance:
+    """One clip's utterance: id "<folder>/<file stem>", duration read from the file."""
+    return Utterance(audio=_audio_path(path, manifest_dir), duration=round(_duration(path), 6), speaker=speaker,
+                     label=label, text=text, id=f"{folder}/{path.stem}")  # fmt: skip
+
+
 def _wavs(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.wav"))
 
@@ -104,16 +110,7 @@ def official_test_utterances(test_dir: str | os.PathLike, manifest_dir: str | os
             else:
                 speaker = speaker_of(path.name)
                 text = unknown_word(path.name) if label == UNKNOWN else label
-            utterances.append(
-                Utterance(
-                    audio=_audio_path(path, manifest_dir),
-                    duration=round(_duration(path), 6),
-                    speaker=speaker,
-                    label=label,
-                    text=text,
-                    id=f"{label}/{path.stem}",
-                )
-            )
+            utterances.append(_clip(path, manifest_dir, speaker, label, text, folder=label))
     if not utterances:
         raise DataError(f"{test_dir}: no .wav clips in its label folders")
     return utterances
@@ -140,16 +137,7 @@ def word_folder_utterances(
         word = folder.name
         label = word if not task12 or word in COMMANDS else UNKNOWN
         for path in _wavs(folder):
-            utterances.append(
-                Utterance(
-                    audio=_audio_path(path, manifest_dir),
-                    duration=round(_duration(path), 6),
-                    speaker=speaker_of(path.name),
-                    label=label,
-                    text=word,
-                    id=f"{word}/{path.stem}",
-                )
-            )
+            utterances.append(_clip(path, manifest_dir, speaker_of(path.name), label, word, folder=word))
     if not utterances:
         raise DataError(f"{words_dir}: no word folders with .wav clips (<word>/<speaker>_nohash_<n>.wav)")
     return utterances
