@@ -31,6 +31,7 @@ from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
 from speechrnn.speaker_norm import FeatureStats
 from speechrnn.tensors import lengths_to_mask, reverse_padded
+from speechrnn.vocab import Vocabulary
 
 CHECKPOINT_FORMAT = 1
 ASSETS = Path(__file__).parent / "assets"
@@ -108,7 +109,8 @@ class ModelConfig:
 
     @property
     def num_outputs(self) -> int:
-        return len(self.labels) + (1 if self.head == "ctc" else 0)
+        """Model outputs: the labels, plus the CTC blank."""
+        return Vocabulary.from_config(self).size
 
 
 class FeatureNormalizer(nn.Module):
