@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from speechrnn.audio import load_audio, resample
-from speechrnn.model import lengths_to_mask
+from speechrnn.tensors import lengths_to_mask
 
 
 @dataclass

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from speechrnn.vocab import BLANK, LABEL_OFFSET, Vocabulary
+
 
 @dataclass(frozen=True)
 class DecodingOptions:
@@ -112,11 +114,11 @@ class StreamEvent:
 
 
 def collapse_runs(best: list[int]) -> list[tuple[int, int, int]]:
-    """Best token id per step -> (token, first_step, last_step) runs, repeats merged, blanks (0) dropped."""
+    """Best token id per step -> (token, first_step, last_step) runs, repeats merged, blanks dropped."""
     runs: list[tuple[int, int, int]] = []
-    previous = 0
+    previous = BLANK
     for step, token in enumerate(best):
-        if token != 0:
+        if token != BLANK:
             if token == previous:
                 runs[-1] = (token, runs[-1][1], step)
             else:
@@ -128,7 +130,7 @@ def collapse_runs(best: list[int]) -> list[tuple[int, int, int]]:
 def greedy_path(log_probs: torch.Tensor) -> list[tuple[int, int, int]]:
     """Best CTC path of (steps, vocab) log-probs as (token, first_step, last_step) runs, blanks dropped.
 
-    Token ids are model output ids (blank = 0, label i = i + 1).
+    Token ids are model output ids (``Vocabulary``: blank = 0, label i = i + 1).
     """
     return collapse_runs(log_probs.argmax(dim=-1).tolist())
 
@@ -137,15 +139,16 @@ def tokens_to_words(
     runs: list[tuple[int, int, int]], labels: list[str], unit: str, frame_shift: float, offset: float = 0.0
 ) -> list[WordTiming]:
     """(token, first_step, last_step) runs -> words with times; char units split words at " "."""
+    vocab = Vocabulary(tuple(labels), "ctc", unit)
     if unit == "word":
         return [
-            WordTiming(labels[t - 1], offset + first * frame_shift, offset + (last + 1) * frame_shift)
+            WordTiming(vocab.label(t), offset + first * frame_shift, offset + (last + 1) * frame_shift)
             for t, first, last in runs
         ]
     words: list[WordTiming] = []
     chars, start, end = [], 0, 0
     for token, first, last in runs + [(None, 0, 0)]:
-        char = labels[token - 1] if token is not None else " "
+        char = vocab.label(token) if token is not None else " "
         if char == " ":
             if chars:
                 words.append(WordTiming("".join(chars), offset + start * frame_shift, offset + (end + 1) * frame_shift))
@@ -176,10 +179,12 @@ def closed_set_scores(log_probs: torch.Tensor, candidates: list[list[int]]) -> t
 def label_scores(log_probs: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
     """Batched ``closed_set_scores`` with every label alone as the candidates (isolated words):
     (batch, frames, vocab) CTC log-probs and (batch,) valid frames -> (batch, vocab - 1), entry k
-    the log-likelihood of label k (token id k + 1). Differentiable (``optim.closed_set`` training)."""
+    the log-likelihood of label k (output id k + LABEL_OFFSET; blank = 0, ctc_loss's default).
+    Differentiable (``optim.closed_set`` training)."""
     batch, _, vocab = log_probs.shape
-    labels = vocab - 1
-    candidates = torch.arange(1, vocab, device=log_probs.device).repeat(batch)[:, None]  # (batch * labels, 1)
+    labels = vocab - LABEL_OFFSET
+    ids = torch.arange(LABEL_OFFSET, vocab, device=log_probs.device)
+    candidates = ids.repeat(batch)[:, None]  # (batch * labels, 1)
     expanded = log_probs.float().transpose(0, 1).repeat_interleave(labels, dim=1)  # (frames, batch * labels, vocab)
     nll = torch.nn.functional.ctc_loss(
         expanded, candidates, steps.repeat_interleave(labels), torch.ones_like(candidates[:, 0]), reduction="none"
@@ -188,18 +193,18 @@ def label_scores(log_probs: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
 
 
 def candidate_ids(candidates: tuple[str, ...], labels: list[str], unit: str) -> list[list[int]]:
-    """Phrases -> model token ids (label i -> i + 1); ConfigError for a token the model lacks."""
+    """Phrases -> model output ids (``Vocabulary.ids``); ConfigError for a token the model lacks."""
     from speechrnn.errors import ConfigError
 
-    index = {label: i + 1 for i, label in enumerate(labels)}
+    vocab = Vocabulary(tuple(labels), "ctc", unit)
     phrases = candidates or tuple(labels)
     ids = []
     for phrase in phrases:
-        tokens = phrase.split() if unit == "word" else list(phrase)
-        missing = [t for t in tokens if t not in index]
+        tokens = vocab.tokens(phrase)
+        missing = [t for t in tokens if t not in vocab]
         if missing or not tokens:
             raise ConfigError(f"candidate {phrase!r} has a token the model does not know: {missing[:1] or 'empty'}")
-        ids.append([index[t] for t in tokens])
+        ids.append(vocab.ids(tokens))
     return ids
 
 

@@ -26,11 +26,11 @@ from speechrnn.metrics import (
     confusion_matrix,
     error_rates,
     format_class_table,
-    normalize_text,
     plot_confusion_matrix,
     word_counts,
 )
 from speechrnn.scoring import check_same_labels, label_posteriors, model_outputs, prepare_ensemble
+from speechrnn.vocab import normalize_text
 
 DECODERS = ("greedy", "beam")  # the default pair
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)

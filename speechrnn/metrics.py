@@ -1,7 +1,8 @@
 """Scores for evaluation: WER/CER with edit counts (jiwer), per-class scores and confusion matrices.
 
-Texts are compared after collapsing runs of whitespace (``normalize_text``); nothing else
-(case, punctuation) is changed, so references must be written in the model's own labels.
+Texts are compared after ``vocab.normalize_text``: lower-cased, runs of whitespace collapsed.
+Lower-casing loses nothing for our models, whose labels and texts are all lower-case; nothing
+else (punctuation) is changed, so references must be written in the model's own labels.
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ import jiwer
 import numpy as np
 
 from speechrnn.atomic import atomic_write
-
-
-def normalize_text(text: str | None) -> str:
-    """Collapse whitespace runs to single spaces and strip the ends; None -> ""."""
-    return " ".join((text or "").split())
+from speechrnn.vocab import normalize_text
 
 
 @dataclass(frozen=True)

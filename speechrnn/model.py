@@ -31,6 +31,8 @@ from speechrnn.atomic import atomic_write
 from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
 from speechrnn.speaker_norm import FeatureStats
+from speechrnn.tensors import lengths_to_mask, reverse_padded
+from speechrnn.vocab import Vocabulary
 
 CHECKPOINT_FORMAT = 1
 ASSETS = Path(__file__).parent / "assets"
@@ -110,19 +112,8 @@ class ModelConfig:
 
     @property
     def num_outputs(self) -> int:
-        return len(self.labels) + (1 if self.head == "ctc" else 0)
-
-
-def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
-    """(batch,) lengths -> (batch, max_length) bool mask, True on valid positions."""
-    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
-
-
-def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse the first ``lengths[b]`` steps of each item of (batch, time, dim); padding stays put."""
-    time = torch.arange(x.size(1), device=x.device)[None, :]
-    index = torch.where(time < lengths[:, None], lengths[:, None] - 1 - time, time)
-    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+        """Model outputs: the labels, plus the CTC blank."""
+        return Vocabulary.from_config(self).size
 
 
 class FeatureNormalizer(nn.Module):

@@ -42,6 +42,7 @@ from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, check_state_dict, load_checkpoint, load_model, save_checkpoint
 from speechrnn.speaker_norm import batch_stats, speaker_tables
+from speechrnn.vocab import Vocabulary
 
 # --- distributed helpers -------------------------------------------------------------------------
 
@@ -148,10 +149,11 @@ def item_losses(model_config: ModelConfig, outputs, steps, batch, label_smoothin
     cross-entropy over the CTC scores of every label."""
     if model_config.head == "classify":
         return F.cross_entropy(outputs.float(), batch["targets"], reduction="none", label_smoothing=label_smoothing)
+    vocab = Vocabulary.from_config(model_config)
     if closed_set:  # one token per utterance (check_closed_set): the targets are the labels
-        return F.cross_entropy(label_scores(outputs, steps), batch["targets"] - 1, reduction="none")
+        return F.cross_entropy(label_scores(outputs, steps), batch["targets"] - vocab.offset, reduction="none")
     return F.ctc_loss(outputs.transpose(0, 1), batch["targets"], steps, batch["target_lengths"],
-                      blank=0, reduction="none", zero_infinity=True)
+                      blank=vocab.blank, reduction="none", zero_infinity=True)
 
 
 def count_errors(model_config: ModelConfig, outputs, steps, batch, closed_set: bool = False) -> tuple[float, float]:
@@ -159,17 +161,16 @@ def count_errors(model_config: ModelConfig, outputs, steps, batch, closed_set: b
     and reference words (greedy)."""
     if model_config.head == "classify":
         return float((outputs.argmax(-1) != batch["targets"]).sum()), float(len(outputs))
+    vocab = Vocabulary.from_config(model_config)
     if closed_set:
-        wrong = label_scores(outputs, steps).argmax(-1) != batch["targets"] - 1
+        wrong = label_scores(outputs, steps).argmax(-1) != batch["targets"] - vocab.offset
         return float(wrong.sum()), float(len(outputs))
     counts, offset = EditCounts(), 0
-    joiner = " " if model_config.unit == "word" else ""
     for i, target_length in enumerate(batch["target_lengths"].tolist()):
         ids = batch["targets"][offset : offset + target_length].tolist()
         offset += target_length
-        reference = joiner.join(model_config.labels[t - 1] for t in ids)
         runs = greedy_path(outputs[i, : steps[i]].float().cpu())
-        counts = counts + word_counts(reference, joiner.join(model_config.labels[t - 1] for t, _, _ in runs))
+        counts = counts + word_counts(vocab.text(ids), vocab.text(t for t, _, _ in runs))
     return float(counts.errors), float(counts.reference_length)
 
 

@@ -29,6 +29,7 @@ from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.evaluate import evaluate
 from speechrnn.model import load_checkpoint
 from speechrnn.train import train
+from speechrnn.vocab import Vocabulary
 
 RATE = 16000
 TONES = {"low": 300.0, "mid": 900.0, "high": 2000.0}
@@ -249,11 +250,11 @@ def test_ctc_targets_take_an_isolated_words_label_when_it_has_no_text():
     connected = Utterance(audio="a.wav", duration=1.0, text="four  two")
     isolated = Utterance(audio="b.wav", duration=0.5, label="seven")
     assert vocabulary([connected, isolated], "ctc", "word") == ["four", "seven", "two"]
-    index = {"four": 0, "seven": 1, "two": 2}
-    assert targets_for(connected, "ctc", "word", index) == [1, 3]
-    assert targets_for(isolated, "ctc", "word", index) == [2]
+    vocab = Vocabulary(("four", "seven", "two"), "ctc", "word")
+    assert targets_for(connected, vocab) == [1, 3]  # label i is output i + 1: the blank is 0
+    assert targets_for(isolated, vocab) == [2]
     both = Utterance(audio="c.wav", duration=0.5, label="seven", text="two")  # text wins
-    assert targets_for(both, "ctc", "word", index) == [3]
+    assert targets_for(both, vocab) == [3]
     assert vocabulary([isolated], "ctc", "char") == ["e", "n", "s", "v"]
 
 

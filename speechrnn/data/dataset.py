@@ -11,6 +11,7 @@ import torch
 from speechrnn.audio import load_audio
 from speechrnn.data.manifest import Utterance
 from speechrnn.errors import DataError
+from speechrnn.vocab import Vocabulary, split_tokens
 
 
 def collate_audio(samples: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,18 +37,17 @@ def transcript(utterance: Utterance) -> str:
     return " ".join((utterance.text if utterance.text is not None else utterance.label or "").split())
 
 
-def targets_for(utterance: Utterance, head: str, unit: str, index: dict[str, int]) -> list[int]:
-    """Class index (classify) or CTC token ids (label i -> id i + 1) for one utterance."""
-    if head == "classify":
-        if utterance.label not in index:
+def targets_for(utterance: Utterance, vocab: Vocabulary) -> list[int]:
+    """The model output ids to train one utterance towards: its class (classify) or its CTC tokens."""
+    if vocab.head == "classify":
+        if utterance.label not in vocab:
             raise DataError(f"{utterance.audio}: label {utterance.label!r} is not one of the model's labels")
-        return [index[utterance.label]]
-    text = transcript(utterance)
-    tokens = text.split() if unit == "word" else list(text)
-    unknown = [t for t in tokens if t not in index]
+        return [vocab.id(utterance.label)]
+    tokens = vocab.tokens(transcript(utterance))
+    unknown = [t for t in tokens if t not in vocab]
     if unknown:
         raise DataError(f"{utterance.audio}: token {unknown[0]!r} is not in the model's vocabulary")
-    return [index[t] + 1 for t in tokens]
+    return vocab.ids(tokens)
 
 
 def vocabulary(utterances: Sequence[Utterance], head: str, unit: str) -> list[str]:
@@ -57,7 +57,7 @@ def vocabulary(utterances: Sequence[Utterance], head: str, unit: str) -> list[st
     tokens: set[str] = set()
     for u in utterances:
         text = transcript(u)
-        tokens.update(text.split() if unit == "word" else text)
+        tokens.update(split_tokens(text, unit))
     return sorted(tokens)
 
 
@@ -91,9 +91,9 @@ class ManifestDataset(torch.utils.data.Dataset):
     ) -> None:
         self.utterances = list(utterances)
         self.head, self.unit, self.sample_rate = head, unit, sample_rate
-        self.index = {label: i for i, label in enumerate(labels)}
+        self.vocabulary = Vocabulary(tuple(labels), head, unit)
         self.augment, self.seed = augment, seed
-        self.targets = [targets_for(u, head, unit, self.index) for u in self.utterances]  # fail early
+        self.targets = [targets_for(u, self.vocabulary) for u in self.utterances]  # fail early
         self.speakers, self.speaker_ids = speaker_ids(self.utterances)
 
     def __len__(self) -> int:

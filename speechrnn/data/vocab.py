@@ -2,8 +2,8 @@
 
 Tokens are the 26 lower-case letters, the apostrophe and the space (which separates
 words, as ``ModelConfig.unit == "char"`` expects). Text is normalised by lower-casing
-and collapsing white space; any other character is rejected so a surprise in a corpus
-is seen, not silently dropped.
+and collapsing white space (``speechrnn.vocab.normalize_text``); any other character is
+rejected so a surprise in a corpus is seen, not silently dropped.
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ from pathlib import Path
 
 from speechrnn.atomic import atomic_write
 from speechrnn.errors import DataError
+from speechrnn.vocab import normalize_text
 
 CHAR_VOCABULARY: tuple[str, ...] = (" ", "'", *string.ascii_lowercase)
-
-
-def normalize_text(text: str) -> str:
-    """Lower-case and collapse runs of white space to one space (no leading/trailing space)."""
-    return " ".join(text.lower().split())
 
 
 def check_text(text: str, vocabulary: Iterable[str] = CHAR_VOCABULARY, *, where: str = "text") -> str:
