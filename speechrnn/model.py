@@ -30,6 +30,7 @@ from torch import nn
 from speechrnn.atomic import atomic_write
 from speechrnn.audio import LogMel, num_frames
 from speechrnn.errors import ConfigError, ModelError
+from speechrnn.fields import check_section
 from speechrnn.speaker_norm import FeatureStats
 from speechrnn.tensors import lengths_to_mask, reverse_padded
 from speechrnn.vocab import Vocabulary
@@ -93,9 +94,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         """A ``[model]`` table or a checkpoint's ``model_config`` -> ModelConfig; every key's type
-        and range checked (``config.check_section``), then the choices (``__post_init__``)."""
-        from speechrnn.config import check_section  # noqa: PLC0415 - config.py imports this module
-
+        and range checked (``fields.check_section``), then the choices (``__post_init__``)."""
         if not isinstance(values, dict):
             raise ConfigError(f"model config must be a table of keys, got {type(values).__name__}")
         return cls(**check_section(cls, "model", values))
