@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -168,8 +169,11 @@ def _pico_engine(language: str):
 
     if language not in PICO_LANGUAGES:
         raise DataError(f"pico has no voice {language!r} (it has: {', '.join(PICO_LANGUAGES)})")
+    # ttspico installs its voice data under the installing Python's prefix and looks under sys.prefix,
+    # which a virtual environment over that Python (--system-site-packages) does not share
+    base = os.path.join(sys.base_prefix, "languages")
     try:
-        return ttspico.TtsEngine(language)
+        return ttspico.TtsEngine(language, lang_dir=base if os.path.isdir(base) else None)
     except RuntimeError as error:
         raise DataError(f"pico could not load voice {language!r}: {error}") from None
 
