@@ -19,6 +19,7 @@ COMMANDS = {
     "prepare": ("speechrnn.data.prepare", "download and prepare a dataset"),
     "pseudo-label": ("speechrnn.pseudo_label", "label unlabelled audio with a model, to fine-tune on (self-training)"),
     "speaker-norm": ("speechrnn.speaker_norm", "give a trained model speaker normalisation (a reference)"),
+    "export": ("speechrnn.commands.export", "export a model to ONNX for the torch-free speechrnn.runtime"),
 }
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -351,7 +352,15 @@ def quantize_int8(path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
 
     quantized = path.with_suffix(".int8.onnx")
-    quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to run shape-inference pre-processing, on every call
+    try:
+        quantize_dynamic(
+            str(path), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+        )
+    finally:
+        root.setLevel(level)
     graph_model = onnx.load(str(quantized))
     graph = graph_model.graph
     initializers = {init.name: init for init in graph.initializer}
