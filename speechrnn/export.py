@@ -10,13 +10,14 @@ An exported model is a folder::
                     "conv" subsampling, its weights; log-mel, normalisation and subsampling run in
                     numpy beside the graph (``speechrnn.runtime.features``)
 
-The encoder graph depends on the encoder mode:
+The encoder graph (built node by node, ``onnx_graph.py``; tensors are time-major) depends on
+the encoder mode:
 
-- chunked (``chunk_size=C``, ``right_context=R``): ``main`` (batch, C', D), ``context``
-  (batch, R', D) and ``state`` (num_layers, batch, H) -> ``output`` (batch, C', V) and
+- chunked (``chunk_size=C``, ``right_context=R``): ``main`` (C', batch, D), ``context``
+  (R', batch, D) and ``state`` (num_layers, batch, H) -> ``output`` (C', batch, V) and
   ``new_state``; the same computation as ``GRUEncoder.stream_chunk``. C' >= 1.
-- unidirectional: ``main`` (batch, T, D), ``state`` -> ``output``, ``new_state``.
-- full-utterance bidirectional: ``steps`` (batch, T, D) -> ``output``: the whole utterance
+- unidirectional: ``main`` (T, batch, D), ``state`` -> ``output``, ``new_state``.
+- full-utterance bidirectional: ``steps`` (T, batch, D) -> ``output``: the whole utterance
   (no state; the runtime re-runs the buffered utterance as the torch stream does).
 
 ``V`` is the CTC vocabulary (log-probabilities, blank = 0) or, for classifiers, the encoder
@@ -74,92 +75,6 @@ def encoder_mode(config) -> str:
     return "chunked" if config.chunk_size else "full"
 
 
-def _forward_gru(gru: nn.GRU, x: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
-    out, _ = gru(x, state)
-    return out
-
-
-def _backward_gru(gru: nn.GRU, x: torch.Tensor) -> torch.Tensor:
-    """A backward GRU over all steps of ``x`` (batch, T, D) from a zero state."""
-    out, _ = gru(x.flip(1))
-    return out.flip(1)
-
-
-class _Output(nn.Module):
-    """CTC: log-softmax of the output layer; classifiers: the encoder outputs themselves."""
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.ctc = model.config.head == "ctc"
-        self.head = model.head if self.ctc else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x).log_softmax(dim=-1) if self.ctc else x
-
-
-class ChunkStep(nn.Module):
-    """Latency-controlled chunked encoder step; equals ``GRUEncoder.stream_chunk`` (+ CTC head)."""
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.layers = model.encoder.layers
-        self.output = _Output(model)
-
-    def forward(self, main: torch.Tensor, context: torch.Tensor, state: torch.Tensor):
-        """(batch, C', D), (batch, R', D), (layers, batch, H) -> (batch, C', V), (layers, batch, H)."""
-        size = main.size(1)
-        x = torch.cat([main, context], dim=1)
-        new_state = []
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            h0 = state[i : i + 1]
-            backward = _backward_gru(layer.backward_gru, x)
-            if i == last:  # the right context only feeds the next layer
-                forward = _forward_gru(layer.forward_gru, x[:, :size], h0)
-                new_state.append(forward[:, size - 1 : size].transpose(0, 1))
-                x = torch.cat([forward, backward[:, :size]], dim=-1)
-                break
-            # one GRU call over chunk + context = the chunk's GRU, then the context's from its end state
-            forward = _forward_gru(layer.forward_gru, x, h0)
-            new_state.append(forward[:, size - 1 : size].transpose(0, 1))
-            x = torch.cat([forward, backward], dim=-1)
-        return self.output(x), torch.cat(new_state, dim=0)
-
-
-class UnidirectionalStep(nn.Module):
-    """Unidirectional encoder step over any number of steps (+ CTC head)."""
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.layers = model.encoder.layers
-        self.output = _Output(model)
-
-    def forward(self, main: torch.Tensor, state: torch.Tensor):
-        """(batch, T, D), (layers, batch, H) -> (batch, T, V), (layers, batch, H)."""
-        new_state = []
-        x = main
-        for i, layer in enumerate(self.layers):
-            x, h = layer.forward_gru(x, state[i : i + 1])
-            new_state.append(h)
-        return self.output(x), torch.cat(new_state, dim=0)
-
-
-class FullUtterance(nn.Module):
-    """Full-utterance bidirectional encoder over all steps of one utterance (+ CTC head)."""
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.layers = model.encoder.layers
-        self.output = _Output(model)
-
-    def forward(self, steps: torch.Tensor) -> torch.Tensor:
-        """(batch, T, D) -> (batch, T, V)."""
-        x = steps
-        for layer in self.layers:
-            x = torch.cat([_forward_gru(layer.forward_gru, x), _backward_gru(layer.backward_gru, x)], dim=-1)
-        return self.output(x)
-
-
 class PoolingHead(nn.Module):
     """The classifier head over all encoder outputs of one utterance: (batch, T, H) -> (batch, classes) logits."""
 
@@ -176,7 +91,7 @@ class PoolingHead(nn.Module):
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
-    """torch.onnx's TorchScript exporter: it maps nn.GRU to the ONNX GRU operator."""
+    """torch.onnx's TorchScript exporter (the classifier's pooling head)."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -198,27 +113,20 @@ def _graphs(model, mode: str, directory: Path) -> dict[str, Any]:
     layers, hidden = config.num_layers, config.hidden_size
     width = config.num_outputs if config.head == "ctc" else model.encoder.output_size
     state = {"name": "state", "shape": [layers, "batch", hidden], "dtype": "float32", "output": "new_state"}
-    example = torch.zeros(1, max(config.chunk_size, 2), dim)
     if mode == "chunked":
-        module = ChunkStep(model)
-        args = (example, torch.zeros(1, config.right_context, dim), torch.zeros(layers, 1, hidden))
-        inputs = {"main": ["batch", "chunk", dim], "context": ["batch", "context", dim], "state": state["shape"]}
-        outputs = {"output": ["batch", "chunk", width], "new_state": state["shape"]}
+        inputs = {"main": ["chunk", "batch", dim], "context": ["context", "batch", dim], "state": state["shape"]}
+        outputs = {"output": ["chunk", "batch", width], "new_state": state["shape"]}
     elif mode == "unidirectional":
-        module = UnidirectionalStep(model)
-        args = (example, torch.zeros(layers, 1, hidden))
-        inputs = {"main": ["batch", "chunk", dim], "state": state["shape"]}
-        outputs = {"output": ["batch", "chunk", width], "new_state": state["shape"]}
+        inputs = {"main": ["chunk", "batch", dim], "state": state["shape"]}
+        outputs = {"output": ["chunk", "batch", width], "new_state": state["shape"]}
     else:
-        module = FullUtterance(model)
-        args = (example,)
-        inputs = {"steps": ["batch", "steps", dim]}
-        outputs = {"output": ["batch", "steps", width]}
-    dynamic = {
-        name: {axis: size for axis, size in enumerate(shape) if isinstance(size, str)}
-        for name, shape in {**inputs, **outputs}.items()
-    }
-    _export(module, args, directory / "encoder.onnx", list(inputs), list(outputs), dynamic)
+        inputs = {"steps": ["steps", "batch", dim]}
+        outputs = {"output": ["steps", "batch", width]}
+    import onnx  # noqa: PLC0415
+
+    from speechrnn.onnx_graph import encoder_graph  # noqa: PLC0415
+
+    onnx.save(encoder_graph(model, mode, inputs, outputs), str(directory / "encoder.onnx"))
     graphs = {"encoder": {"file": "encoder.onnx", "inputs": inputs, "outputs": outputs}}
     if config.head == "classify":
         encoded = ["batch", "steps", model.encoder.output_size]

@@ -122,7 +122,8 @@ class OnnxModel:
         return np.zeros((self.num_layers, batch, self.hidden_size), dtype=np.float32)
 
     def step(self, main: np.ndarray, context: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One streaming step: (batch, C', D), (batch, R', D), (layers, batch, H) -> (batch, C', V), new state.
+        """One streaming step, time-major: (C', batch, D), (R', batch, D), (layers, batch, H) -> (C', batch, V),
+        new state.
 
         ``V``: CTC log-probabilities (blank = 0) or, for classifiers, encoder outputs.
         """
@@ -134,17 +135,17 @@ class OnnxModel:
 
     def encode(self, steps: np.ndarray) -> np.ndarray:
         """(T, D) encoder inputs of one whole utterance -> (T, V), as the torch model's offline encode."""
-        steps = np.ascontiguousarray(steps[None], dtype=np.float32)
+        steps = np.ascontiguousarray(steps[:, None], dtype=np.float32)  # (T, 1, D)
         if self.mode == "full":
-            return self.encoder.run(None, {"steps": steps})[0][0]
+            return self.encoder.run(None, {"steps": steps})[0][:, 0]
         state = self.initial_state()
         if self.mode == "unidirectional":
-            return self.step(steps, steps[:, :0], state)[0][0]
+            return self.step(steps, steps[:0], state)[0][:, 0]
         size, right = self.chunk_size, self.right_context
         outputs = []
-        for begin in range(0, steps.shape[1], size):
-            out, state = self.step(steps[:, begin : begin + size], steps[:, begin + size : begin + size + right], state)
-            outputs.append(out[0])
+        for begin in range(0, steps.shape[0], size):
+            out, state = self.step(steps[begin : begin + size], steps[begin + size : begin + size + right], state)
+            outputs.append(out[:, 0])
         return np.concatenate(outputs)
 
     def pool(self, encoded: np.ndarray) -> np.ndarray:

@@ -244,8 +244,8 @@ class StreamingRecognizer:
         self._pending = steps
 
     def _encode(self, main: np.ndarray, context: np.ndarray) -> None:
-        out, self._state = self.model.step(main[None], context[None], self._state)
-        out = out[0]
+        out, self._state = self.model.step(main[:, None], context[:, None], self._state)
+        out = out[:, 0]
         self._outputs.append(out)
         if self.is_ctc:
             self._extend_runs(out.argmax(axis=-1).tolist())
