@@ -35,6 +35,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 TIDIGITS = Path("/usr/share/pocketsphinx/test/data/tidigits")
 EXAMPLE = ROOT / "speechrnn" / "assets" / "example_digits.wav"
+PAUSE_S = 1.0  # between clips: long enough for every endpointer to cut there
 
 
 def bench_audio(seconds: float) -> tuple[np.ndarray, str]:
@@ -46,7 +47,7 @@ def bench_audio(seconds: float) -> tuple[np.ndarray, str]:
     source = f"FSDD test clips ({fsdd_root()})"
     if not clips:
         clips, source = [EXAMPLE], f"{EXAMPLE.name} repeated"
-    pause = np.zeros(4800, dtype=np.float32)
+    pause = np.zeros(int(PAUSE_S * 16000), dtype=np.float32)
     pieces, total, i = [], 0, 0
     while total < seconds * 16000:
         audio = load_audio(clips[i % len(clips)], 16000)
@@ -68,11 +69,14 @@ def feed(recognizer, audio: np.ndarray, chunk: int) -> tuple[float, float, list[
 
 
 class PocketSphinx:
-    """The TIDIGITS recogniser behind the recognisers' interface (one utterance for the whole audio)."""
+    """The TIDIGITS recogniser behind the recognisers' interface, cut into utterances by PocketSphinx's
+    own voice-activity endpointer (as ``pocketsphinx_continuous`` does): 30 ms frames, a final per
+    utterance."""
 
     def __init__(self) -> None:
-        from pocketsphinx import Decoder
+        from pocketsphinx import Decoder, Endpointer
 
+        self.endpointer = Endpointer(sample_rate=16000)
         self.decoder = Decoder(
             hmm=str(TIDIGITS / "hmm"),
             dict=str(TIDIGITS / "lm" / "tidigits.dic"),
@@ -80,17 +84,39 @@ class PocketSphinx:
             samprate=16000,
             loglevel="FATAL",
         )
-        self.decoder.start_utt()
+        self.rest = b""
 
-    def accept_waveform(self, samples: np.ndarray, rate: int) -> list:
-        self.decoder.process_raw(samples.tobytes(), False, False)
-        return []
-
-    def finish(self) -> list:
+    def _final(self) -> argparse.Namespace:
         self.decoder.end_utt()
         hypothesis = self.decoder.hyp()
-        self.decoder.start_utt()
-        return [argparse.Namespace(kind="final", text=hypothesis.hypstr if hypothesis else "")]
+        return argparse.Namespace(kind="final", text=hypothesis.hypstr if hypothesis else "")
+
+    def _speech(self, speech, was_in_speech: bool) -> list:
+        if speech is None:
+            return []
+        if not was_in_speech:
+            self.decoder.start_utt()
+        self.decoder.process_raw(speech, False, False)
+        return [] if self.endpointer.in_speech else [self._final()]
+
+    def accept_waveform(self, samples: np.ndarray, rate: int) -> list:
+        data = self.rest + samples.tobytes()
+        size = self.endpointer.frame_bytes
+        events = []
+        for begin in range(0, len(data) - size + 1, size):
+            was_in_speech = self.endpointer.in_speech
+            events += self._speech(self.endpointer.process(data[begin : begin + size]), was_in_speech)
+        self.rest = data[len(data) - len(data) % size :]
+        return events
+
+    def finish(self) -> list:
+        was_in_speech = self.endpointer.in_speech
+        speech = self.endpointer.end_stream(self.rest)
+        self.rest = b""
+        events = self._speech(speech, was_in_speech)
+        if self.endpointer.in_speech or (was_in_speech and speech is None):
+            events.append(self._final())
+        return events
 
 
 def pocketsphinx_factory():
