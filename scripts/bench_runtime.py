@@ -5,7 +5,7 @@
         [--json out.json]
 
 One process, one thread for every system, the same audio (FSDD test clips, takes 0-4, joined
-with 0.3 s pauses and resampled to 16 kHz; the bundled example file repeated when FSDD is
+with 1 s pauses and resampled to 16 kHz; the bundled example file repeated when FSDD is
 absent), fed in ``--chunk-ms`` chunks of 16-bit PCM through each streaming recogniser with the
 default endpointer (as ``transcribe --stream``). Reported per system: real-time factor = wall
 time / audio time (best and median of ``--repeats`` interleaved runs: the machine is shared), the
