@@ -26,6 +26,7 @@ COMMANDS = {
         "label unlabelled audio with a model, to fine-tune on (self-training)",
     ),
     "speaker-norm": ("speechrnn.commands.speaker_norm", "give a trained model speaker normalisation (a reference)"),
+    "export": ("speechrnn.commands.export", "export a model to ONNX for the torch-free speechrnn.runtime"),
 }
 
 

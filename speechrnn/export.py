@@ -1,0 +1,305 @@
+"""Export a model's streaming step to ONNX with explicit state, for the torch-free ``speechrnn.runtime``.
+
+An exported model is a folder::
+
+    config.json     labels, rates, feature and normalisation parameters, chunk sizes,
+                    the graphs' inputs/outputs/state with their shapes (FORMAT below)
+    encoder.onnx    the encoder step: encoder inputs (+ state) in, head outputs (+ new state) out
+    head.onnx       classifiers only: attention/mean pooling + output layer over encoder outputs
+    frontend.npz    the exact mel filterbank (``mel_filters``, (n_mels, n_fft // 2 + 1)) and, for
+                    "conv" subsampling, its weights; log-mel, normalisation and subsampling run in
+                    numpy beside the graph (``speechrnn.runtime.features``)
+
+The encoder graph (built node by node, ``onnx_graph.py``; tensors are time-major) depends on
+the encoder mode:
+
+- chunked (``chunk_size=C``, ``right_context=R``): ``main`` (C', batch, D), ``context``
+  (R', batch, D) and ``state`` (num_layers, batch, H) -> ``output`` (C', batch, V) and
+  ``new_state``; the same computation as ``GRUEncoder.stream_chunk``. C' >= 1.
+- unidirectional: ``main`` (T, batch, D), ``state`` -> ``output``, ``new_state``.
+- full-utterance bidirectional: ``steps`` (T, batch, D) -> ``output``: the whole utterance
+  (no state; the runtime re-runs the buffered utterance as the torch stream does).
+
+``V`` is the CTC vocabulary (log-probabilities, blank = 0) or, for classifiers, the encoder
+width (``head.onnx`` pools them at the end of an utterance). All state lives with the caller,
+so one session serves any number of streams. No ``pack_padded_sequence``: every graph runs
+on exactly the valid steps, and the forward GRU of a chunk and its right context is one GRU
+call whose state after the chunk is read off its outputs (a GRU over zero steps would abort
+onnxruntime at the end of a stream).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from speechrnn.atomic import publish_mode
+from speechrnn.errors import ConfigError, ModelError
+
+FORMAT = "speechrnn-onnx"
+FORMAT_VERSION = 1
+OPSET = 17
+BUNDLED = {  # bundled model names -> files in speechrnn/assets
+    "digits": "digits_ctc.pt",
+    "commands": "commands.pt",
+}
+
+
+def resolve_model(name: str | os.PathLike) -> Path:
+    """A checkpoint path, or a bundled model's name ("digits", "commands") -> the checkpoint's path."""
+    text = str(name)
+    if text in BUNDLED and not Path(text).exists():
+        path = Path(__file__).parent / "assets" / BUNDLED[text]
+        if not path.is_file():
+            raise ModelError(f"bundled model {text!r} is not installed (no {path})")
+        return path
+    return Path(name)
+
+
+def encoder_mode(config) -> str:
+    """"chunked", "unidirectional" or "full" (bidirectional over the whole utterance)."""
+    if not config.bidirectional:
+        return "unidirectional"
+    return "chunked" if config.chunk_size else "full"
+
+
+class PoolingHead(nn.Module):
+    """The classifier head over all encoder outputs of one utterance: (batch, T, H) -> (batch, classes) logits."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.head = model.head
+
+    def forward(self, encoded: torch.Tensor) -> torch.Tensor:
+        if self.head.attention is not None:
+            weights = self.head.attention(encoded).softmax(dim=1)  # (batch, T, 1)
+        else:
+            weights = torch.ones_like(encoded[..., :1]) / encoded.size(1)
+        return self.head.output((weights * encoded).sum(dim=1))
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
+    """torch.onnx's TorchScript exporter (the classifier's pooling head)."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(),
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _graphs(model, mode: str, directory: Path) -> dict[str, Any]:
+    """Write encoder.onnx (and head.onnx for classifiers); return their description for config.json."""
+    config = model.config
+    dim = model.subsampling.output_dim
+    layers, hidden = config.num_layers, config.hidden_size
+    width = config.num_outputs if config.head == "ctc" else model.encoder.output_size
+    state = {"name": "state", "shape": [layers, "batch", hidden], "dtype": "float32", "output": "new_state"}
+    if mode == "chunked":
+        inputs = {"main": ["chunk", "batch", dim], "context": ["context", "batch", dim], "state": state["shape"]}
+        outputs = {"output": ["chunk", "batch", width], "new_state": state["shape"]}
+    elif mode == "unidirectional":
+        inputs = {"main": ["chunk", "batch", dim], "state": state["shape"]}
+        outputs = {"output": ["chunk", "batch", width], "new_state": state["shape"]}
+    else:
+        inputs = {"steps": ["steps", "batch", dim]}
+        outputs = {"output": ["steps", "batch", width]}
+    import onnx  # noqa: PLC0415
+
+    from speechrnn.onnx_graph import encoder_graph  # noqa: PLC0415
+
+    onnx.save(encoder_graph(model, mode, inputs, outputs), str(directory / "encoder.onnx"))
+    graphs = {"encoder": {"file": "encoder.onnx", "inputs": inputs, "outputs": outputs}}
+    if config.head == "classify":
+        encoded = ["batch", "steps", model.encoder.output_size]
+        logits = ["batch", config.num_outputs]
+        _export(
+            PoolingHead(model),
+            (torch.zeros(1, 3, model.encoder.output_size),),
+            directory / "head.onnx",
+            ["encoded"],
+            ["logits"],
+            {"encoded": {0: "batch", 1: "steps"}, "logits": {0: "batch"}},
+        )
+        graphs["head"] = {"file": "head.onnx", "inputs": {"encoded": encoded}, "outputs": {"logits": logits}}
+    graphs["state"] = [state] if mode != "full" else []
+    return graphs
+
+
+def export_config(model, mode: str, graphs: dict[str, Any], quantize: str | None, source: dict) -> dict[str, Any]:
+    """The JSON description the runtime rebuilds the whole pipeline from."""
+    config = model.config
+    normalizer = model.normalizer
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "head": config.head,
+        "labels": list(config.labels),
+        "unit": config.unit,
+        "sample_rate": config.sample_rate,
+        "features": {
+            "n_fft": config.n_fft,
+            "hop_length": config.hop_length,
+            "n_mels": config.n_mels,
+            "f_min": 0.0,
+            "f_max": config.f_max,
+            "window": "hann (periodic)",
+            "center": True,  # n_fft // 2 zeros on each side of an utterance
+            "log_floor": 1e-10,
+            "mel_filters": "frontend.npz:mel_filters",
+        },
+        "normalization": {
+            "mode": config.normalization,
+            "mean": normalizer.mean.tolist(),
+            "std": normalizer.std.tolist(),
+        },
+        "subsampling": {
+            "kind": config.subsampling,
+            "factor": config.frames_per_step,
+            "output_dim": model.subsampling.output_dim,
+            **({"conv_weights": "frontend.npz:conv*"} if config.subsampling == "conv" else {}),
+        },
+        "encoder": {
+            "mode": mode,
+            "chunk_size": config.chunk_size,
+            "right_context": config.right_context,
+            "num_layers": config.num_layers,
+            "hidden_size": config.hidden_size,
+            "output_size": model.encoder.output_size,
+        },
+        "frame_shift": config.frame_shift,
+        "graphs": {k: v for k, v in graphs.items() if k != "state"},
+        "state": graphs["state"],
+        "quantize": quantize,
+        "model_config": dataclasses.asdict(config),
+        "source": source,
+    }
+
+
+def _frontend_arrays(model) -> dict[str, np.ndarray]:
+    arrays = {"mel_filters": model.frontend.mel_basis.detach().cpu().numpy().astype(np.float32)}
+    if model.config.subsampling == "conv":
+        for name, value in model.subsampling.conv.state_dict().items():  # 0.weight, 0.bias, 2.weight, 2.bias
+            arrays[f"conv{name}"] = value.detach().cpu().numpy().astype(np.float32)
+    return arrays
+
+
+def export_onnx(
+    model_or_path, output_dir: str | os.PathLike, *, quantize: str | None = None, source: dict | None = None
+) -> Path:
+    """Export a ``SpeechRNN`` (or a checkpoint path / bundled name) to ``output_dir`` for the runtime.
+
+    ``quantize="int8"`` stores the encoder's and head's weights as int8 (see ``quantize_int8``).
+    The folder appears whole or not at all (built in a temp folder, then renamed); an existing
+    folder is replaced only when it holds an earlier export (its config.json says so).
+    """
+    if quantize not in (None, "int8"):
+        raise ConfigError(f"--quantize must be int8, got {quantize!r}")
+    if isinstance(model_or_path, nn.Module):
+        model = model_or_path
+    else:
+        from speechrnn.model import load_checkpoint, load_model, provenance  # noqa: PLC0415
+
+        path = resolve_model(model_or_path)
+        model = load_model(path)
+        source = {"checkpoint": path.name, **json.loads(json.dumps(provenance(load_checkpoint(path)), default=str))}
+    model = model.cpu().eval()
+    output = Path(output_dir)
+    if output.exists() and not (output.is_dir() and (not any(output.iterdir()) or (output / "config.json").is_file())):
+        raise ConfigError(f"{output}: exists and is not an exported model folder; choose another --output")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    mode = encoder_mode(model.config)
+    work = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
+    try:
+        graphs = _graphs(model, mode, work)
+        if quantize == "int8":
+            for name in ("encoder", "head"):
+                if name in graphs:
+                    quantize_int8(work / graphs[name]["file"])
+        buffer = io.BytesIO()
+        np.savez(buffer, **_frontend_arrays(model))
+        (work / "frontend.npz").write_bytes(buffer.getvalue())
+        config = export_config(model, mode, graphs, quantize, source or {})
+        (work / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+        publish_mode(work)
+        for file in work.iterdir():
+            publish_mode(file)
+        if output.exists():
+            shutil.rmtree(output)
+        os.replace(work, output)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return output
+
+
+def quantize_int8(path: Path) -> None:
+    """int8 weights in place: onnxruntime's dynamic quantisation of MatMul/Gemm (int8 arithmetic), and
+    the GRUs' weight matrices stored as int8 with one scale per row (``DequantizeLinear`` before the
+    GRU; onnxruntime has no int8 GRU kernel, so the recurrence itself computes in float32)."""
+    import onnx  # noqa: PLC0415
+    from onnx import helper, numpy_helper  # noqa: PLC0415
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+
+    quantized = path.with_suffix(".int8.onnx")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to run shape-inference pre-processing, on every call
+    try:
+        quantize_dynamic(
+            str(path), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+        )
+    finally:
+        root.setLevel(level)
+    graph_model = onnx.load(str(quantized))
+    graph = graph_model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.op_type == "GRU":
+            for index in (1, 2):  # W (1, 3H, D) and R (1, 3H, H)
+                name = node.input[index]
+                if name not in initializers:
+                    continue
+                weight = numpy_helper.to_array(initializers[name]).astype(np.float32)[0]  # (3H, D)
+                scale = np.maximum(np.abs(weight).max(axis=1), 1e-12) / 127.0
+                q = np.clip(np.round(weight / scale[:, None]), -127, 127).astype(np.int8)
+                graph.initializer.remove(initializers.pop(name))
+                graph.initializer.extend(
+                    [
+                        numpy_helper.from_array(q, f"{name}_int8"),
+                        numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"),
+                        numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero"),
+                        numpy_helper.from_array(np.array([0], dtype=np.int64), f"{name}_axes"),
+                    ]
+                )
+                nodes.append(
+                    helper.make_node(
+                        "DequantizeLinear", [f"{name}_int8", f"{name}_scale", f"{name}_zero"], [f"{name}_2d"], axis=0
+                    )
+                )
+                nodes.append(helper.make_node("Unsqueeze", [f"{name}_2d", f"{name}_axes"], [name]))
+    # the dequantisation nodes go first: they read initializers only
+    rest = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + rest)
+    onnx.save(graph_model, str(path))
+    quantized.unlink()

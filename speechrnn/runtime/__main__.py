@@ -1,0 +1,5 @@
+import sys
+
+from speechrnn.runtime.cli import main
+
+sys.exit(main())

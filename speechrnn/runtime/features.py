@@ -1,0 +1,178 @@
+"""Log-mel features, normalisation and subsampling in numpy, equal to speechrnn's torch front end.
+
+``LogMel`` reproduces ``speechrnn.audio.LogMel`` (centred frames, periodic Hann window, the
+exported mel filterbank, natural log of the power floored at ``log_floor``); ``StreamingLogMel``
+emits exactly its frames from audio arriving in chunks. ``subsample`` / ``StreamingSubsampler``
+turn normalised frames into encoder inputs like ``model.Subsampling`` ("none", "stack" or
+causal "conv"), offline and frame by frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+class LogMel:
+    """(samples,) float audio -> (1 + samples // hop_length, n_mels) float32 log-mels."""
+
+    def __init__(self, mel_filters: np.ndarray, n_fft: int, hop_length: int, log_floor: float = 1e-10) -> None:
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = mel_filters.shape[0]
+        self.log_floor = log_floor
+        self.mel_t = np.ascontiguousarray(mel_filters.T, dtype=np.float64)  # (n_fft // 2 + 1, n_mels)
+        self.window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+
+    def from_padded(self, padded: np.ndarray) -> np.ndarray:
+        """A signal already padded at its edges -> (1 + (samples - n_fft) // hop, n_mels)."""
+        if padded.size < self.n_fft:
+            return np.zeros((0, self.n_mels), dtype=np.float32)
+        frames = sliding_window_view(padded.astype(np.float64, copy=False), self.n_fft)[:: self.hop_length]
+        spectrum = np.fft.rfft(frames * self.window, axis=-1)
+        power = spectrum.real**2 + spectrum.imag**2
+        mel = power @ self.mel_t
+        return np.log(np.maximum(mel, self.log_floor)).astype(np.float32)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        pad = self.n_fft // 2
+        return self.from_padded(np.pad(np.asarray(audio, dtype=np.float32), (pad, pad)))
+
+
+class StreamingLogMel:
+    """``accept(samples)`` -> new frames; ``finalize()`` -> the last ones; together ``LogMel`` of the whole."""
+
+    def __init__(self, logmel: LogMel) -> None:
+        self.logmel = logmel
+        self.reset()
+
+    def reset(self) -> None:
+        self._buffer = np.zeros(self.logmel.n_fft // 2, dtype=np.float32)  # the left centre padding
+
+    def _emit(self) -> np.ndarray:
+        n_fft, hop = self.logmel.n_fft, self.logmel.hop_length
+        if self._buffer.size < n_fft:
+            return np.zeros((0, self.logmel.n_mels), dtype=np.float32)
+        frames = 1 + (self._buffer.size - n_fft) // hop
+        out = self.logmel.from_padded(self._buffer[: (frames - 1) * hop + n_fft])
+        self._buffer = self._buffer[frames * hop :]
+        return out
+
+    def accept(self, samples: np.ndarray) -> np.ndarray:
+        """(samples,) float32 -> (new_frames, n_mels)."""
+        self._buffer = np.concatenate([self._buffer, np.asarray(samples, dtype=np.float32).reshape(-1)])
+        return self._emit()
+
+    def finalize(self) -> np.ndarray:
+        self._buffer = np.concatenate([self._buffer, np.zeros(self.logmel.n_fft // 2, dtype=np.float32)])
+        out = self._emit()
+        self.reset()
+        return out
+
+
+def normalize(frames: np.ndarray, mode: str, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(frames, n_mels) -> normalised like ``model.FeatureNormalizer`` (all frames valid)."""
+    if mode == "global":
+        return ((frames - mean) / std).astype(np.float32)
+    if mode == "utterance":
+        count = max(frames.shape[0], 1)
+        mu = frames.sum(0, keepdims=True) / count
+        var = ((frames - mu) ** 2).sum(0, keepdims=True) / count
+        return ((frames - mu) / np.sqrt(var + 1e-5)).astype(np.float32)
+    return frames
+
+
+def _conv_relu(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(channels_in, T, F) -> (channels_out, (T-3)//2+1, (F-3)//2+1): Conv2d(kernel 3, stride 2) + ReLU."""
+    patches = sliding_window_view(x, (3, 3), axis=(1, 2))[:, ::2, ::2]  # (c_in, T', F', 3, 3)
+    out = np.einsum("ctfij,ocij->otf", patches, weight, optimize=True) + bias[:, None, None]
+    return np.maximum(out, 0, out=out)
+
+
+class ConvSubsampling:
+    """The causal two-layer conv subsampling of ``model.Subsampling`` with the exported weights."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.w1, self.b1 = arrays["conv0.weight"], arrays["conv0.bias"]
+        self.w2, self.b2 = arrays["conv2.weight"], arrays["conv2.bias"]
+
+    def first(self, frames: np.ndarray) -> np.ndarray:
+        """(T, n_mels) -> first layer (channels, T', F')."""
+        return _conv_relu(frames[None], self.w1, self.b1)
+
+    def second(self, x: np.ndarray) -> np.ndarray:
+        """First-layer output -> (steps, channels * freq) encoder inputs."""
+        out = _conv_relu(x, self.w2, self.b2)  # (channels, steps, freq)
+        return np.ascontiguousarray(out.transpose(1, 0, 2).reshape(out.shape[1], -1), dtype=np.float32)
+
+
+def subsample(frames: np.ndarray, kind: str, factor: int, conv: ConvSubsampling | None = None) -> np.ndarray:
+    """Normalised (frames, n_mels) of a whole utterance -> (ceil(frames / factor), dim) encoder inputs."""
+    count, dim = frames.shape
+    steps = -(-count // factor)
+    if kind == "conv":
+        x = np.pad(frames, ((2, steps * 4 - count), (0, 0)))
+        x = np.pad(conv.first(x), ((0, 0), (2, 0), (0, 0)))
+        return conv.second(x)
+    if factor == 1:
+        return frames
+    return np.pad(frames, ((0, steps * factor - count), (0, 0))).reshape(steps, factor * dim)
+
+
+class StreamingSubsampler:
+    """Normalised frames -> encoder inputs, frame by frame, equal to ``subsample`` of the whole utterance."""
+
+    def __init__(
+        self, kind: str, factor: int, n_mels: int, output_dim: int, conv: ConvSubsampling | None = None
+    ) -> None:
+        self.kind, self.factor, self.n_mels, self.conv = kind, factor, n_mels, conv
+        self.output_dim = output_dim
+        self.reset()
+
+    def reset(self) -> None:
+        self._frames = np.zeros((0, self.n_mels), dtype=np.float32)
+        self._first = 0  # utterance index of self._frames[0] ("conv": negative = zero padding)
+        self.num_steps = 0
+        if self.kind == "conv":
+            self._frames = np.zeros((6, self.n_mels), dtype=np.float32)
+            self._first = -6
+
+    def accept(self, frames: np.ndarray) -> np.ndarray:
+        """(frames, n_mels) normalised -> (steps, dim) ready now."""
+        if frames.size:
+            self._frames = np.concatenate([self._frames, frames])
+        if self.kind == "conv":
+            return self._conv_steps()
+        groups = self._frames.shape[0] // self.factor
+        out = self._frames[: groups * self.factor].reshape(groups, self.factor * self.n_mels)
+        self._frames = self._frames[groups * self.factor :]
+        self.num_steps += groups
+        return out
+
+    def _conv_steps(self) -> np.ndarray:
+        """Step k needs frames 4k-6 .. 4k (frames before 0 are zeros)."""
+        last_frame = self._first + self._frames.shape[0] - 1
+        k0, k1 = self.num_steps, last_frame // 4 + 1 if last_frame >= 0 else 0
+        if k1 <= k0:
+            return np.zeros((0, self.output_dim), dtype=np.float32)
+        start = 4 * k0 - 6 - self._first
+        window = self._frames[start : start + 4 * (k1 - k0) + 3]
+        x = self.conv.first(window)  # first-layer outputs j = 2k0-2 .. 2k1-2
+        if k0 == 0:
+            x[:, :2] = 0  # j = -2, -1 are the second layer's zero padding
+        out = self.conv.second(x)
+        drop = 4 * k1 - 6 - self._first
+        self._frames = self._frames[drop:]
+        self._first += drop
+        self.num_steps = k1
+        return out
+
+    def finalize(self) -> np.ndarray:
+        """The last steps (a zero-padded partial "stack" group); then reset."""
+        empty = np.zeros((0, self.n_mels), dtype=np.float32)
+        if self.kind == "stack" and self._frames.shape[0]:
+            pad = self.factor - self._frames.shape[0]
+            self._frames = np.concatenate([self._frames, np.zeros((pad, self.n_mels), dtype=np.float32)])
+        out = self.accept(empty)
+        self.reset()
+        return out

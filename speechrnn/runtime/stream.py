@@ -1,0 +1,349 @@
+"""``StreamingRecognizer`` over an exported model, without torch: the torch recogniser's events.
+
+The pipeline and its rules are those of ``speechrnn.stream`` (resampling with
+``soxr.ResampleStream`` -> log-mel frames -> global normalisation and subsampling ->
+encoder steps of ``chunk_size`` once ``right_context`` further steps exist -> greedy CTC runs or
+buffered classifier outputs; re-runs of the buffered utterance for full-utterance and
+per-utterance-normalised models), with ``speechrnn.endpoint``'s endpointer and the
+sliding-window keyword detector of ``speechrnn.kws``. Final CTC results are greedy.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from speechrnn.endpoint import EndpointConfig, EnergyTracker
+from speechrnn.errors import AudioError, ConfigError, ModelError
+from speechrnn.runtime.audio import to_mono_float32
+from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler
+from speechrnn.runtime.results import (
+    StreamEvent,
+    Transcription,
+    WordTiming,
+    classification_result,
+    collapse_runs,
+    greedy_ctc,
+    softmax,
+    tokens_to_words,
+    words_to_text,
+)
+
+FILLER_LABELS = ("_unknown_", "_silence_", "_noise_", "_background_noise_")
+
+
+def _check_rate(sample_rate) -> int:
+    whole = isinstance(sample_rate, (int, np.integer)) or (
+        isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer()
+    )
+    if isinstance(sample_rate, bool) or not whole or sample_rate <= 0:
+        raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+class KeywordSpotter:
+    """``speechrnn.kws.KeywordSpotter``'s detector (same settings and defaults) over an exported classifier.
+
+    Every ``hop`` seconds the classifier scores the last ``window`` seconds; the posteriors of
+    the last ``smoothing`` windows are averaged; a keyword at or above ``threshold`` outside the
+    ``refractory`` time of the previous detection is a ``detection`` event.
+    """
+
+    def __init__(self, model, window=1.0, hop=0.1, smoothing=3, threshold=0.6, refractory=1.0, fillers=FILLER_LABELS):
+        if model.head != "classify":
+            raise ModelError("keyword detection needs a classification model (head 'classify')")
+        self.model = model
+        rate = model.sample_rate
+        self.sample_rate = rate
+        self.window = int(round(window * rate))
+        self.hop = int(round(hop * rate))
+        self.window_seconds, self.smoothing, self.threshold, self.refractory = window, smoothing, threshold, refractory
+        self.keyword_index = [i for i, label in enumerate(model.labels) if label not in fillers]
+        if not self.keyword_index:
+            raise ModelError("the classifier has only filler classes: nothing to detect")
+        self.reset()
+
+    def reset(self) -> None:
+        self._audio = np.zeros(self.window, dtype=np.float32)
+        self._samples = 0
+        self._since_hop = 0
+        self._posteriors: deque[tuple[float, np.ndarray]] = deque(maxlen=self.smoothing)
+        self._last_detection = -float("inf")
+
+    def accept(self, samples: np.ndarray) -> list[StreamEvent]:
+        events = []
+        begin = 0
+        while begin < samples.size:
+            take = min(self.hop - self._since_hop, samples.size - begin)
+            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
+            self._since_hop += take
+            self._samples += take
+            begin += take
+            if self._since_hop < self.hop:
+                continue
+            self._since_hop = 0
+            end = self._samples / self.sample_rate
+            self._posteriors.append((end, softmax(self.model.outputs(self._audio))))
+            event = self._detect(end)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _detect(self, end: float) -> StreamEvent | None:
+        smoothed = np.stack([p for _, p in self._posteriors]).mean(axis=0)
+        scores = smoothed[self.keyword_index]
+        best = int(scores.argmax())
+        score = float(scores[best])
+        if score < self.threshold or end - self._last_detection < self.refractory:
+            return None
+        self._last_detection = end
+        index = self.keyword_index[best]
+        above = [t for t, p in self._posteriors if float(p[index]) >= self.threshold] or [end]
+        start = max(0.0, min(above) - self.window_seconds)
+        label = self.model.labels[index]
+        return StreamEvent("detection", label, start, max(above), (), label, score)
+
+
+class StreamingRecognizer:
+    """Incremental recognition for one stream, over an ``OnnxModel`` (``speechrnn.runtime.load``).
+
+    ``accept_waveform(samples, sample_rate)`` takes (n,) or (n, channels) float or integer PCM
+    at any rate and returns the ``StreamEvent``s it caused (changed partials, finals cut by the
+    endpointer, keyword detections); ``finish()`` ends the stream and returns the remaining
+    events; ``finalize()`` ends it and returns the last utterance's ``Transcription``;
+    ``reset()`` drops everything. ``endpoint``: a ``speechrnn.endpoint.EndpointConfig`` or None
+    (one utterance until ``finalize``); ``keywords``: ``KeywordSpotter`` settings (a dict).
+    """
+
+    def __init__(self, model, *, endpoint: EndpointConfig | None = None, partial_interval: float = 0.3, keywords=None):
+        self.model = model
+        self.sample_rate = model.sample_rate
+        self.endpoint = endpoint
+        self.is_ctc = model.head == "ctc"
+        self.silence = endpoint.silence if endpoint else "energy"
+        if self.silence == "auto":
+            self.silence = "blank" if self.is_ctc else "energy"
+        if self.silence == "blank" and not self.is_ctc:
+            raise ConfigError("endpoint silence 'blank' needs a CTC model; use 'energy' for classifiers")
+        self.rerun = not model.streams_by_step
+        self.partial_interval = partial_interval
+        self._features = StreamingLogMel(model.logmel)
+        self._subsampler = StreamingSubsampler(
+            model.subsampling, model.factor, model.logmel.n_mels, model.input_dim, model.conv
+        )
+        self._energy = EnergyTracker(model.hop_length, endpoint.energy_floor_db if endpoint else -45.0)
+        self.spotter = KeywordSpotter(model, **(keywords or {})) if not self.is_ctc else None
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget all audio; start a new stream at time 0."""
+        self._resampler = None
+        self._input_rate = None
+        self._stream_samples = 0
+        self._finals_emitted = 0
+        if self.spotter is not None:
+            self.spotter.reset()
+        self._reset_utterance()
+
+    def _reset_utterance(self) -> None:
+        self._features.reset()
+        self._subsampler.reset()
+        self._energy.reset()
+        self._samples = 0
+        self._pending = None
+        self._state = self.model.initial_state(1)
+        self._outputs: list[np.ndarray] = []
+        self._runs: list[tuple[int, int, int]] = []
+        self._decoded_steps = 0
+        self._raw_frames: list[np.ndarray] = []
+        self._since_rerun = 0
+        self._rerun_log_probs = None
+        self._partial_text = ""
+
+    @property
+    def utterance_start(self) -> float:
+        return self._stream_samples / self.sample_rate
+
+    @property
+    def time(self) -> float:
+        return (self._stream_samples + self._samples) / self.sample_rate
+
+    # ------------------------------------------------------------------ input
+    def _resample(self, audio: np.ndarray, sample_rate: int, last: bool = False) -> np.ndarray:
+        if self._input_rate is None:
+            self._input_rate = sample_rate
+        elif sample_rate != self._input_rate:
+            raise AudioError(
+                f"sample rate changed from {self._input_rate} to {sample_rate} within a stream; "
+                "call finalize() or reset() first"
+            )
+        if sample_rate == self.sample_rate:
+            return audio
+        if self._resampler is None:
+            import soxr  # noqa: PLC0415
+
+            self._resampler = soxr.ResampleStream(sample_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        return self._resampler.resample_chunk(audio, last=last)
+
+    def accept_waveform(self, samples, sample_rate: int | None = None) -> list[StreamEvent]:
+        """Feed samples at ``sample_rate`` (default: the model's); returns the events they caused."""
+        rate = self.sample_rate if sample_rate is None else _check_rate(sample_rate)
+        audio = to_mono_float32(samples, "samples", allow_empty=True)
+        if audio.size == 0:
+            return []
+        return self._process(self._resample(audio, rate))
+
+    def _process(self, audio: np.ndarray) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        piece = self.sample_rate // 10 if self.endpoint else max(audio.size, 1)
+        for begin in range(0, audio.size, piece):
+            part = audio[begin : begin + piece]
+            if self.spotter is not None:
+                events += self.spotter.accept(part)
+            self._samples += part.size
+            if self.endpoint and self.silence == "energy":
+                self._energy.accept(part)
+            self._advance(self._features.accept(part), final=False)
+            partial = self._partial_event()
+            if partial is not None:
+                events.append(partial)
+            reason = self._endpoint_reason()
+            if reason is not None:
+                final = self._finish_utterance(reason)
+                if final is not None:
+                    events.append(final)
+                    self._finals_emitted += 1
+        return events
+
+    # ------------------------------------------------------------------ model
+    def _advance(self, frames: np.ndarray, final: bool) -> None:
+        if self.rerun:
+            if frames.size:
+                self._raw_frames.append(frames)
+            self._since_rerun += frames.shape[0]
+            interval = self.partial_interval * self.sample_rate / self.model.hop_length
+            if final or (self.is_ctc and self._since_rerun >= interval):
+                self._rerun_whole()
+            return
+        steps = self._subsampler.accept(self.model.normalize(frames) if frames.size else frames)
+        if final:
+            steps = np.concatenate([steps, self._subsampler.finalize()])
+        if self._pending is not None:
+            steps = np.concatenate([self._pending, steps])
+        size, right = self.model.chunk_size, self.model.right_context
+        if not size:  # unidirectional: any number of steps
+            if steps.shape[0]:
+                self._encode(steps, steps[:0])
+            self._pending = None
+            return
+        while steps.shape[0] >= size + right or (final and steps.shape[0]):
+            self._encode(steps[:size], steps[size : size + right])
+            steps = steps[size:]
+        self._pending = steps
+
+    def _encode(self, main: np.ndarray, context: np.ndarray) -> None:
+        out, self._state = self.model.step(main[:, None], context[:, None], self._state)
+        out = out[:, 0]
+        self._outputs.append(out)
+        if self.is_ctc:
+            self._extend_runs(out.argmax(axis=-1).tolist())
+
+    def _extend_runs(self, best: list[int]) -> None:
+        offset = self._decoded_steps
+        new = [(token, first + offset, last + offset) for token, first, last in collapse_runs(best)]
+        runs = self._runs
+        if new and runs and new[0][0] == runs[-1][0] and new[0][1] == offset == runs[-1][2] + 1:
+            runs[-1] = (runs[-1][0], runs[-1][1], new.pop(0)[2])
+        runs += new
+        self._decoded_steps += len(best)
+
+    def _buffered_outputs(self) -> np.ndarray:
+        """Re-run mode: the model's outputs over all buffered frames (CTC log-probs or logits)."""
+        from speechrnn.runtime.features import subsample  # noqa: PLC0415
+
+        model = self.model
+        frames = model.normalize(np.concatenate(self._raw_frames))
+        encoded = model.encode(subsample(frames, model.subsampling, model.factor, model.conv))
+        return model.pool(encoded) if not self.is_ctc else encoded
+
+    def _rerun_whole(self) -> None:
+        self._since_rerun = 0
+        if not self._raw_frames or not self.is_ctc:
+            return
+        self._rerun_log_probs = self._buffered_outputs()
+        self._runs = collapse_runs(self._rerun_log_probs.argmax(axis=-1).tolist())
+        self._decoded_steps = self._rerun_log_probs.shape[0]
+
+    # ------------------------------------------------------------------ results
+    def _partial_event(self) -> StreamEvent | None:
+        if not self.is_ctc:
+            return None
+        words = self._greedy_words()
+        text = words_to_text(words)
+        if text == self._partial_text:
+            return None
+        self._partial_text = text
+        return StreamEvent("partial", text, self.utterance_start, self.time, tuple(words))
+
+    def _greedy_words(self) -> list[WordTiming]:
+        m = self.model
+        return tokens_to_words(self._runs, m.labels, m.unit, m.frame_shift, self.utterance_start)
+
+    def _endpoint_reason(self) -> str | None:
+        if self.endpoint is None:
+            return None
+        length = self._samples / self.sample_rate
+        if self.silence == "energy":
+            trailing = self._energy.trailing_silence(self.sample_rate)
+            return self.endpoint.detect(length, trailing, self._energy.has_speech)
+        runs = self._runs
+        shift = self.model.frame_shift
+        decoded = self._decoded_steps * shift
+        trailing = decoded - (runs[-1][2] + 1) * shift if runs else decoded
+        return self.endpoint.detect(length, trailing, bool(runs))
+
+    def _finish_utterance(self, reason: str) -> StreamEvent | None:
+        if self._samples == 0:
+            return None
+        self._advance(self._features.finalize(), final=True)
+        start, end = self.utterance_start, self.time
+        duration = end - start
+        m = self.model
+        if self.is_ctc:
+            log_probs = self._rerun_log_probs if self.rerun else np.concatenate(self._outputs)
+            text, words = greedy_ctc(log_probs, m.labels, m.unit, m.frame_shift)
+            words = tuple(WordTiming(w.word, w.start + start, w.end + start) for w in words)
+            result = Transcription(text=text, words=words, duration=duration)
+        else:
+            logits = self._buffered_outputs() if self.rerun else m.pool(np.concatenate(self._outputs))
+            result = classification_result(logits, m.labels, duration)
+        self._stream_samples += self._samples
+        self._reset_utterance()
+        if reason == "rule1":
+            return None
+        return StreamEvent("final", result.text, start, end, result.words, result.label, result.score, reason, result)
+
+    def finish(self) -> list[StreamEvent]:
+        """End the stream: flush the resampler and the last utterance; return the remaining events."""
+        events: list[StreamEvent] = []
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            if tail.size:
+                events += self._process(tail)
+        self._last_result = Transcription(text="")
+        if self._samples:
+            speech = self._energy.has_speech if self.silence == "energy" else True
+            final = self._finish_utterance("end")
+            self._last_result = final.result
+            if self.endpoint is None or (speech and final.text) or not self._finals_emitted:
+                events.append(final)
+        self._input_rate = None
+        self.reset()
+        return events
+
+    def finalize(self) -> Transcription:
+        """End the stream and return the final result of its last utterance."""
+        self.finish()
+        return self._last_result

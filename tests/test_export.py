@@ -1,0 +1,160 @@
+"""ONNX export of the streaming step: round trips against torch for every encoder mode and head."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx", reason="onnx not installed (pip install '.[export]')")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install '.[export]')")
+
+from speechrnn.errors import ConfigError, ModelError  # noqa: E402
+from speechrnn.export import export_onnx, resolve_model  # noqa: E402
+from speechrnn.model import BUNDLED_MODEL, ModelConfig, SpeechRNN, load_model  # noqa: E402
+
+MODES = {
+    "chunked": dict(chunk_size=4, right_context=2),
+    "chunked-no-context": dict(chunk_size=3),
+    "unidirectional": dict(bidirectional=False),
+    "full": dict(),
+    "conv-chunked": dict(subsampling="conv", chunk_size=3, right_context=1),
+}
+
+
+def make_model(head: str, **overrides) -> SpeechRNN:
+    torch.manual_seed(0)
+    labels = [str(i) for i in range(10)] if head == "ctc" else ["yes", "no", "_unknown_"]
+    model = SpeechRNN(ModelConfig(head=head, labels=labels, hidden_size=32, num_layers=2, **overrides)).eval()
+    model.normalizer.set_statistics(torch.randn(80), torch.rand(80) + 0.5)
+    return model
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("head", ["ctc", "classify"])
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_round_trip_equals_torch(tmp_path, mode, head):
+    model = make_model(head, **MODES[mode])
+    folder = export_onnx(model, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    encoder = session(folder / "encoder.onnx")
+    dim, layers, hidden = model.subsampling.output_dim, 2, 32
+    torch.manual_seed(1)
+    x = torch.randn(3, 9, dim)  # three streams on one session; the graphs are time-major
+
+    def tm(t):  # (batch, time, ...) <-> (time, batch, ...)
+        return t.transpose(0, 1).numpy() if isinstance(t, torch.Tensor) else t.transpose(1, 0, 2)
+
+    assert config["labels"] == model.labels and config["head"] == head
+    assert config["normalization"]["mean"] == pytest.approx(model.normalizer.mean.tolist())
+
+    def expected_head(out):
+        return model.head(out).log_softmax(-1) if head == "ctc" else out
+
+    with torch.no_grad():
+        if config["encoder"]["mode"] == "chunked":
+            size, right = model.config.chunk_size, model.config.right_context
+            assert config["state"] == [
+                {"name": "state", "shape": [layers, "batch", hidden], "dtype": "float32", "output": "new_state"}
+            ]
+            state = torch.randn(layers, 3, hidden)
+            # a whole chunk with its context, the last chunks of a stream (shorter context, none, one step)
+            for c, r in [(size, right), (size, max(right - 1, 0)), (size, 0), (1, 0)]:
+                want, want_state = model.encoder.stream_chunk(x[:, :c], x[:, c : c + r], state)
+                got, got_state = encoder.run(
+                    None, {"main": tm(x[:, :c]), "context": tm(x[:, c : c + r]), "state": state.numpy()}
+                )
+                np.testing.assert_allclose(tm(got), expected_head(want).numpy(), atol=1e-4)
+                np.testing.assert_allclose(got_state, want_state.numpy(), atol=1e-4)
+        elif config["encoder"]["mode"] == "unidirectional":
+            state = torch.randn(layers, 3, hidden)
+            for steps in (1, 9):
+                want, want_state = model.encoder.stream_chunk(x[:, :steps], x[:, :0], state)
+                got, got_state = encoder.run(None, {"main": tm(x[:, :steps]), "state": state.numpy()})
+                np.testing.assert_allclose(tm(got), expected_head(want).numpy(), atol=1e-4)
+                np.testing.assert_allclose(got_state, want_state.numpy(), atol=1e-4)
+        else:
+            assert config["state"] == []
+            for steps in (1, 9):
+                want = model.encoder(x[:, :steps], torch.full((3,), steps))
+                (got,) = encoder.run(None, {"steps": tm(x[:, :steps])})
+                np.testing.assert_allclose(tm(got), expected_head(want).numpy(), atol=1e-4)
+        if head == "classify":
+            encoded = torch.randn(2, 7, model.encoder.output_size)
+            (logits,) = session(folder / "head.onnx").run(None, {"encoded": encoded.numpy()})
+            np.testing.assert_allclose(logits, model.head(encoded, torch.tensor([7, 7])).numpy(), atol=1e-4)
+        else:
+            assert not (folder / "head.onnx").exists()
+    with np.load(folder / "frontend.npz") as arrays:
+        np.testing.assert_array_equal(arrays["mel_filters"], model.frontend.mel_basis.numpy())
+
+
+def test_graphs_have_no_hidden_state_and_use_onnx_gru(tmp_path):
+    import onnx
+
+    folder = export_onnx(make_model("ctc", **MODES["chunked"]), tmp_path / "m")
+    graph = onnx.load(str(folder / "encoder.onnx")).graph
+    assert [i.name for i in graph.input] == ["main", "context", "state"]
+    assert [o.name for o in graph.output] == ["output", "new_state"]
+    assert sum(node.op_type == "GRU" for node in graph.node) == 4  # forward and backward per layer, no loops
+    assert len(graph.node) <= 20
+    assert all(len(node.input) < 5 or not node.input[4] for node in graph.node if node.op_type == "GRU")  # no seq lens
+
+
+def test_int8_export_is_small_and_close(tmp_path):
+    model = load_model(BUNDLED_MODEL)
+    full = export_onnx(model, tmp_path / "f32")
+    small = export_onnx(model, tmp_path / "int8", quantize="int8")
+    assert json.loads((small / "config.json").read_text())["quantize"] == "int8"
+    assert (small / "encoder.onnx").stat().st_size <= (full / "encoder.onnx").stat().st_size / 3
+    rng = np.random.default_rng(0)
+    feeds = {
+        "main": rng.standard_normal((3, 1, 160)).astype(np.float32),
+        "context": rng.standard_normal((3, 1, 160)).astype(np.float32),
+        "state": np.zeros((2, 1, 128), np.float32),
+    }
+    a, b = session(full / "encoder.onnx").run(None, feeds), session(small / "encoder.onnx").run(None, feeds)
+    assert np.abs(np.exp(a[0]) - np.exp(b[0])).max() < 0.1  # posteriors, not exact
+
+
+def test_export_replaces_an_export_but_not_other_folders(tmp_path):
+    model = make_model("ctc", **MODES["unidirectional"])
+    folder = export_onnx(model, tmp_path / "m")
+    export_onnx(model, folder)  # an earlier export: replaced
+    other = tmp_path / "data"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    with pytest.raises(ConfigError, match="not an exported model folder"):
+        export_onnx(model, other)
+    assert (other / "keep.txt").read_text() == "x"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
+
+
+def test_bundled_names():
+    assert resolve_model("digits") == BUNDLED_MODEL
+    assert resolve_model("some/ckpt.pt").name == "ckpt.pt"
+    if not (BUNDLED_MODEL.parent / "commands.pt").is_file():
+        with pytest.raises(ModelError, match="bundled model 'commands' is not installed"):
+            resolve_model("commands")
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "speechrnn", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_exports_and_names_errors_in_one_line(tmp_path):
+    done = run_cli("export", "digits", "--format", "onnx", "--output", str(tmp_path / "d"), "--quantize", "int8")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "d") and done.stderr == ""
+    assert {p.name for p in (tmp_path / "d").iterdir()} == {"config.json", "encoder.onnx", "frontend.npz"}
+    done = run_cli("export", str(tmp_path / "missing.pt"), "--output", str(tmp_path / "x"))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"speechrnn export: error: {tmp_path / 'missing.pt'}: no such model file"
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,256 @@
+"""speechrnn.runtime: the torch-free runtime gives the torch model's features, outputs, texts and events."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+pytest.importorskip("onnx", reason="onnx not installed (pip install '.[export]')")
+pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install '.[runtime]')")
+
+from speechrnn import runtime  # noqa: E402
+from speechrnn.audio import LogMel  # noqa: E402
+from speechrnn.data.fsdd import fsdd_root  # noqa: E402
+from speechrnn.endpoint import EndpointConfig  # noqa: E402
+from speechrnn.errors import ModelError  # noqa: E402
+from speechrnn.export import export_onnx  # noqa: E402
+from speechrnn.model import BUNDLED_MODEL, ModelConfig, SpeechRNN, load_model  # noqa: E402
+from speechrnn.stream import StreamingRecognizer  # noqa: E402
+
+EXAMPLE = Path(__file__).parents[1] / "speechrnn" / "assets" / "example_digits.wav"
+FSDD_CLIPS = sorted((fsdd_root() / "recordings").glob("*_[0-4].wav"))  # the official test takes
+MODES = {
+    "chunked": dict(chunk_size=4, right_context=2),
+    "unidirectional": dict(bidirectional=False),
+    "full": dict(),
+    "conv-chunked": dict(subsampling="conv", chunk_size=3, right_context=1),
+    "utterance-norm": dict(normalization="utterance", chunk_size=2, right_context=1),
+}
+
+
+def make_model(head: str, **overrides) -> SpeechRNN:
+    torch.manual_seed(0)
+    labels = [str(i) for i in range(10)] if head == "ctc" else ["yes", "no", "_unknown_"]
+    model = SpeechRNN(ModelConfig(head=head, labels=labels, hidden_size=32, num_layers=2, **overrides)).eval()
+    model.normalizer.set_statistics(torch.full((80,), -8.0), torch.full((80,), 4.0))
+    return model
+
+
+def speechlike(seconds: float, seed: int, rate: int = 16000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    envelope = (np.sin(2 * np.pi * rng.uniform(1.5, 3.0) * t) > 0).astype(np.float32)
+    tone = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate(rng.uniform(150, 2500, size=4)))
+    return (0.2 * envelope * tone + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(kind, head) -> (torch model, runtime model); exported once per module."""
+    root = tmp_path_factory.mktemp("exports")
+    cache = {}
+
+    def get(kind, head="ctc"):
+        if (kind, head) not in cache:
+            model = load_model(BUNDLED_MODEL) if kind == "digits" else make_model(head, **MODES[kind])
+            cache[kind, head] = model, runtime.load(export_onnx(model, root / f"{kind}-{head}"))
+        return cache[kind, head]
+
+    return get
+
+
+def test_logmel_equals_torch_logmel_and_streams_exactly():
+    torch_logmel = LogMel(16000, 400, 160, 40, f_max=4000)
+    logmel = runtime.LogMel(torch_logmel.mel_basis.numpy(), 400, 160)
+    rng = np.random.default_rng(0)
+    for audio in (speechlike(1.3, 1), np.zeros(5, np.float32), rng.uniform(-1, 1, 401).astype(np.float32)):
+        want = torch_logmel(torch.from_numpy(audio)[None])[0].numpy()
+        got = logmel(audio)
+        assert got.shape == want.shape == (1 + audio.size // 160, 40)
+        np.testing.assert_allclose(got, want, atol=1e-4)  # torch's float32 STFT is the farther from exact
+        stream = runtime.StreamingLogMel(logmel)
+        pieces, begin = [], 0
+        while begin < audio.size:
+            size = int(rng.integers(1, 700))
+            pieces.append(stream.accept(audio[begin : begin + size]))
+            begin += size
+        np.testing.assert_array_equal(np.concatenate([*pieces, stream.finalize()]), got)
+
+
+@pytest.mark.parametrize("head", ["ctc", "classify"])
+@pytest.mark.parametrize("kind", sorted(MODES))
+def test_offline_outputs_and_results_equal_torch(exported, kind, head):
+    model, onnx_model = exported(kind, head)
+    audio = speechlike(2.1, seed=3)
+    with torch.no_grad():
+        want, _ = model(torch.from_numpy(audio))
+    np.testing.assert_allclose(onnx_model.outputs(audio), want[0].numpy(), atol=1e-4)
+    a, b = onnx_model.transcribe(audio), model.transcribe(audio)
+    assert a.text == b.text and a.label == b.label and a.duration == b.duration
+    assert [(w.word, w.start, w.end) for w in a.words] == [(w.word, w.start, w.end) for w in b.words]
+    if head == "classify":
+        assert a.score == pytest.approx(b.score, abs=1e-5)
+
+
+def event_key(event):
+    words = tuple((w.word, round(w.start, 6), round(w.end, 6)) for w in event.words)
+    score = None if event.score is None else round(event.score, 4)
+    return event.kind, event.text, round(event.start, 6), round(event.end, 6), words, event.label, score, event.reason
+
+
+def stream(recognizer, audio, rate, sizes):
+    events, begin, i = [], 0, 0
+    while begin < audio.size:
+        events += recognizer.accept_waveform(audio[begin : begin + sizes[i % len(sizes)]], rate)
+        begin += sizes[i % len(sizes)]
+        i += 1
+    return events + recognizer.finish()
+
+
+@pytest.mark.parametrize("kind", ["chunked", "unidirectional", "full", "conv-chunked", "utterance-norm", "digits"])
+def test_stream_events_equal_torch_for_random_chunkings(exported, kind):
+    model, onnx_model = exported(kind)
+    rng = np.random.default_rng(len(kind))
+    audio = np.concatenate([speechlike(1.7, 1), np.zeros(20000, np.float32), speechlike(1.1, 2)])
+    cut = EndpointConfig(rule2_min_trailing_silence=0.5)
+    for rate, endpoint, sizes in [
+        (16000, None, [1, 2, 3, 160]),  # one sample at a time and a little more
+        (8000, cut, [int(s) for s in rng.integers(1, 16000, size=5)]),
+        (44100, cut, [44100 * 3]),  # seconds at once
+    ]:
+        times = np.arange(0, audio.size, 16000 / rate)
+        samples = np.interp(times, np.arange(audio.size), audio).astype(np.float32)
+        want = stream(StreamingRecognizer(model, endpoint=endpoint), samples, rate, sizes)
+        got = stream(runtime.StreamingRecognizer(onnx_model, endpoint=endpoint), samples, rate, sizes)
+        assert [event_key(e) for e in got] == [event_key(e) for e in want]
+        assert any(e.kind == "final" for e in got)
+
+
+def test_classifier_stream_final_and_int16_input(exported):
+    model, onnx_model = exported("chunked", "classify")
+    audio = (speechlike(1.5, 4) * 32767).astype(np.int16)
+    want = stream(StreamingRecognizer(model), audio, 16000, [1234])
+    got = stream(runtime.StreamingRecognizer(onnx_model), audio, 16000, [1234])
+    assert [event_key(e) for e in got] == [event_key(e) for e in want]
+    recognizer = runtime.StreamingRecognizer(onnx_model)
+    recognizer.accept_waveform(audio[:3000])
+    recognizer.reset()
+    recognizer.accept_waveform(audio)
+    assert recognizer.finalize().label == model.transcribe(audio.astype(np.float32) / 32768).label
+
+
+@pytest.mark.skipif(not FSDD_CLIPS, reason=f"FSDD recordings not found at {fsdd_root()}")
+def test_bundled_model_on_fsdd_test_clips(exported):
+    model, onnx_model = exported("digits")
+    for path in FSDD_CLIPS[::10]:  # a tenth here; scripts/runtime_parity.py runs every clip
+        want = model.transcribe(path).text
+        assert onnx_model.transcribe(path).text == want, path
+        recognizer = runtime.StreamingRecognizer(onnx_model)
+        audio, rate = sf.read(path, dtype="int16")
+        for begin in range(0, audio.size, 800):
+            recognizer.accept_waveform(audio[begin : begin + 800], rate)
+        assert recognizer.finalize().text == want, path
+
+
+def run_runtime(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "speechrnn.runtime", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def digits_dir(exported, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("digits-onnx") / "digits"
+    return export_onnx(load_model(BUNDLED_MODEL), folder)
+
+
+def test_runtime_process_never_imports_torch(digits_dir, tmp_path):
+    """A meta-path hook makes `import torch` fail, as on a machine without torch, and the run still works."""
+    script = tmp_path / "no_torch.py"
+    script.write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from speechrnn.runtime.cli import main\n"
+        f"code = main(['transcribe', '--model', {str(digits_dir)!r}, {str(EXAMPLE)!r}])\n"
+        f"code |= main(['transcribe', '--stream', '--model', {str(digits_dir)!r}, {str(EXAMPLE)!r}])\n"
+        "import speechrnn\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "print('torch' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    text = load_model(BUNDLED_MODEL).transcribe(EXAMPLE).text
+    assert lines[0] == text and lines[-2] == f"[0.00-2.25] {text}" and lines[-1] == "False"
+
+
+def test_cli_output_equals_speechrnn_transcribe(digits_dir, tmp_path, capsys):
+    from speechrnn.cli import main
+
+    second = tmp_path / "b.wav"
+    sf.write(second, (speechlike(0.8, 5) * 20000).astype(np.int16)[::2], 8000)
+    for args in (["--format", "json"], ["--stream"]):
+        ours = run_runtime("transcribe", "--model", str(digits_dir), *args, str(EXAMPLE), str(second))
+        assert main(["transcribe", *args, str(EXAMPLE), str(second)]) == 0
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == capsys.readouterr().out
+
+
+def test_cli_error_lines(digits_dir, tmp_path):
+    missing = tmp_path / "nothing"
+    done = run_runtime("transcribe", "--model", str(missing), str(EXAMPLE))
+    prog = "speechrnn.runtime transcribe: error:"
+    assert (done.returncode, done.stderr) == (1, f"{prog} {missing}: no such model folder\n")
+    assert done.stdout == ""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = run_runtime("transcribe", "--model", str(empty), str(EXAMPLE))
+    assert done.stderr == f"{prog} {empty}: not an exported speechrnn model (no config.json)\n"
+    # a graph that does not match its config.json (another export's encoder.onnx)
+    mismatched = tmp_path / "mismatched"
+    export_onnx(load_model(BUNDLED_MODEL), mismatched)
+    other = export_onnx(make_model("ctc", **MODES["full"]), tmp_path / "other")
+    (mismatched / "encoder.onnx").write_bytes((other / "encoder.onnx").read_bytes())
+    done = run_runtime("transcribe", "--model", str(mismatched), str(EXAMPLE))
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith(f"{prog} {mismatched / 'encoder.onnx'}: graph does not match config.json")
+    (mismatched / "encoder.onnx").write_bytes(b"truncated")
+    done = run_runtime("transcribe", "--model", str(mismatched), str(EXAMPLE))
+    assert done.stderr.startswith(f"{prog} {mismatched / 'encoder.onnx'}: not a readable ONNX graph")
+    config = json.loads((digits_dir / "config.json").read_text())
+    old = tmp_path / "old"
+    export_onnx(load_model(BUNDLED_MODEL), old)
+    (old / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    done = run_runtime("transcribe", "--model", str(old), str(EXAMPLE))
+    assert "export format version 99 is not 1; re-export" in done.stderr and done.returncode == 1
+    # one bad file: its line, the others go on, exit 1
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    done = run_runtime("transcribe", "--model", str(digits_dir), str(bad), str(EXAMPLE))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"speechrnn.runtime transcribe: error: {bad}: not a readable audio file")
+    assert done.stdout == f"{EXAMPLE}\tfour two seven one\n"
+    with pytest.raises(ModelError, match="no such model folder"):
+        runtime.load(missing)
+
+
+def test_runtime_installs_without_torch_dependencies_declared():
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert set(project["optional-dependencies"]["runtime"]) >= {"numpy>=1.24", "soundfile>=0.12", "soxr>=0.3"}
+    assert any(dep.startswith("onnxruntime") for dep in project["optional-dependencies"]["runtime"])
+    assert os.path.isfile(Path(__file__).parents[1] / "speechrnn" / "runtime" / "__main__.py")
