@@ -83,20 +83,26 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
+    return run_command(args.command, args.run, args)
+
+
+def run_command(name: str, run, args: argparse.Namespace, stopped_hint: str = "") -> int:
+    """``run(args)`` as ``speechrnn <name>``: a SpeechRNNError or OSError is one line on stderr and
+    exit 1; Ctrl-C exits 130 and SIGTERM 143 (after the same clean-up), each with ``stopped_hint``."""
     with terminate_as_interrupt():
         try:
-            return int(args.run(args) or 0)
+            return int(run(args) or 0)
         except SpeechRNNError as error:
-            print(f"speechrnn {args.command}: error: {one_line(error)}", file=sys.stderr)
+            print(f"speechrnn {name}: error: {one_line(error)}", file=sys.stderr)
             return 1
         except OSError as error:
-            print(f"speechrnn {args.command}: error: {os_error_line(error)}", file=sys.stderr)
+            print(f"speechrnn {name}: error: {os_error_line(error)}", file=sys.stderr)
             return 1
         except Terminated:
-            print(f"speechrnn {args.command}: terminated", file=sys.stderr)
+            print(f"speechrnn {name}: terminated{stopped_hint}", file=sys.stderr)
             return 143
         except KeyboardInterrupt:
-            print(f"speechrnn {args.command}: interrupted", file=sys.stderr)
+            print(f"speechrnn {name}: interrupted{stopped_hint}", file=sys.stderr)
             return 130
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch.distributed as dist
 
@@ -30,27 +29,13 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m speechrnn.train`` / ``torchrun -m speechrnn.train``."""
-    from speechrnn.cli import Terminated, os_error_line, terminate_as_interrupt
-    from speechrnn.errors import SpeechRNNError
+    from speechrnn.cli import run_command
 
     parser = argparse.ArgumentParser(prog="speechrnn.train", description=training.__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        with terminate_as_interrupt():
-            return run(args)
-    except SpeechRNNError as error:
-        print(f"speechrnn train: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"speechrnn train: error: {os_error_line(error)}", file=sys.stderr)
-        return 1
-    except Terminated:
-        print("speechrnn train: terminated; resume with --resume", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("speechrnn train: interrupted; resume with --resume", file=sys.stderr)
-        return 130
+        return run_command("train", run, args, stopped_hint="; resume with --resume")
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
