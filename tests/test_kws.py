@@ -105,7 +105,7 @@ def test_model_posteriors_are_the_classifier_on_the_window():
     events = run_spotter(spotter, audio, chunk=1000)
     window = audio[int(2.0 * RATE) : int(3.0 * RATE)]
     expected = model.transcribe(window).scores
-    assert dict(zip(LABELS, spotter._posteriors[-1][1].tolist())) == pytest.approx(expected, abs=1e-5)
+    assert dict(zip(LABELS, spotter.last_posterior.tolist())) == pytest.approx(expected, abs=1e-5)
     assert events and all(e.label in ("low", "high") for e in events)  # fillers are never reported
     assert all(b.end - a.end >= 0.5 - 1e-9 for a, b in zip(events, events[1:]))
 
