@@ -70,6 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--also-hops", type=float, nargs="*", default=[0.2], help="coarser hops replayed")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64, help="windows per forward in the scoring pass")
+    parser.add_argument("--vad", action="store_true", help="also replay with the silero-vad gate (speechrnn[vad])")
     parser.add_argument("--rtf-seconds", type=float, default=30.0, help="audio timed through the live spotter")
     return parser.parse_args(argv)
 
@@ -196,6 +197,25 @@ def stream_posteriors(model, wav: Path, window: int, hop: int, batch: int) -> np
     return out
 
 
+def stream_speech(wav: Path, window: int, hop: int) -> tuple[np.ndarray, float]:
+    """(windows,) bool: whether ``vad.SileroVAD`` saw a speech frame in each window (as the live gate
+    asks it), and the VAD's compute per second of audio."""
+    from speechrnn.vad import FRAME, SileroVAD
+
+    vad = SileroVAD()
+    probs = []
+    start = time.perf_counter()
+    with sf.SoundFile(wav) as f:
+        for block in f.blocks(blocksize=RATE * 10, dtype="float32"):
+            probs.append(vad.accept(block))
+    rtf = (time.perf_counter() - start) / (f.frames / RATE)
+    probs = np.concatenate(probs)
+    ends = (np.arange(f.frames // hop) + 1) * hop // FRAME  # frames complete at each window's end
+    span = int(np.ceil(window / FRAME))
+    peak = np.array([probs[max(0, e - span) : e].max(initial=0.0) for e in ends])
+    return peak >= vad.threshold, rtf
+
+
 def score(events, truth: dict) -> dict:
     """Hits (right label, overlapping a not-yet-matched command clip), misses, false alarms and
     what each false alarm fell on, latencies of the hits, per-command counts."""
@@ -313,6 +333,11 @@ def markdown(report: dict) -> str:
         f"Compute (one thread): live spotter RTF {report['rtf_live']:.3f} at hop {report['hop']} s; "
         f"scoring pass {report['rtf_batched']:.3f} (batched windows).",
     ]
+    if report["vad"]:
+        lines.append(
+            f"silero-vad gate: RTF {report['vad']['rtf']:.3f}; windows with speech (scored by the model): "
+            f"{100 * report['vad']['windows_open']:.1f}%."
+        )
     for name, sweep in report["sweeps"].items():
         lines += [
             "",
@@ -357,9 +382,7 @@ def main(argv=None) -> int:
     try:
         model = load_model(args.model)
         root = realspeech_root(args.root)
-        config = KeywordConfig(
-            window=args.window, hop=args.hop, smoothing=args.smoothing, refractory=args.refractory
-        )
+        config = KeywordConfig(window=args.window, hop=args.hop, smoothing=args.smoothing, refractory=args.refractory)
         if model.config.head != "classify":
             raise SpeechRNNError(f"{args.model}: keyword spotting needs a classifier (head 'classify')")
     except SpeechRNNError as error:
@@ -376,9 +399,22 @@ def main(argv=None) -> int:
     posteriors = stream_posteriors(model, wav, int(round(args.window * RATE)), hop, args.batch)
     rtf_batched = (time.perf_counter() - start) / truth["seconds"]
     rtf_live = live_rtf(model, wav, config, min(args.rtf_seconds, truth["seconds"]))
+    np.save(out_dir / "posteriors.npy", posteriors)
+    variants = [("", posteriors)]
+    vad_report = None
+    if args.vad:
+        speech, rtf_vad = stream_speech(wav, int(round(args.window * RATE)), hop)
+        gated = posteriors.copy()
+        gated[~speech] = 0.0
+        if "_silence_" in labels:
+            gated[~speech, labels.index("_silence_")] = 1.0
+        variants.append((", silero-vad gate", gated))
+        vad_report = {"rtf": rtf_vad, "windows_open": float(speech.mean())}
 
     sweeps = {}
-    for step_hop in [args.hop, *args.also_hops]:
+    for (suffix, scored), step_hop in (
+        (variant, step_hop) for variant in variants for step_hop in [args.hop, *args.also_hops]
+    ):
         step = int(round(step_hop / args.hop))
         if step < 1 or abs(step * args.hop - step_hop) > 1e-6:
             print(f"kws_eval: --also-hops {step_hop} is not a multiple of --hop {args.hop}; skipped", file=sys.stderr)
@@ -389,9 +425,9 @@ def main(argv=None) -> int:
             swept = KeywordConfig(
                 window=args.window, hop=step_hop, smoothing=smoothing, threshold=threshold, refractory=args.refractory
             )
-            events = replay(posteriors[step - 1 :: step], labels, swept)
+            events = replay(scored[step - 1 :: step], labels, swept)
             rows.append({"threshold": threshold, **score(events, truth)})
-        name = f"hop {step_hop:g} s, smoothing {smoothing}"
+        name = f"hop {step_hop:g} s, smoothing {smoothing}{suffix}"
         sweeps[name] = {"hop": step_hop, "smoothing": smoothing, "rows": rows, "operating_point": operating_point(rows)}
 
     kinds = [p[0] for p in truth["pieces"]]
@@ -402,6 +438,7 @@ def main(argv=None) -> int:
         "refractory": args.refractory,
         "rtf_live": rtf_live,
         "rtf_batched": rtf_batched,
+        "vad": vad_report,
         "stream": {
             "minutes": truth["seconds"] / 60,
             "seed": args.seed,

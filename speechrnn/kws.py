@@ -116,19 +116,28 @@ def replay(posteriors, labels, config: KeywordConfig, hop: float | None = None) 
 class KeywordSpotter:
     """Stateful detector; ``accept(samples)`` takes model-rate float32 audio and returns ``StreamEvent``s."""
 
-    def __init__(self, model, config: KeywordConfig | None = None, scorer=None) -> None:
+    def __init__(self, model, config: KeywordConfig | None = None, scorer=None, vad=None) -> None:
         """``scorer(window (samples,) float32) -> (classes,) probabilities`` replaces the model's forward
-        (for other detectors over the same labels); by default the model scores each window."""
+        (for other detectors over the same labels); by default the model scores each window.
+        ``vad``: a ``vad.SileroVAD`` (16 kHz models): a window without a speech frame is not scored
+        and counts as silence (no detection, and no model run)."""
         if model.config.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model.eval()
         self.scorer = scorer
+        self.vad = vad
         self.config = config or KeywordConfig()
         rate = model.config.sample_rate
         self.sample_rate = rate
         self.window = int(round(self.config.window * rate))
         self.hop = int(round(self.config.hop * rate))
         self.detector = PosteriorDetector(model.config.labels, self.config)
+        labels = model.config.labels
+        self._silence = torch.zeros(len(labels))  # the posterior of a window the VAD closed
+        if "_silence_" in labels:
+            self._silence[labels.index("_silence_")] = 1.0
+        if vad is not None and rate != 16000:
+            raise ConfigError(f"the VAD gate needs a 16 kHz model, this one runs at {rate} Hz")
         self.keyword_index = self.detector.keyword_index
         self.reset()
 
@@ -138,6 +147,8 @@ class KeywordSpotter:
         self._since_hop = 0
         self.last_posterior: torch.Tensor | None = None  # (classes,) of the last scored window
         self.detector.reset()
+        if self.vad is not None:
+            self.vad.reset()
 
     @torch.inference_mode()
     def _score_window(self) -> torch.Tensor:
@@ -154,6 +165,8 @@ class KeywordSpotter:
         begin = 0
         while begin < samples.size:
             take = min(self.hop - self._since_hop, samples.size - begin)
+            if self.vad is not None:
+                self.vad.accept(samples[begin : begin + take])
             self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
             self._since_hop += take
             self._samples += take
@@ -162,7 +175,10 @@ class KeywordSpotter:
                 continue
             self._since_hop = 0
             end = self._samples / self.sample_rate
-            self.last_posterior = self._score_window()
+            if self.vad is not None and not self.vad.speech(self.config.window):
+                self.last_posterior = self._silence
+            else:
+                self.last_posterior = self._score_window()
             event = self.detector.push(end, self.last_posterior.numpy())
             if event is not None:
                 events.append(
