@@ -2,7 +2,7 @@
 """Live recognition from a microphone: partial results as you speak, a final line per utterance.
 
     python scripts/mic_demo.py [--model digits|commands|CKPT] [--device DEV] [--chunk-ms 100] [--seconds N]
-                               [--format text|json]
+                               [--format text|json] [--vad]
     python scripts/mic_demo.py --list-devices
 
 Audio is captured with sounddevice at the device's own rate (often 44.1 or 48 kHz) and
@@ -30,6 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--chunk-ms", type=int, default=100, metavar="N", help="capture block length (default 100)")
     parser.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of audio")
     parser.add_argument("--format", default="text", choices=["text", "json"], help="json: one object per event")
+    parser.add_argument("--vad", action="store_true", help="gate command detections with silero-vad")
     parser.add_argument("--trailing-silence", type=float, default=1.2, metavar="S", help="endpoint after S s silence")
     return parser.parse_args(argv)
 
@@ -75,8 +76,13 @@ def main(argv=None) -> int:
 
     try:
         model = load_model(args.model)
+        vad = None
+        if args.vad:
+            from speechrnn.vad import SileroVAD
+
+            vad = SileroVAD()
         recognizer = StreamingRecognizer(
-            model, endpoint=EndpointConfig(rule2_min_trailing_silence=args.trailing_silence)
+            model, endpoint=EndpointConfig(rule2_min_trailing_silence=args.trailing_silence), vad=vad
         )
     except SpeechRNNError as error:
         return fail(str(error))

@@ -47,6 +47,7 @@ class StreamingRecognizer:
         decoding: ``DecodingOptions`` (or a dict of them) for final CTC results; partials are greedy.
         partial_interval: seconds of audio between re-runs for models that cannot stream step by step.
         keywords: ``kws.KeywordConfig`` for classifier detections (default settings when None).
+        vad: a ``vad.SileroVAD`` gating classifier detections (windows without speech score as silence).
         speaker: ``speaker_norm.FeatureStats`` of the speaker (``speaker_norm.enrol``), for a model
             with speaker normalisation; None runs the model's reference speaker.
         adapt_speaker: for a model with speaker normalisation: after each utterance, add its speech
@@ -68,6 +69,7 @@ class StreamingRecognizer:
         decoding: DecodingOptions | dict | None = None,
         partial_interval: float = 0.3,
         keywords=None,
+        vad=None,
         speaker=None,
         adapt_speaker: bool = False,
         prior_frames: float = 200.0,
@@ -102,7 +104,7 @@ class StreamingRecognizer:
         if not self.is_ctc:
             from speechrnn.kws import KeywordSpotter  # noqa: PLC0415 - classifiers only
 
-            self.spotter = KeywordSpotter(model, keywords)
+            self.spotter = KeywordSpotter(model, keywords, vad=vad)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -371,5 +373,3 @@ def format_event(event: StreamEvent, prefix: str = "") -> str:
     if event.kind == "detection":
         return f"{prefix}[{event.start:.2f}-{event.end:.2f}] detected {event.label} ({event.score:.2f})"
     return f"{prefix}[{event.start:.2f}-{event.end:.2f}] {event.text}"
-
-

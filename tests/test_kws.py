@@ -105,7 +105,7 @@ def test_model_posteriors_are_the_classifier_on_the_window():
     events = run_spotter(spotter, audio, chunk=1000)
     window = audio[int(2.0 * RATE) : int(3.0 * RATE)]
     expected = model.transcribe(window).scores
-    assert dict(zip(LABELS, spotter._posteriors[-1][1].tolist())) == pytest.approx(expected, abs=1e-5)
+    assert dict(zip(LABELS, spotter.last_posterior.tolist())) == pytest.approx(expected, abs=1e-5)
     assert events and all(e.label in ("low", "high") for e in events)  # fillers are never reported
     assert all(b.end - a.end >= 0.5 - 1e-9 for a, b in zip(events, events[1:]))
 
@@ -147,3 +147,30 @@ def test_bad_settings_and_models_are_rejected():
         KeywordSpotter(ctc)
     with pytest.raises(ModelError, match="only filler classes"):
         KeywordSpotter(classifier(["_unknown_", "_silence_"]))
+
+
+def test_detection_events_print_the_issue_json_fields():
+    from speechrnn.decode import StreamEvent
+
+    event = StreamEvent("detection", "stop", 1.23456, 2.5, (), "stop", 0.912345)
+    out = event.to_dict()
+    assert {"type": "detection", "label": "stop", "score": 0.9123, "start": 1.235, "end": 2.5}.items() <= out.items()
+
+
+def test_per_label_thresholds_and_replay_give_the_live_decisions():
+    from speechrnn.kws import replay
+
+    keywords = [("low", 2.0), ("high", 5.0), ("low", 9.0), ("high", 12.3)]
+    audio, _ = constructed_stream(keywords, 15.0)
+    config = KeywordConfig(threshold=0.8, thresholds=(("high", 0.999),))  # 'high' never reaches 0.999
+    spotter = KeywordSpotter(classifier(), config, scorer=tone_scorer)
+    live, posteriors = [], []
+    for begin in range(0, audio.size, 1600):
+        live += spotter.accept(audio[begin : begin + 1600])
+        posteriors.append(spotter.last_posterior.numpy())
+    assert [e.label for e in live] == ["low", "low"]
+    replayed = replay(posteriors, LABELS, config)
+    assert [e.label for e in replayed] == [e.label for e in live]
+    assert [t for e in replayed for t in (e.start, e.end)] == pytest.approx([t for e in live for t in (e.start, e.end)])
+    with pytest.raises(ConfigError, match="'high'"):
+        KeywordConfig(thresholds=(("high", 1.5),))

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "statistics are updated after each utterance and used for the next",
     )
     parser.add_argument("--stream", action="store_true", help="feed files in real-time-sized chunks; print partials")
+    parser.add_argument(
+        "--vad", action="store_true", help="with --stream and a classifier: gate detections with silero-vad"
+    )
     parser.add_argument("--chunk-ms", type=int, default=None, metavar="N", help="chunk length for --stream (ms)")
 
 
@@ -71,6 +74,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("--format all needs --output-dir")
     if args.format in ("srt", "vtt", "tsv") and args.output_dir is None and not args.stream:
         raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
+    if getattr(args, "vad", False) and not args.stream:
+        raise ConfigError("--vad needs --stream (it gates live keyword detections)")
     if args.adapt_speaker and not args.stream:
         raise ConfigError("--adapt-speaker needs --stream (offline, give the speaker's audio with --speaker-audio)")
     resolve_device(args.device)
@@ -155,9 +160,15 @@ def transcribe_stream_cli(args, model, speaker=None) -> int:
         options["beam_size"] = args.beam_size
     as_json = getattr(args, "format", "text") == "json"
     paths = list(args.audio)
+    vad = None
+    if getattr(args, "vad", False):
+        from speechrnn.vad import SileroVAD  # noqa: PLC0415 - optional dependency
+
+        vad = SileroVAD()
     recognizer = StreamingRecognizer(
         model,
         endpoint=EndpointConfig(),
+        vad=vad,
         decoding=options,
         speaker=speaker,
         adapt_speaker=getattr(args, "adapt_speaker", False),

@@ -1,0 +1,113 @@
+"""scripts/kws_eval.py: the real-stream benchmark on a tiny stream (valid speakers only, seeded,
+table + DET PNG), its scoring rule, and its batched pass scoring the live spotter's windows."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechrnn.data.realspeech import ENV, TEST_SET
+from speechrnn.data.speakers import split_of
+from speechrnn.kws import KeywordConfig, KeywordEvent, KeywordSpotter
+from speechrnn.model import ModelConfig, SpeechRNN, save_checkpoint
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get(ENV) or ROOT.parent / "shared/data/realspeech")
+needs_shared = pytest.mark.skipif(not (SHARED / TEST_SET).is_dir(), reason=f"shared real speech not at {SHARED}")
+LABELS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("kws_eval", ROOT / "scripts/kws_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_classifier() -> SpeechRNN:
+    torch.manual_seed(0)
+    config = ModelConfig(head="classify", labels=LABELS, hidden_size=16, num_layers=1, pooling="mean")
+    return SpeechRNN(config).eval()
+
+
+def test_score_counts_hits_by_label_and_overlap_and_everything_else_as_false_alarms():
+    kws_eval = load_script()
+    truth = {
+        "seconds": 3600.0,
+        "pieces": [
+            ("command", "yes", 10.0, 11.0, "a"),
+            ("wake", "alexa", 20.0, 22.0, "b"),
+            ("command", "stop", 30.0, 31.0, "c"),
+        ],
+        "commands": [("yes", 10.0, 11.0, 10.2, 10.7, "a"), ("stop", 30.0, 31.0, 30.3, 30.6, "c")],
+    }
+    events = [
+        KeywordEvent("yes", 9.9, 10.9, 0.9, 10.9),  # hit, 200 ms after the word ended
+        KeywordEvent("yes", 10.5, 11.5, 0.9, 11.5),  # the same clip again: a false alarm
+        KeywordEvent("go", 20.5, 21.5, 0.9, 21.5),  # on a wake phrase
+        KeywordEvent("no", 30.0, 30.8, 0.9, 30.8),  # wrong label on a command
+    ]
+    result = kws_eval.score(events, truth)
+    assert (result["misses"], result["false_alarms"], result["false_alarms_per_hour"]) == (1, 3, 3.0)
+    assert result["miss_rate"] == 0.5
+    assert result["latency_median"] == pytest.approx(0.2)
+    assert result["false_alarms_on"] == {"command": 2, "wake": 1}
+    assert result["per_command"]["stop"] == {"clips": 1, "misses": 1, "false_alarms": 0}
+    assert result["per_command"]["yes"] == {"clips": 1, "misses": 0, "false_alarms": 1}
+
+
+def test_batched_pass_scores_exactly_the_live_spotters_windows(tmp_path):
+    kws_eval = load_script()
+    model = tiny_classifier()
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(int(3.35 * 16000))).astype(np.float32)
+    sf.write(tmp_path / "s.wav", audio, 16000, subtype="FLOAT")
+    batched = kws_eval.stream_posteriors(model, tmp_path / "s.wav", 16000, 1600, batch=4)
+    spotter = KeywordSpotter(model, KeywordConfig(threshold=1.0))
+    live = []
+    for begin in range(0, audio.size, 1000):
+        spotter.accept(audio[begin : begin + 1000])
+        if spotter.last_posterior is not None and len(live) < spotter._samples // 1600:
+            live.append(spotter.last_posterior.numpy())
+    assert batched.shape == (33, len(LABELS)) == (len(live), len(LABELS))
+    np.testing.assert_allclose(batched, np.stack(live), atol=1e-5)
+
+
+@needs_shared
+def test_a_tiny_real_stream_writes_its_table_and_det_png_from_valid_speakers_only(tmp_path):
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(checkpoint, tiny_classifier())
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "scripts/kws_eval.py"), "--model", str(checkpoint), "--root", str(SHARED)]
+    command += ["--out-dir", str(out), "--hours", "0.006", "--rtf-seconds", "2", "--seed", "3"]
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    report = json.loads((out / "report.json").read_text())
+    truth = json.loads((out / "truth.json").read_text())
+    assert sf.info(out / "stream.wav").duration == pytest.approx(truth["seconds"], abs=1e-3)
+    assert truth["seconds"] >= 0.006 * 3600
+    assert (out / "det.png").read_bytes()[:4] == b"\x89PNG"
+    table = (out / "report.md").read_text()
+    assert "| threshold |" in table and "| command |" in table
+    for label, start, end, word_start, word_end, path in truth["commands"]:
+        assert label in LABELS[:10] and start <= word_start < word_end <= end
+        assert split_of(Path(path).name.split("_nohash_")[0]) == "valid"
+    for kind, label, _start, _end, path in truth["pieces"]:
+        if kind == "wake":
+            assert split_of(f"{label}/{Path(path).stem}") == "valid"
+    sweep = next(iter(report["sweeps"].values()))
+    assert [r["threshold"] for r in sweep["rows"]] == sorted(r["threshold"] for r in sweep["rows"])
+    assert all(r["commands"] == len(truth["commands"]) for r in sweep["rows"])
+    # seeded: the same seed builds the same stream
+    again = tmp_path / "again"
+    kws_eval = load_script()
+    assert json.loads(json.dumps(kws_eval.build_stream(SHARED, LABELS[:10], again, 0.006, 3))) == truth
