@@ -41,8 +41,8 @@ PAUSE_S = 1.0  # between clips: long enough for every endpointer to cut there
 
 def bench_audio(seconds: float) -> tuple[np.ndarray, str]:
     """(samples,) int16 at 16 kHz of about ``seconds`` and where it came from."""
+    from speechrnn.audio_io import load_audio
     from speechrnn.data.fsdd import fsdd_root
-    from speechrnn.runtime.audio import load_audio
 
     clips = sorted((fsdd_root() / "recordings").glob("*_[0-4].wav"))
     source = f"FSDD test clips ({fsdd_root()})"

@@ -65,10 +65,10 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from speechrnn import runtime
+    from speechrnn.audio_io import load_audio
     from speechrnn.data.fsdd import fsdd_root
     from speechrnn.export import export_onnx, resolve_model
     from speechrnn.model import load_model
-    from speechrnn.runtime.audio import load_audio
     from speechrnn.stream import StreamingRecognizer
 
     model = load_model(resolve_model(args.model))

@@ -144,7 +144,7 @@ def test_case02_a_wav_claiming_a_tiny_rate_is_one_line_and_the_batch_goes_on(tin
 
 
 def test_case02_length_bound_is_checked_before_resampling(monkeypatch):
-    from speechrnn import audio
+    from speechrnn import audio_io as audio  # the loader and its bounds
 
     monkeypatch.setattr(audio, "MAX_SECONDS", 1)
     with pytest.raises(AudioError, match="long.wav: 2 s of audio is more than the 1 s loaded at once"):

@@ -76,8 +76,8 @@ def transcribe_files(args: argparse.Namespace) -> int:
 
 def stream_files(args: argparse.Namespace, model) -> int:
     """Each file in ``--chunk-ms`` chunks through one recogniser with the default endpointer."""
+    from speechrnn.audio_io import read_audio  # noqa: PLC0415
     from speechrnn.endpoint import EndpointConfig  # noqa: PLC0415
-    from speechrnn.runtime.audio import read_audio  # noqa: PLC0415
     from speechrnn.runtime.stream import StreamingRecognizer  # noqa: PLC0415
 
     recognizer = StreamingRecognizer(model, endpoint=EndpointConfig())

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speechrnn.audio_io import load_audio
 from speechrnn.errors import ModelError
-from speechrnn.runtime.audio import load_audio
 from speechrnn.runtime.features import ConvSubsampling, LogMel, normalize, subsample
 from speechrnn.runtime.results import Transcription, classification_result, greedy_ctc
 

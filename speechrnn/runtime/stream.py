@@ -14,9 +14,9 @@ from collections import deque
 
 import numpy as np
 
+from speechrnn.audio_io import to_mono_float32
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError, ModelError
-from speechrnn.runtime.audio import to_mono_float32
 from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler
 from speechrnn.runtime.results import (
     StreamEvent,
