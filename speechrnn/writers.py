@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechrnn.atomic import atomic_write
-from speechrnn.decode import Transcription
 from speechrnn.errors import ConfigError
+from speechrnn.results import Transcription
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 MAX_GAP = 1.0  # seconds of silence between words that start a new subtitle segment
