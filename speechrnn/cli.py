@@ -7,14 +7,10 @@ and ``run(args) -> int`` (the exit code) over the library function that does its
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 
-from speechrnn.errors import SpeechRNNError, one_line
+from speechrnn.exits import run_command
 
 COMMANDS = {
     "transcribe": ("speechrnn.commands.transcribe", "transcribe or classify audio files"),
@@ -49,34 +45,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so it cleans up as for Ctrl-C (temp files, workers)."""
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block SIGTERM raises ``Terminated`` (main thread only; the old handler is restored)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame) -> None:
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def os_error_line(error: OSError) -> str:
-    """``path: reason`` for an OSError (a read-only or full disk, a missing folder, ...)."""
-    reason = error.strerror or str(error)
-    names = [str(n) for n in (error.filename, error.filename2) if n is not None]
-    return f"{' -> '.join(names)}: {reason}" if names else reason
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run a command: its errors (SpeechRNNError, OSError) are one line on stderr and exit 1;
     Ctrl-C exits 130 and SIGTERM 143, after the same clean-up."""
@@ -84,26 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
     return run_command(args.command, args.run, args)
-
-
-def run_command(name: str, run, args: argparse.Namespace, stopped_hint: str = "") -> int:
-    """``run(args)`` as ``speechrnn <name>``: a SpeechRNNError or OSError is one line on stderr and
-    exit 1; Ctrl-C exits 130 and SIGTERM 143 (after the same clean-up), each with ``stopped_hint``."""
-    with terminate_as_interrupt():
-        try:
-            return int(run(args) or 0)
-        except SpeechRNNError as error:
-            print(f"speechrnn {name}: error: {one_line(error)}", file=sys.stderr)
-            return 1
-        except OSError as error:
-            print(f"speechrnn {name}: error: {os_error_line(error)}", file=sys.stderr)
-            return 1
-        except Terminated:
-            print(f"speechrnn {name}: terminated{stopped_hint}", file=sys.stderr)
-            return 143
-        except KeyboardInterrupt:
-            print(f"speechrnn {name}: interrupted{stopped_hint}", file=sys.stderr)
-            return 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from speechrnn import results
 from speechrnn.results import (  # noqa: F401 - re-exported: the result types' historical home
     StreamEvent,
     Transcription,
@@ -140,13 +141,5 @@ def decode_ctc(log_probs: torch.Tensor, labels: list[str], unit: str, frame_shif
 
 
 def classification_result(logits: torch.Tensor, labels: list[str], duration: float = 0.0) -> Transcription:
-    """(classes,) logits -> a Transcription whose text is the best label."""
-    probs = logits.float().softmax(dim=-1)
-    best = int(probs.argmax())
-    return Transcription(
-        text=labels[best],
-        label=labels[best],
-        score=float(probs[best]),
-        scores={label: float(p) for label, p in zip(labels, probs)},
-        duration=duration,
-    )
+    """(classes,) logits -> a Transcription whose text is the best label (``results.classification_result``)."""
+    return results.classification_result(logits.float().softmax(dim=-1).tolist(), labels, duration)

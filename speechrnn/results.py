@@ -104,3 +104,11 @@ def tokens_to_words(
 
 def words_to_text(words: list[WordTiming] | tuple[WordTiming, ...]) -> str:
     return " ".join(w.word for w in words)
+
+
+def classification_result(probs, labels: list[str], duration: float = 0.0) -> Transcription:
+    """(classes,) class probabilities (any sequence of floats) -> a Transcription whose text is the best label."""
+    probs = [float(p) for p in probs]
+    best = max(range(len(probs)), key=probs.__getitem__)
+    return Transcription(text=labels[best], label=labels[best], score=probs[best],
+                         scores=dict(zip(labels, probs)), duration=duration)  # fmt: skip

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m speechrnn.train`` / ``torchrun -m speechrnn.train``."""
-    from speechrnn.cli import run_command
+    from speechrnn.exits import run_command
 
     parser = argparse.ArgumentParser(prog="speechrnn.train", description=training.__doc__.splitlines()[0])
     add_arguments(parser)

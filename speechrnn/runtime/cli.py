@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from speechrnn.errors import ConfigError, SpeechRNNError, one_line
+from speechrnn.errors import ConfigError, SpeechRNNError
 
 PROG = "speechrnn.runtime"
 
@@ -98,16 +98,15 @@ def stream_files(args: argparse.Namespace, model) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from speechrnn.exits import run_command  # noqa: PLC0415 - torch-free, as the rest of the runtime
+
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        if args.chunk_ms <= 0:
-            raise ConfigError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-        return transcribe_files(args)
-    except SpeechRNNError as error:
-        print(f"{PROG} {args.command}: error: {one_line(error)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.command, _checked_transcribe, args, prog=PROG)
+
+
+def _checked_transcribe(args: argparse.Namespace) -> int:
+    if args.chunk_ms <= 0:
+        raise ConfigError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    return transcribe_files(args)

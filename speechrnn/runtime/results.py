@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from speechrnn import results
 from speechrnn.results import (  # noqa: F401 - re-exported for the runtime's modules
     StreamEvent,
     Transcription,
@@ -30,13 +31,5 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def classification_result(logits: np.ndarray, labels: list[str], duration: float = 0.0) -> Transcription:
-    """(classes,) logits -> a Transcription whose text is the best label."""
-    probs = softmax(logits)
-    best = int(probs.argmax())
-    return Transcription(
-        text=labels[best],
-        label=labels[best],
-        score=float(probs[best]),
-        scores={label: float(p) for label, p in zip(labels, probs)},
-        duration=duration,
-    )
+    """(classes,) logits -> a Transcription whose text is the best label (``speechrnn.results``)."""
+    return results.classification_result(softmax(logits), labels, duration)
