@@ -12,105 +12,18 @@ they bracket the keyword rather than time it exactly.
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from speechrnn.decode import StreamEvent
+from speechrnn.detect import (  # noqa: F401 - re-exported: the spotter's settings and decisions
+    FILLER_LABELS,
+    KeywordConfig,
+    KeywordEvent,
+    PosteriorDetector,
+    replay,
+)
 from speechrnn.errors import ConfigError, ModelError
-
-FILLER_LABELS = ("_unknown_", "_silence_", "_noise_", "_background_noise_")
-
-
-@dataclass(frozen=True)
-class KeywordConfig:
-    """Sliding-window detector settings (seconds, probabilities)."""
-
-    window: float = 1.0
-    hop: float = 0.1
-    smoothing: int = 3
-    threshold: float = 0.6
-    refractory: float = 1.0
-    fillers: tuple[str, ...] = FILLER_LABELS
-    thresholds: tuple[tuple[str, float], ...] = ()  # per-label overrides of ``threshold``: (("stop", 0.8), ...)
-
-    def __post_init__(self) -> None:
-        if self.window <= 0 or self.hop <= 0 or self.hop > self.window:
-            raise ConfigError(f"keyword window/hop must satisfy 0 < hop <= window, got {self.window}/{self.hop}")
-        if self.smoothing < 1:
-            raise ConfigError(f"keyword smoothing must be >= 1 window, got {self.smoothing}")
-        for label, value in (("", self.threshold), *self.thresholds):
-            if not 0 < value <= 1:
-                name = f"keyword threshold for {label!r}" if label else "keyword threshold"
-                raise ConfigError(f"{name} must be in (0, 1], got {value}")
-
-    def threshold_of(self, label: str) -> float:
-        """The threshold of one label: its override, else ``threshold``."""
-        return dict(self.thresholds).get(label, self.threshold)
-
-
-@dataclass(frozen=True)
-class KeywordEvent:
-    """A detection: ``start``/``end`` bracket the word, ``time`` is when it was decided (seconds)."""
-
-    label: str
-    start: float
-    end: float
-    score: float
-    time: float = 0.0
-
-
-class PosteriorDetector:
-    """Smoothing, thresholds and refractory period over a sequence of window posteriors.
-
-    ``push(end, posterior)`` takes the class posteriors (classes,) of the window that ends at
-    ``end`` seconds and returns a ``KeywordEvent`` or None. It holds no audio, so the same
-    decisions can be replayed from stored posteriors (a threshold sweep scores the model once).
-    """
-
-    def __init__(self, labels, config: KeywordConfig) -> None:
-        self.labels = list(labels)
-        self.config = config
-        self.keyword_index = [i for i, label in enumerate(self.labels) if label not in config.fillers]
-        if not self.keyword_index:
-            raise ModelError("the classifier has only filler classes: nothing to detect")
-        self._thresholds = np.array([config.threshold_of(self.labels[i]) for i in self.keyword_index])
-        self.reset()
-
-    def reset(self) -> None:
-        self._posteriors: deque[tuple[float, np.ndarray]] = deque(maxlen=self.config.smoothing)
-        self._last_detection = -float("inf")  # seconds
-
-    def push(self, end: float, posterior) -> KeywordEvent | None:
-        """Add the posteriors (classes,) of the window ending at ``end`` s; an event when one fires."""
-        self._posteriors.append((end, np.asarray(posterior, dtype=np.float32)))
-        if end - self._last_detection < self.config.refractory:
-            return None
-        smoothed = np.mean([p for _, p in self._posteriors], axis=0)[self.keyword_index]
-        margin = smoothed - self._thresholds
-        best = int(margin.argmax())
-        if margin[best] < 0:
-            return None
-        self._last_detection = end
-        index = self.keyword_index[best]
-        threshold = self._thresholds[best]
-        above = [t for t, p in self._posteriors if p[index] >= threshold] or [end]
-        start = max(0.0, min(above) - self.config.window)
-        return KeywordEvent(self.labels[index], start, max(above), float(smoothed[best]), end)
-
-
-def replay(posteriors, labels, config: KeywordConfig, hop: float | None = None) -> list[KeywordEvent]:
-    """Detections from stored posteriors (windows, classes) whose window ``k`` ends at ``(k + 1) * hop`` s."""
-    hop = config.hop if hop is None else hop
-    detector = PosteriorDetector(labels, config)
-    events = []
-    for k, posterior in enumerate(np.asarray(posteriors, dtype=np.float32)):
-        event = detector.push((k + 1) * hop, posterior)
-        if event is not None:
-            events.append(event)
-    return events
 
 
 class KeywordSpotter:

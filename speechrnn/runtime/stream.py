@@ -10,11 +10,10 @@ sliding-window keyword detector of ``speechrnn.kws``. Final CTC results are gree
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from speechrnn.audio_io import to_mono_float32
+from speechrnn.detect import FILLER_LABELS, KeywordConfig, PosteriorDetector
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError, ModelError
 from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler
@@ -29,8 +28,6 @@ from speechrnn.runtime.results import (
     tokens_to_words,
     words_to_text,
 )
-
-FILLER_LABELS = ("_unknown_", "_silence_", "_noise_", "_background_noise_")
 
 
 def _check_rate(sample_rate) -> int:
@@ -56,20 +53,17 @@ class KeywordSpotter:
         self.model = model
         rate = model.sample_rate
         self.sample_rate = rate
+        self.detector = PosteriorDetector(model.labels, KeywordConfig(window, hop, smoothing, threshold, refractory,
+                                                                      tuple(fillers)))  # fmt: skip
         self.window = int(round(window * rate))
         self.hop = int(round(hop * rate))
-        self.window_seconds, self.smoothing, self.threshold, self.refractory = window, smoothing, threshold, refractory
-        self.keyword_index = [i for i, label in enumerate(model.labels) if label not in fillers]
-        if not self.keyword_index:
-            raise ModelError("the classifier has only filler classes: nothing to detect")
         self.reset()
 
     def reset(self) -> None:
         self._audio = np.zeros(self.window, dtype=np.float32)
         self._samples = 0
         self._since_hop = 0
-        self._posteriors: deque[tuple[float, np.ndarray]] = deque(maxlen=self.smoothing)
-        self._last_detection = -float("inf")
+        self.detector.reset()
 
     def accept(self, samples: np.ndarray) -> list[StreamEvent]:
         events = []
@@ -84,25 +78,11 @@ class KeywordSpotter:
                 continue
             self._since_hop = 0
             end = self._samples / self.sample_rate
-            self._posteriors.append((end, softmax(self.model.outputs(self._audio))))
-            event = self._detect(end)
-            if event is not None:
-                events.append(event)
+            found = self.detector.push(end, softmax(self.model.outputs(self._audio)))
+            if found is not None:
+                events.append(StreamEvent("detection", found.label, found.start, found.end, (), found.label,
+                                          found.score))  # fmt: skip
         return events
-
-    def _detect(self, end: float) -> StreamEvent | None:
-        smoothed = np.stack([p for _, p in self._posteriors]).mean(axis=0)
-        scores = smoothed[self.keyword_index]
-        best = int(scores.argmax())
-        score = float(scores[best])
-        if score < self.threshold or end - self._last_detection < self.refractory:
-            return None
-        self._last_detection = end
-        index = self.keyword_index[best]
-        above = [t for t, p in self._posteriors if float(p[index]) >= self.threshold] or [end]
-        start = max(0.0, min(above) - self.window_seconds)
-        label = self.model.labels[index]
-        return StreamEvent("detection", label, start, max(above), (), label, score)
 
 
 class StreamingRecognizer:
