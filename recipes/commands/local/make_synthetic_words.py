@@ -48,7 +48,8 @@ def main() -> None:
     parser.add_argument("--unknown-voices", type=int, default=5, help="voices sampled for each non-command word")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    output = Path(args.output)
+    # absolute paths in the manifests: a relative one would be read from the manifest's folder
+    output = Path(args.output).resolve()
     voices = [v for v in (*ESPEAK_VOICES, *FLITE_VOICES, *FESTIVAL_VOICES, *PICO_VOICES)
               if engine_available(split_voice(v)[0])]  # fmt: skip
     print(f"{len(voices)} voices")
