@@ -1,10 +1,10 @@
 """Streaming recognition: ``StreamingRecognizer`` (``speechrnn transcribe --stream``).
 
 Audio arrives in chunks of any size and rate. The pipeline per utterance is
-resampling (``soxr.ResampleStream``) -> ``StreamingLogMel`` -> global normalisation and
-subsampling (``StreamingSubsampler``) -> ``GRUEncoder.stream_chunk`` (chunks of
-``chunk_size`` steps once ``right_context`` further steps exist; any number of steps
-for unidirectional models) -> head. Models that cannot stream step by step
+resampling (``soxr.ResampleStream``) -> ``StreamingLogMel`` -> ``stream_features.EncoderStream``
+(global normalisation, subsampling, ``GRUEncoder.stream_chunk`` on chunks of ``chunk_size``
+steps once ``right_context`` further steps exist; any number of steps for unidirectional
+models) -> head. Models that cannot stream step by step
 (full-utterance bidirectional encoders, per-utterance normalisation) re-run the
 buffered utterance for partials every ``partial_interval`` seconds of audio and at the
 end. Either way the final result equals ``model.transcribe`` on the whole utterance.
@@ -35,7 +35,7 @@ from speechrnn.decode import (
 )
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError
-from speechrnn.stream_features import StreamingLogMel, StreamingSubsampler
+from speechrnn.stream_features import EncoderStream, StreamingLogMel
 
 
 class StreamingRecognizer:
@@ -98,7 +98,7 @@ class StreamingRecognizer:
         self.rerun = bidirectional_full or self.config.normalization == "utterance"
         self.partial_interval = partial_interval
         self._features = StreamingLogMel(model.frontend)
-        self._subsampler = None if self.rerun else StreamingSubsampler(model)
+        self._encoder = None if self.rerun else EncoderStream(model)
         self._energy = EnergyTracker(self.config.hop_length, endpoint.energy_floor_db if endpoint else -45.0)
         self.spotter = None
         if not self.is_ctc:
@@ -135,13 +135,11 @@ class StreamingRecognizer:
         if self._speaker is not None:
             stats = self._speaker.statistics()
             self._normalization = self.model.normalizer.adapted(stats)
-        if self._subsampler is not None:
-            self._subsampler.reset()
-            self._subsampler.normalization = self._normalization
+        if self._encoder is not None:
+            self._encoder.reset()
+            self._encoder.subsampler.normalization = self._normalization
         self._energy.reset()
         self._samples = 0  # model-rate samples of this utterance
-        self._pending = None  # encoder inputs waiting for their chunk / right context
-        self._state = self.model.encoder.initial_state(1, self.model.device)
         self._outputs: list[torch.Tensor] = []  # CTC log-probs (steps, V) or encoder outputs (steps, H)
         self._runs: list[tuple[int, int, int]] = []  # greedy CTC (token, first, last step) runs so far
         self._decoded_steps = 0  # encoder steps behind self._runs
@@ -225,28 +223,11 @@ class StreamingRecognizer:
             if final or (self.is_ctc and self._since_rerun >= interval):
                 self._rerun_whole()
             return
-        steps = self._subsampler.accept(frames)
-        if final:
-            steps = torch.cat([steps, self._subsampler.finalize()])
-        if self._pending is not None:
-            steps = torch.cat([self._pending, steps])
-        encoder = self.model.encoder
-        size, right = encoder.chunk_size, encoder.right_context
-        if not size:  # unidirectional: any number of steps
-            if steps.size(0):
-                self._encode(steps, steps[:0])
-            self._pending = None
+        out = self._encoder.accept_frames(frames, final)
+        if not out.size(0):
             return
-        while steps.size(0) >= size + right or (final and steps.size(0)):
-            self._encode(steps[:size], steps[size : size + right])
-            steps = steps[size:]
-        self._pending = steps
-
-    def _encode(self, main: torch.Tensor, context: torch.Tensor) -> None:
-        out, self._state = self.model.encoder.stream_chunk(main[None], context[None], self._state)
-        out = out[0]
         if self.is_ctc:
-            log_probs = self.model.head(out).float().log_softmax(dim=-1)
+            log_probs = self.model.output(out[None], None)[0]
             self._outputs.append(log_probs)
             self._extend_runs(log_probs.argmax(dim=-1).tolist())
         else:
@@ -336,7 +317,7 @@ class StreamingRecognizer:
             logits, _ = self._encode_buffered()
             return logits[0]
         encoded = torch.cat(self._outputs)[None]
-        return self.model.head(encoded, torch.tensor([encoded.size(1)], device=encoded.device))[0]
+        return self.model.output(encoded, torch.tensor([encoded.size(1)], device=encoded.device))[0]
 
     @torch.inference_mode()
     def finish(self) -> list[StreamEvent]:

@@ -149,3 +149,74 @@ class StreamingSubsampler:
             out = self.accept(self._frames.new_zeros(0, self.n_mels))  # "conv" and "none" emit eagerly
         self.reset()
         return out
+
+
+class EncoderStream:
+    """Encoder outputs of a streamable model from audio (or log-mel frames) arriving in pieces.
+
+    The chain ``StreamingLogMel`` -> ``StreamingSubsampler`` -> ``GRUEncoder.stream_chunk`` with
+    the forward-direction state carried across chunks: a chunked model encodes ``chunk_size``
+    steps once ``right_context`` further steps exist, a unidirectional one any number of steps.
+    Over one stream the outputs equal ``SpeechRNN.encode``'s encoder outputs on the whole signal.
+    It holds one stream's state only (frames, steps waiting for their chunk, recurrent state), so
+    a caller runs one ``EncoderStream`` per stream over the same model.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        encoder = model.encoder
+        if encoder.layers[0].backward_gru is not None and not encoder.chunk_size:
+            raise ModelError("a full-utterance bidirectional model cannot stream chunk by chunk")
+        self.model = model
+        self.features = StreamingLogMel(model.frontend)
+        self.subsampler = StreamingSubsampler(model)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: buffered samples and frames, pending steps and the recurrent state."""
+        self.features.reset()
+        self.subsampler.reset()
+        self._pending: torch.Tensor | None = None  # encoder inputs waiting for their chunk / right context
+        self._state = self.model.encoder.initial_state(1, self.model.device)
+        self.num_steps = 0  # encoder outputs emitted so far
+
+    @torch.no_grad()
+    def accept_frames(self, frames: torch.Tensor, final: bool = False) -> torch.Tensor:
+        """(frames, n_mels) raw log-mels -> (steps, output_size) encoder outputs final now.
+
+        ``final``: the stream ends here; the last partial chunk is encoded without right context.
+        """
+        steps = self.subsampler.accept(frames)
+        if final:
+            steps = torch.cat([steps, self.subsampler.finalize()])
+        if self._pending is not None:
+            steps = torch.cat([self._pending, steps])
+        encoder = self.model.encoder
+        size, right = encoder.chunk_size, encoder.right_context
+        outputs = []
+        if not size:  # unidirectional: any number of steps
+            if steps.size(0):
+                outputs.append(self._encode(steps, steps[:0]))
+            steps = steps[:0]
+        while steps.size(0) >= size + right > 0 or (final and steps.size(0)):
+            outputs.append(self._encode(steps[:size], steps[size : size + right]))
+            steps = steps[size:]
+        self._pending = steps
+        if not outputs:
+            return steps.new_zeros(0, encoder.output_size)
+        out = torch.cat(outputs)
+        self.num_steps += out.size(0)
+        return out
+
+    def _encode(self, main: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        out, self._state = self.model.encoder.stream_chunk(main[None], context[None], self._state)
+        return out[0]
+
+    def accept(self, samples: torch.Tensor) -> torch.Tensor:
+        """(samples,) model-rate audio -> (steps, output_size) encoder outputs final now."""
+        return self.accept_frames(self.features.accept(samples))
+
+    def finalize(self) -> torch.Tensor:
+        """The remaining encoder outputs at the end of the stream; then reset."""
+        out = self.accept_frames(self.features.finalize(), final=True)
+        self.reset()
+        return out

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from speechrnn.audio import LogMel
 from speechrnn.errors import ModelError
 from speechrnn.model import ModelConfig, SpeechRNN
-from speechrnn.stream_features import StreamingLogMel, StreamingSubsampler
+from speechrnn.stream_features import EncoderStream, StreamingLogMel, StreamingSubsampler
 
 torch.set_num_threads(1)
 FRONTEND = LogMel()
@@ -114,3 +114,39 @@ def test_float64_and_numpy_origin_samples_are_accepted():
     frames = torch.cat([extractor.accept(torch.from_numpy(signal)), extractor.finalize()])
     offline = FRONTEND(torch.from_numpy(signal).float()[None])[0]
     torch.testing.assert_close(frames, offline, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(chunk_size=4, right_context=2, subsampling="stack"), dict(bidirectional=False, subsampling="conv")],
+    ids=["chunked-C4-R2", "unidirectional"],
+)
+def test_encoder_stream_over_random_pieces_equals_the_offline_encoder(overrides):
+    torch.manual_seed(1)
+    config = ModelConfig(labels=["a", "b"], n_mels=40, hidden_size=16, num_layers=2, conv_channels=4, **overrides)
+    model = SpeechRNN(config).eval()
+    model.normalizer.set_statistics(torch.randn(40) - 5, torch.rand(40) + 0.5)
+    signal = _signal(16000 * 2 + 123, 7)
+    with torch.no_grad():
+        feats, lengths = model.features(signal[None], torch.tensor([signal.numel()]))
+        steps = model.subsampling.output_lengths(lengths)
+        offline = model.encoder(model.subsampling(feats), steps)[0]
+    stream = EncoderStream(model)
+    rng = np.random.default_rng(0)
+    pieces, begin = [], 0
+    while begin < signal.numel():
+        size = int(rng.choice([1, 37, 160, 1600, 7000]))
+        pieces.append(stream.accept(signal[begin : begin + size]))
+        assert stream.num_steps == sum(p.size(0) for p in pieces)
+        begin += size
+    pieces.append(stream.finalize())
+    streamed = torch.cat(pieces)
+    assert streamed.shape == offline.shape
+    torch.testing.assert_close(streamed, offline, atol=2e-5, rtol=1e-5)
+    again = torch.cat([stream.accept(signal), stream.finalize()])  # finalize reset the stream
+    torch.testing.assert_close(again, offline, atol=2e-5, rtol=1e-5)
+
+
+def test_a_full_bidirectional_model_has_no_encoder_stream():
+    with pytest.raises(ModelError, match="cannot stream chunk by chunk"):
+        EncoderStream(MODELS["stack"])

@@ -98,9 +98,12 @@ class OnnxModel:
         self.mode = encoder["mode"]
         self.chunk_size, self.right_context = int(encoder["chunk_size"]), int(encoder["right_context"])
         self.num_layers, self.hidden_size = int(encoder["num_layers"]), int(encoder["hidden_size"])
+        # what the encoder graph emits per step: CTC log-probs (blank + labels) or encoder outputs
+        self.output_width = len(self.labels) + 1 if self.head == "ctc" else int(encoder["output_size"])
         graphs = config["graphs"]
         self.encoder = self._graph(graphs["encoder"], directory, threads)
         self.pooling = self._graph(graphs["head"], directory, threads) if self.head == "classify" else None
+        self.pool_window = int(config.get("pool_window", 0))  # pool only the last N encoder outputs (0 = all)
         self.streams_by_step = self.mode != "full" and self.normalization != "utterance"
 
     def _graph(self, spec: dict, directory: Path, threads: int):
@@ -149,7 +152,10 @@ class OnnxModel:
         return np.concatenate(outputs)
 
     def pool(self, encoded: np.ndarray) -> np.ndarray:
-        """Classifiers: (T, H) encoder outputs of one utterance -> (classes,) logits."""
+        """Classifiers: (T, H) encoder outputs of one utterance -> (classes,) logits (over the last
+        ``pool_window`` outputs when the model has one, as ``model.ClassifyHead``)."""
+        if self.pool_window:
+            encoded = encoded[-self.pool_window :]
         return self.pooling.run(None, {"encoded": np.ascontiguousarray(encoded[None], dtype=np.float32)})[0][0]
 
     def normalize(self, frames: np.ndarray, mode: str | None = None) -> np.ndarray:

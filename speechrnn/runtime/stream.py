@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from speechrnn.audio_io import to_mono_float32
-from speechrnn.detect import FILLER_LABELS, KeywordConfig, PosteriorDetector
+from speechrnn.detect import FILLER_LABELS, KeywordConfig, PosteriorDetector, StepWindows, stream_hop_steps
 from speechrnn.endpoint import EndpointConfig, EnergyTracker
 from speechrnn.errors import AudioError, ConfigError, ModelError
 from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler
@@ -39,13 +39,66 @@ def _check_rate(sample_rate) -> int:
     return int(sample_rate)
 
 
-class KeywordSpotter:
-    """``speechrnn.kws.KeywordSpotter``'s detector (same settings and defaults) over an exported classifier.
+class EncoderStream:
+    """``speechrnn.stream_features.EncoderStream`` over an exported step-streaming model: log-mel frames
+    (or samples) of one stream in pieces -> the encoder graph's outputs (CTC log-probs, or encoder
+    outputs for classifiers) once each chunk's right context has arrived; state carried by the caller's
+    object, not the graph."""
 
-    Every ``hop`` seconds the classifier scores the last ``window`` seconds; the posteriors of
-    the last ``smoothing`` windows are averaged; a keyword at or above ``threshold`` outside the
-    ``refractory`` time of the previous detection is a ``detection`` event.
-    """
+    def __init__(self, model) -> None:
+        if not model.streams_by_step:
+            raise ModelError("this model re-runs whole utterances; it cannot stream chunk by chunk")
+        self.model = model
+        self.features = StreamingLogMel(model.logmel)
+        self.subsampler = StreamingSubsampler(
+            model.subsampling, model.factor, model.logmel.n_mels, model.input_dim, model.conv
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        self.features.reset()
+        self.subsampler.reset()
+        self._pending = None
+        self._state = self.model.initial_state(1)
+        self.num_steps = 0
+
+    def accept_frames(self, frames: np.ndarray, final: bool = False) -> np.ndarray:
+        """(frames, n_mels) raw log-mels -> (steps, V) outputs final now; ``final`` ends the stream."""
+        model = self.model
+        steps = self.subsampler.accept(model.normalize(frames) if frames.size else frames)
+        if final:
+            steps = np.concatenate([steps, self.subsampler.finalize()])
+        if self._pending is not None:
+            steps = np.concatenate([self._pending, steps])
+        size, right = model.chunk_size, model.right_context
+        outputs = []
+        if not size:  # unidirectional: any number of steps
+            if steps.shape[0]:
+                outputs.append(self._encode(steps, steps[:0]))
+            steps = steps[:0]
+        while steps.shape[0] >= size + right > 0 or (final and steps.shape[0]):
+            outputs.append(self._encode(steps[:size], steps[size : size + right]))
+            steps = steps[size:]
+        self._pending = steps
+        if not outputs:
+            return np.zeros((0, model.output_width), dtype=np.float32)
+        out = np.concatenate(outputs)
+        self.num_steps += out.shape[0]
+        return out
+
+    def _encode(self, main: np.ndarray, context: np.ndarray) -> np.ndarray:
+        out, self._state = self.model.step(main[:, None], context[:, None], self._state)
+        return out[:, 0]
+
+    def accept(self, samples: np.ndarray) -> np.ndarray:
+        """(samples,) model-rate float32 audio -> (steps, V) outputs final now."""
+        return self.accept_frames(self.features.accept(samples))
+
+
+class KeywordSpotter:
+    """``speechrnn.kws.KeywordSpotter``'s detector (same settings, defaults and windows) over an exported
+    classifier: a sliding window re-run every ``hop`` seconds, or for a windowed step-streaming model
+    (``pool_window``) one encoder stream whose last ``pool_window`` outputs are pooled every hop."""
 
     def __init__(self, model, window=1.0, hop=0.1, smoothing=3, threshold=0.6, refractory=1.0, fillers=FILLER_LABELS):
         if model.head != "classify":
@@ -56,33 +109,56 @@ class KeywordSpotter:
         self.detector = PosteriorDetector(model.labels, KeywordConfig(window, hop, smoothing, threshold, refractory,
                                                                       tuple(fillers)))  # fmt: skip
         self.window = int(round(window * rate))
-        self.hop = int(round(hop * rate))
+        self.encoder_stream = None
+        if model.pool_window and model.streams_by_step:
+            self.encoder_stream = EncoderStream(model)
+            hop_steps = stream_hop_steps(hop, model.chunk_size, model.frame_shift)
+            self._steps = StepWindows(model.pool_window, hop_steps, np.concatenate)
+            self.hop = hop_steps * model.frame_shift
+        else:
+            self.hop = hop
+        self._hop_samples = int(round(hop * rate))
         self.reset()
 
     def reset(self) -> None:
         self._audio = np.zeros(self.window, dtype=np.float32)
         self._samples = 0
         self._since_hop = 0
+        if self.encoder_stream is not None:
+            self.encoder_stream.reset()
+            self._steps.reset()
         self.detector.reset()
 
     def accept(self, samples: np.ndarray) -> list[StreamEvent]:
         events = []
-        begin = 0
-        while begin < samples.size:
-            take = min(self.hop - self._since_hop, samples.size - begin)
-            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
-            self._since_hop += take
-            self._samples += take
-            begin += take
-            if self._since_hop < self.hop:
-                continue
-            self._since_hop = 0
-            end = self._samples / self.sample_rate
-            found = self.detector.push(end, softmax(self.model.outputs(self._audio)))
+        for end, posterior in self.windows(samples):
+            found = self.detector.push(end, posterior)
             if found is not None:
                 events.append(StreamEvent("detection", found.label, found.start, found.end, (), found.label,
                                           found.score))  # fmt: skip
         return events
+
+    def windows(self, samples: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """``(end seconds, (classes,) posteriors)`` of each window scored on these samples."""
+        if self.encoder_stream is not None:
+            shift = self.model.frame_shift
+            return [
+                (end * shift, softmax(self.model.pool(w)))
+                for end, w in self._steps.push(self.encoder_stream.accept(samples))
+            ]
+        scored = []
+        begin = 0
+        while begin < samples.size:
+            take = min(self._hop_samples - self._since_hop, samples.size - begin)
+            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
+            self._since_hop += take
+            self._samples += take
+            begin += take
+            if self._since_hop < self._hop_samples:
+                continue
+            self._since_hop = 0
+            scored.append((self._samples / self.sample_rate, softmax(self.model.outputs(self._audio))))
+        return scored
 
 
 class StreamingRecognizer:
@@ -109,9 +185,7 @@ class StreamingRecognizer:
         self.rerun = not model.streams_by_step
         self.partial_interval = partial_interval
         self._features = StreamingLogMel(model.logmel)
-        self._subsampler = StreamingSubsampler(
-            model.subsampling, model.factor, model.logmel.n_mels, model.input_dim, model.conv
-        )
+        self._encoder = None if self.rerun else EncoderStream(model)
         self._energy = EnergyTracker(model.hop_length, endpoint.energy_floor_db if endpoint else -45.0)
         self.spotter = KeywordSpotter(model, **(keywords or {})) if not self.is_ctc else None
         self.reset()
@@ -129,11 +203,10 @@ class StreamingRecognizer:
 
     def _reset_utterance(self) -> None:
         self._features.reset()
-        self._subsampler.reset()
+        if self._encoder is not None:
+            self._encoder.reset()
         self._energy.reset()
         self._samples = 0
-        self._pending = None
-        self._state = self.model.initial_state(1)
         self._outputs: list[np.ndarray] = []
         self._runs: list[tuple[int, int, int]] = []
         self._decoded_steps = 0
@@ -207,25 +280,9 @@ class StreamingRecognizer:
             if final or (self.is_ctc and self._since_rerun >= interval):
                 self._rerun_whole()
             return
-        steps = self._subsampler.accept(self.model.normalize(frames) if frames.size else frames)
-        if final:
-            steps = np.concatenate([steps, self._subsampler.finalize()])
-        if self._pending is not None:
-            steps = np.concatenate([self._pending, steps])
-        size, right = self.model.chunk_size, self.model.right_context
-        if not size:  # unidirectional: any number of steps
-            if steps.shape[0]:
-                self._encode(steps, steps[:0])
-            self._pending = None
+        out = self._encoder.accept_frames(frames, final)
+        if not out.shape[0]:
             return
-        while steps.shape[0] >= size + right or (final and steps.shape[0]):
-            self._encode(steps[:size], steps[size : size + right])
-            steps = steps[size:]
-        self._pending = steps
-
-    def _encode(self, main: np.ndarray, context: np.ndarray) -> None:
-        out, self._state = self.model.step(main[:, None], context[:, None], self._state)
-        out = out[:, 0]
         self._outputs.append(out)
         if self.is_ctc:
             self._extend_runs(out.argmax(axis=-1).tolist())
