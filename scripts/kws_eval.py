@@ -18,8 +18,9 @@ model never trained on (``speakers.split_of``, the "valid" 20 %):
 
 Pieces are drawn command 30 %, wake phrase 30 %, other word 25 %, noise 15 %, at -6..+3 dB.
 The model scores every window (``--window`` s ending every ``--hop`` s, exactly the windows
-``KeywordSpotter`` scores live) once, batched; each threshold of the sweep is replayed from those
-posteriors with ``kws.PosteriorDetector``. ``--also-hops`` replays coarser hops from the same pass
+``KeywordSpotter`` scores live) once, batched (an encoder-stream model, ``model.pool_window``: the
+live spotter's one pass, whose hop is a whole number of chunks); each threshold of the sweep is
+replayed from those posteriors with ``kws.PosteriorDetector``. ``--also-hops`` replays coarser hops from the same pass
 (every k-th window) to show what a cheaper hop costs. Scoring: a detection is a hit when its
 label is the command of a not-yet-matched clip it overlaps; every other detection is a false
 alarm. Decision latency is detection time minus the end of the word (the last 10 ms frame
@@ -195,6 +196,17 @@ def stream_posteriors(model, wav: Path, window: int, hop: int, batch: int) -> np
             if (k0 // batch) % 100 == 0:
                 print(f"kws_eval: scored {k1}/{count} windows", file=sys.stderr, flush=True)
     return out
+
+
+def spotter_posteriors(spotter, wav: Path) -> np.ndarray:
+    """(windows, classes) posteriors of an encoder-stream spotter over the WAV, read in 10 s blocks:
+    the live spotter's own windows (one encoder pass), ending every ``spotter.hop`` s."""
+    windows = []
+    with sf.SoundFile(wav) as f:
+        for block in f.blocks(blocksize=RATE * 10, dtype="float32"):
+            windows += [p.numpy() for _, p in spotter.windows(block)]
+    spotter.reset()
+    return np.stack(windows)
 
 
 def stream_speech(wav: Path, window: int, hop: int) -> tuple[np.ndarray, float]:
@@ -377,7 +389,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from speechrnn import SpeechRNNError, load_model
     from speechrnn.data.realspeech import realspeech_root
-    from speechrnn.kws import KeywordConfig, replay
+    from speechrnn.kws import KeywordConfig, KeywordSpotter, replay
 
     try:
         model = load_model(args.model)
@@ -393,11 +405,17 @@ def main(argv=None) -> int:
     out_dir = Path(args.out_dir)
     truth = build_stream(root, keywords, out_dir, args.hours, args.seed)
     wav = out_dir / "stream.wav"
-    hop = int(round(args.hop * RATE))
-
+    spotter = KeywordSpotter(model, config)
     start = time.perf_counter()
-    posteriors = stream_posteriors(model, wav, int(round(args.window * RATE)), hop, args.batch)
+    if spotter.encoder_stream is not None:  # one encoder pass over the stream: the live computation
+        args.hop = spotter.hop
+        posteriors = spotter_posteriors(spotter, wav)
+    else:
+        posteriors = stream_posteriors(
+            model, wav, int(round(args.window * RATE)), int(round(args.hop * RATE)), args.batch
+        )
     rtf_batched = (time.perf_counter() - start) / truth["seconds"]
+    hop = int(round(args.hop * RATE))
     rtf_live = live_rtf(model, wav, config, min(args.rtf_seconds, truth["seconds"]))
     np.save(out_dir / "posteriors.npy", posteriors)
     variants = [("", posteriors)]

@@ -43,6 +43,16 @@ class AugmentConfig:
     spec_freq_masks: int = 0
     spec_freq_width: int = 10  # widest frequency mask in mel bins
     freq_warp: float = 0.0  # vocal-tract-length warp: mel axis scaled by a random factor in [1 - w, 1 + w]
+    # stream examples (classifiers; data/stream_examples.py): what a spotter's window sees in a stream
+    context_prob: float = 0.0  # probability of preceding a clip by the end of another (augmented) training clip
+    context_s: list[float] = field(default_factory=lambda: [0.3, 1.5])  # [low, high] seconds of that context
+    cut_prob: float = 0.0  # probability of cutting a keyword clip mid-word, relabelled ``cut_label``
+    cut_fraction: list[float] = field(default_factory=lambda: [0.2, 0.6])  # share of the word's speech kept
+    cut_label: str = "_unknown_"
+
+    @property
+    def stream_enabled(self) -> bool:
+        return bool(self.context_prob or self.cut_prob)
 
     @property
     def waveform_enabled(self) -> bool:

@@ -5,6 +5,7 @@ refractory period and the event span (``PosteriorDetector``, ``replay``). Shared
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -102,3 +103,45 @@ def replay(posteriors, labels, config: KeywordConfig, hop: float | None = None) 
         if event is not None:
             events.append(event)
     return events
+
+
+class StepWindows:
+    """The windows of an encoder-stream spotter: encoder outputs arrive in pieces; a window ends
+    every ``hop`` steps and holds the last ``width`` steps before its end (fewer at the start).
+
+    ``concatenate`` joins pieces (``np.concatenate`` or ``torch.cat``), so the torch spotter and
+    the torch-free runtime cut the same windows. Memory: ``width`` steps plus those not yet scored.
+    """
+
+    def __init__(self, width: int, hop: int, concatenate) -> None:
+        if width < 1 or hop < 1:
+            raise ConfigError(f"window width and hop must be >= 1 step, got {width}/{hop}")
+        self.width, self.hop, self.concatenate = width, hop, concatenate
+        self.reset()
+
+    def reset(self) -> None:
+        self.recent = None  # (<= width + unscored, dim) the newest outputs
+        self.total = 0  # outputs pushed since the reset
+        self._scored = 0  # the end (in steps) of the last window handed out
+
+    def push(self, outputs) -> list:
+        """(steps, dim) new outputs -> ``[(end step, (<= width, dim) window), ...]`` for every window
+        that ends within them."""
+        if len(outputs) == 0:
+            return []
+        self.recent = outputs if self.recent is None else self.concatenate([self.recent, outputs])
+        self.total += len(outputs)
+        windows = []
+        while self._scored + self.hop <= self.total:
+            self._scored += self.hop
+            upto = len(self.recent) - (self.total - self._scored)
+            windows.append((self._scored, self.recent[max(0, upto - self.width) : upto]))
+        self.recent = self.recent[-(self.width + self.total - self._scored) :]
+        return windows
+
+
+def stream_hop_steps(hop: float, chunk_size: int, frame_shift: float) -> int:
+    """An encoder-stream spotter's hop in encoder steps: the first multiple of the steps the encoder
+    emits at once (``chunk_size``, or 1 for a unidirectional model) that reaches ``hop`` seconds."""
+    unit = chunk_size or 1
+    return unit * max(1, math.ceil(hop / (unit * frame_shift) - 1e-6))

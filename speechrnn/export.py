@@ -185,6 +185,7 @@ def export_config(model, mode: str, graphs: dict[str, Any], quantize: str | None
             "hidden_size": config.hidden_size,
             "output_size": model.encoder.output_size,
         },
+        "pool_window": config.pool_window,  # classifiers: head.onnx pools the last N outputs (0 = all)
         "frame_shift": config.frame_shift,
         "graphs": {k: v for k, v in graphs.items() if k != "state"},
         "state": graphs["state"],

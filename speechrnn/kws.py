@@ -1,13 +1,21 @@
-"""Keyword / command detection with a classifier over a sliding window of a stream.
+"""Keyword / command detection over a stream with a classifier.
 
-Every ``hop`` seconds the classifier scores the last ``window`` seconds of audio; the
-class posteriors of the last ``smoothing`` windows are averaged (``PosteriorDetector``); when
+Two ways to score "the last ``window`` seconds" every hop:
+
+- **sliding window** (any classifier): every ``hop`` seconds the model runs on the last
+  ``window`` seconds of audio, so a 1 s window at a 0.1 s hop encodes each second ten times;
+- **encoder stream** (a chunked or unidirectional model trained with ``model.pool_window``,
+  e.g. by ``data.stream_examples``): the encoder runs once over the stream with its state
+  carried (``stream_features.EncoderStream``) and the head pools its last ``pool_window``
+  outputs each time a chunk is encoded (every ``chunk_size`` steps, 0.12 s for the commands
+  model); the work per second of audio is one encoder pass.
+
+The class posteriors of the last ``smoothing`` windows are averaged (``PosteriorDetector``); when
 a keyword (any class that is not a filler such as ``_unknown_`` or ``_silence_``) reaches its
 threshold (``threshold``, or a per-label one from ``thresholds``) and no detection happened in
-the last ``refractory`` seconds, an event
-``(label, start, end, score)`` is emitted. ``start``/``end`` are the span of the
-smoothed windows that were above the threshold (seconds from the stream start), so
-they bracket the keyword rather than time it exactly.
+the last ``refractory`` seconds, an event ``(label, start, end, score)`` is emitted. ``start``/``end``
+are the span of the smoothed windows that were above the threshold (seconds from the stream
+start), so they bracket the keyword rather than time it exactly.
 """
 
 from __future__ import annotations
@@ -21,19 +29,33 @@ from speechrnn.detect import (  # noqa: F401 - re-exported: the spotter's settin
     KeywordConfig,
     KeywordEvent,
     PosteriorDetector,
+    StepWindows,
     replay,
+    stream_hop_steps,
 )
 from speechrnn.errors import ConfigError, ModelError
 
 
+def streams_encoder(model) -> bool:
+    """Whether ``KeywordSpotter`` runs ``model`` as an encoder stream: a windowed head (``pool_window``)
+    over an encoder that streams (chunked or unidirectional) with global (or no) normalisation."""
+    config, encoder = model.config, model.encoder
+    streamable = bool(encoder.chunk_size) or encoder.layers[0].backward_gru is None
+    return bool(config.pool_window) and streamable and config.normalization != "utterance"
+
+
 class KeywordSpotter:
-    """Stateful detector; ``accept(samples)`` takes model-rate float32 audio and returns ``StreamEvent``s."""
+    """Stateful detector; ``accept(samples)`` takes model-rate float32 audio and returns ``StreamEvent``s.
+
+    ``hop`` (seconds) is how often a window is scored: ``config.hop`` for a sliding window; for an
+    encoder stream, the first multiple of the model's chunk that reaches ``config.hop``.
+    """
 
     def __init__(self, model, config: KeywordConfig | None = None, scorer=None, vad=None) -> None:
         """``scorer(window (samples,) float32) -> (classes,) probabilities`` replaces the model's forward
         (for other detectors over the same labels); by default the model scores each window.
-        ``vad``: a ``vad.SileroVAD`` (16 kHz models): a window without a speech frame is not scored
-        and counts as silence (no detection, and no model run)."""
+        ``vad``: a ``vad.SileroVAD`` (16 kHz models): a window without a speech frame counts as
+        silence (no detection; a sliding window then runs no model)."""
         if model.config.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model.eval()
@@ -42,8 +64,19 @@ class KeywordSpotter:
         self.config = config or KeywordConfig()
         rate = model.config.sample_rate
         self.sample_rate = rate
+        self.encoder_stream = None
+        if scorer is None and streams_encoder(model):
+            from speechrnn.stream_features import EncoderStream  # noqa: PLC0415
+
+            self.encoder_stream = EncoderStream(model)
+            step = model.config.frame_shift
+            self.hop_steps = stream_hop_steps(self.config.hop, model.encoder.chunk_size, step)
+            self.hop = self.hop_steps * step
+            self._steps = StepWindows(model.config.pool_window, self.hop_steps, torch.cat)
+        else:
+            self.hop = self.config.hop
         self.window = int(round(self.config.window * rate))
-        self.hop = int(round(self.config.hop * rate))
+        self._hop_samples = int(round(self.config.hop * rate))
         self.detector = PosteriorDetector(model.config.labels, self.config)
         labels = model.config.labels
         self._silence = torch.zeros(len(labels))  # the posterior of a window the VAD closed
@@ -59,11 +92,50 @@ class KeywordSpotter:
         self._samples = 0  # samples seen in the stream
         self._since_hop = 0
         self.last_posterior: torch.Tensor | None = None  # (classes,) of the last scored window
+        if self.encoder_stream is not None:
+            self.encoder_stream.reset()
+            self._steps.reset()
         self.detector.reset()
         if self.vad is not None:
             self.vad.reset()
 
+    def accept(self, samples: np.ndarray) -> list:
+        """Model-rate (n,) float32 samples -> list of ``decode.StreamEvent`` detections."""
+        events = []
+        for end, posterior in self.windows(samples):
+            event = self.detector.push(end, posterior.numpy())
+            if event is not None:
+                events.append(
+                    StreamEvent("detection", event.label, event.start, event.end, (), event.label, event.score)
+                )
+        return events
+
     @torch.inference_mode()
+    def windows(self, samples: np.ndarray) -> list[tuple[float, torch.Tensor]]:
+        """Model-rate (n,) float32 samples -> ``(end seconds, (classes,) posteriors)`` of each window
+        scored now (what ``accept`` passes to its ``PosteriorDetector``)."""
+        if self.encoder_stream is not None:
+            return self._stream_windows(samples)
+        scored = []
+        begin = 0
+        while begin < samples.size:
+            take = min(self._hop_samples - self._since_hop, samples.size - begin)
+            if self.vad is not None:
+                self.vad.accept(samples[begin : begin + take])
+            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
+            self._since_hop += take
+            self._samples += take
+            begin += take
+            if self._since_hop < self._hop_samples:
+                continue
+            self._since_hop = 0
+            if self.vad is not None and not self.vad.speech(self.config.window):
+                self.last_posterior = self._silence
+            else:
+                self.last_posterior = self._score_window()
+            scored.append((self._samples / self.sample_rate, self.last_posterior))
+        return scored
+
     def _score_window(self) -> torch.Tensor:
         if self.scorer is not None:
             return torch.as_tensor(self.scorer(self._audio.copy()), dtype=torch.float32)
@@ -71,33 +143,21 @@ class KeywordSpotter:
         logits, _ = self.model(audio)
         return logits[0].float().softmax(dim=-1).cpu()
 
-    def accept(self, samples: np.ndarray) -> list:
-        """Model-rate (n,) float32 samples -> list of ``decode.StreamEvent`` detections."""
-
-        events = []
-        begin = 0
-        while begin < samples.size:
-            take = min(self.hop - self._since_hop, samples.size - begin)
-            if self.vad is not None:
-                self.vad.accept(samples[begin : begin + take])
-            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
-            self._since_hop += take
-            self._samples += take
-            begin += take
-            if self._since_hop < self.hop:
-                continue
-            self._since_hop = 0
-            end = self._samples / self.sample_rate
+    def _stream_windows(self, samples: np.ndarray) -> list[tuple[float, torch.Tensor]]:
+        """Encoder stream: encode the new audio once; score the last ``pool_window`` outputs every hop."""
+        if self.vad is not None:
+            self.vad.accept(samples)
+        self._samples += samples.size
+        out = self.encoder_stream.accept(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+        scored = []
+        for end, window in self._steps.push(out):
             if self.vad is not None and not self.vad.speech(self.config.window):
                 self.last_posterior = self._silence
             else:
-                self.last_posterior = self._score_window()
-            event = self.detector.push(end, self.last_posterior.numpy())
-            if event is not None:
-                events.append(
-                    StreamEvent("detection", event.label, event.start, event.end, (), event.label, event.score)
-                )
-        return events
+                lengths = torch.tensor([window.size(0)], device=window.device)
+                self.last_posterior = self.model.output(window[None], lengths)[0].float().softmax(dim=-1).cpu()
+            scored.append((end * self.model.config.frame_shift, self.last_posterior))
+        return scored
 
 
 def score_detections(

@@ -69,6 +69,7 @@ class ModelConfig:
     right_context: int = 0  # encoder frames of lookahead for each chunk
     dropout: float = 0.1
     pooling: str = "attention"  # classify head: "mean" or "attention" over valid frames
+    pool_window: int = 0  # classify head: pool only the last N encoder steps (a stream spotter's window); 0 = all
 
     def __post_init__(self) -> None:
         choices = {
@@ -90,6 +91,10 @@ class ModelConfig:
             raise ConfigError("model.chunk_size applies to bidirectional models; set model.bidirectional=true")
         if self.right_context and not self.chunk_size:
             raise ConfigError("model.right_context needs model.chunk_size > 0")
+        if self.pool_window < 0:
+            raise ConfigError("model.pool_window must be >= 0")
+        if self.pool_window and self.head != "classify":
+            raise ConfigError("model.pool_window applies to the classify head")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -346,22 +351,30 @@ class GRUEncoder(nn.Module):
 
 
 class ClassifyHead(nn.Module):
-    """Pool valid frames (mean or attention) and map to class logits: (batch, steps, dim) -> (batch, classes)."""
+    """Pool valid frames (mean or attention) and map to class logits: (batch, steps, dim) -> (batch, classes).
 
-    def __init__(self, input_size: int, num_classes: int, pooling: str) -> None:
+    With ``window`` > 0 only the last ``window`` valid steps of each item are pooled: a model
+    trained so (clips after random preceding speech) scores "the last second" of a stream from
+    encoder outputs computed once, which is how ``kws.KeywordSpotter`` runs a streaming encoder.
+    """
+
+    def __init__(self, input_size: int, num_classes: int, pooling: str, window: int = 0) -> None:
         super().__init__()
         self.pooling = pooling
+        self.window = window
         # no bias: it would cancel in the softmax and only collect rounding noise
         self.attention = nn.Linear(input_size, 1, bias=False) if pooling == "attention" else None
         self.output = nn.Linear(input_size, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = lengths_to_mask(lengths, x.size(1))
+        if self.window:
+            mask &= torch.arange(x.size(1), device=x.device)[None, :] >= (lengths - self.window)[:, None]
         if self.attention is not None:
             scores = self.attention(x).squeeze(-1).masked_fill(~mask, float("-inf"))
             weights = scores.softmax(dim=1)
         else:
-            weights = mask.to(x.dtype) / lengths.clamp(min=1)[:, None].to(x.dtype)
+            weights = mask.to(x.dtype) / mask.sum(dim=1).clamp(min=1)[:, None].to(x.dtype)
         return self.output((weights.unsqueeze(-1) * x).sum(dim=1))
 
 
@@ -379,7 +392,9 @@ class SpeechRNN(nn.Module):
         self.encoder = GRUEncoder(self.subsampling.output_dim, config)
         self.dropout = nn.Dropout(config.dropout)
         if config.head == "classify":
-            self.head = ClassifyHead(self.encoder.output_size, config.num_outputs, config.pooling)
+            self.head = ClassifyHead(
+                self.encoder.output_size, config.num_outputs, config.pooling, config.pool_window
+            )
         else:
             self.head = nn.Linear(self.encoder.output_size, config.num_outputs)
 
@@ -416,8 +431,9 @@ class SpeechRNN(nn.Module):
         x = self.dropout(self.encoder(x, steps))
         return self.output(x, steps), steps
 
-    def output(self, encoded: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        """Apply the head to encoder outputs (batch, steps, dim)."""
+    def output(self, encoded: torch.Tensor, steps: torch.Tensor | None) -> torch.Tensor:
+        """Apply the head to encoder outputs (batch, steps, dim): (batch, classes) logits over the valid
+        ``steps`` (batch,) of each item, or CTC log-probabilities (batch, steps, outputs) (``steps`` unused)."""
         if self.config.head == "classify":
             return self.head(encoded, steps)
         return self.head(encoded).float().log_softmax(dim=-1)

@@ -36,6 +36,7 @@ from speechrnn.augment import WaveformAugment, spec_augment
 from speechrnn.config import TrainConfig
 from speechrnn.data.dataset import BucketBatchSampler, ManifestDataset, collate_batch, vocabulary
 from speechrnn.data.manifest import read_manifest
+from speechrnn.data.stream_examples import StreamExamples
 from speechrnn.decode import greedy_path, label_scores
 from speechrnn.device import resolve_device
 from speechrnn.errors import ConfigError, DataError, ModelError
@@ -125,11 +126,11 @@ def fit_normalizer(model: SpeechRNN, dataset: ManifestDataset, count: int, seed:
         return
     indices = random.Random(seed).sample(range(len(dataset)), min(count, len(dataset)))
     total, total_sq, frames = 0.0, 0.0, 0
-    augment, dataset.augment = dataset.augment, None
+    (augment, compose), dataset.augment, dataset.compose = (dataset.augment, dataset.compose), None, None
     for i in indices:
         feats = model.frontend(dataset[i][0].unsqueeze(0))[0].double()
         total, total_sq, frames = total + feats.sum(0), total_sq + (feats**2).sum(0), frames + feats.size(0)
-    dataset.augment = augment
+    dataset.augment, dataset.compose = augment, compose
     mean = total / frames
     model.normalizer.set_statistics(mean.float(), (total_sq / frames - mean**2).clamp(min=0).sqrt().float())
 
@@ -335,7 +336,12 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     mc = model.config
     noise_files = [u.audio for u in read_manifest(config.data.noise)] if config.data.noise else []
     augment = WaveformAugment(config.augment, mc.sample_rate, noise_files) if config.augment.waveform_enabled else None
-    train_set = ManifestDataset(utterances, mc.labels, mc.head, mc.unit, mc.sample_rate, augment, config.train.seed)
+    compose = None
+    if config.augment.stream_enabled:
+        compose = StreamExamples(config.augment, Vocabulary.from_config(mc), mc.sample_rate)
+    train_set = ManifestDataset(
+        utterances, mc.labels, mc.head, mc.unit, mc.sample_rate, augment, config.train.seed, compose
+    )
     valid_set = ManifestDataset(valid_utterances, mc.labels, mc.head, mc.unit, mc.sample_rate)
     if not config.train.init_from:  # a fine-tuned model keeps the normalisation its weights learnt with
         fit_normalizer(model, train_set, config.data.normalization_utterances, config.train.seed)

@@ -158,3 +158,15 @@ def test_cli_exports_and_names_errors_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip() == f"speechrnn export: error: {tmp_path / 'missing.pt'}: no such model file"
     assert not (tmp_path / "x").exists()
+
+
+def test_a_windowed_classifier_pools_the_same_last_steps_in_the_runtime(tmp_path):
+    from speechrnn.runtime.model import load
+
+    model = make_model("classify", chunk_size=4, right_context=2, pool_window=5, subsampling="stack")
+    folder = export_onnx(model, tmp_path / "m")
+    assert json.loads((folder / "config.json").read_text())["pool_window"] == 5
+    audio = (0.1 * np.random.default_rng(0).standard_normal(24000)).astype(np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(audio)[None])[0][0].numpy()
+    np.testing.assert_allclose(load(folder).outputs(audio), want, atol=1e-4)

@@ -174,3 +174,56 @@ def test_per_label_thresholds_and_replay_give_the_live_decisions():
     assert [t for e in replayed for t in (e.start, e.end)] == pytest.approx([t for e in live for t in (e.start, e.end)])
     with pytest.raises(ConfigError, match="'high'"):
         KeywordConfig(thresholds=(("high", 1.5),))
+
+
+def windowed_classifier(**overrides) -> SpeechRNN:
+    """A chunked classifier whose head pools the last 8 encoder steps (0.24 s): an encoder-stream spotter."""
+    torch.manual_seed(3)
+    values = dict(
+        head="classify", labels=LABELS, n_mels=40, hidden_size=16, num_layers=2, subsampling="stack",
+        chunk_size=4, right_context=2, pool_window=8, pooling="attention",
+    )  # fmt: skip
+    model = SpeechRNN(ModelConfig(**{**values, **overrides}))
+    model.normalizer.set_statistics(torch.randn(40) - 5, torch.rand(40) + 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("chunk", [1, 333, 1600, 16000])
+def test_an_encoder_stream_spotter_scores_the_windowed_head_of_the_offline_encoder(chunk):
+    model = windowed_classifier()
+    audio, _ = constructed_stream([("low", 0.4), ("high", 1.6)], 3.0)
+    spotter = KeywordSpotter(model, KeywordConfig(hop=0.1))
+    assert spotter.encoder_stream is not None and spotter.hop == pytest.approx(0.12)  # one 4-step chunk
+    windows = []
+    for begin in range(0, audio.size, chunk):
+        windows += spotter.windows(audio[begin : begin + chunk])
+    with torch.inference_mode():
+        feats, lengths = model.features(torch.from_numpy(audio)[None], torch.tensor([audio.size]))
+        steps = model.subsampling.output_lengths(lengths)
+        encoded = model.encoder(model.subsampling(feats), steps)
+        # every window the stream can finish (its chunk's right context has arrived) is scored
+        assert len(windows) == (int(steps[0]) - 2) // 4
+        for k, (end, posterior) in enumerate(windows, start=1):
+            assert end == pytest.approx(k * 4 * model.config.frame_shift)
+            expected = model.output(encoded[:, : 4 * k], torch.tensor([4 * k])).softmax(dim=-1)[0]
+            torch.testing.assert_close(posterior, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_an_encoder_stream_spotter_keeps_only_its_window_and_a_coarser_hop_skips_windows():
+    model = windowed_classifier()
+    audio, _ = constructed_stream([("low", 0.4)], 20.0)
+    fine = KeywordSpotter(model, KeywordConfig(hop=0.1))
+    coarse = KeywordSpotter(model, KeywordConfig(hop=0.2, smoothing=1))  # two chunks: 0.24 s
+    assert coarse.hop == pytest.approx(0.24)
+    fine_windows = [w for b in range(0, audio.size, 1600) for w in fine.windows(audio[b : b + 1600])]
+    coarse_windows = [w for b in range(0, audio.size, 1600) for w in coarse.windows(audio[b : b + 1600])]
+    assert fine._steps.recent.size(0) <= 8 + 4  # memory: the window (and a chunk), not the stream
+    assert [e for e, _ in coarse_windows] == pytest.approx([e for e, _ in fine_windows[1::2]])
+    for (_, a), (_, b) in zip(coarse_windows, fine_windows[1::2]):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_windowed_model_that_cannot_stream_slides_its_window():
+    model = windowed_classifier(chunk_size=0, right_context=0)  # full bidirectional: re-run each window
+    spotter = KeywordSpotter(model, KeywordConfig(hop=0.1))
+    assert spotter.encoder_stream is None and spotter.hop == 0.1

@@ -83,6 +83,22 @@ def test_batched_pass_scores_exactly_the_live_spotters_windows(tmp_path):
     np.testing.assert_allclose(batched, np.stack(live), atol=1e-5)
 
 
+def test_an_encoder_stream_model_is_scored_by_the_live_spotters_one_pass(tmp_path):
+    kws_eval = load_script()
+    torch.manual_seed(0)
+    config = ModelConfig(
+        head="classify", labels=LABELS, hidden_size=8, num_layers=1, chunk_size=4, right_context=2, pool_window=20
+    )
+    model = SpeechRNN(config).eval()
+    audio = (0.1 * np.random.default_rng(1).standard_normal(int(12.5 * 16000))).astype(np.float32)
+    sf.write(tmp_path / "s.wav", audio, 16000, subtype="FLOAT")
+    spotter = KeywordSpotter(model, KeywordConfig(hop=0.1))
+    posteriors = kws_eval.spotter_posteriors(spotter, tmp_path / "s.wav")  # 10 s blocks
+    live = [p.numpy() for b in range(0, audio.size, 1600) for _, p in spotter.windows(audio[b : b + 1600])]
+    assert spotter.hop == pytest.approx(0.12) and posteriors.shape == (len(live), len(LABELS))
+    np.testing.assert_allclose(posteriors, np.stack(live), atol=1e-6)
+
+
 @needs_shared
 def test_a_tiny_real_stream_writes_its_table_and_det_png_from_valid_speakers_only(tmp_path):
     checkpoint = tmp_path / "tiny.pt"

@@ -11,6 +11,7 @@ from torch import nn
 from speechrnn.errors import ConfigError, ModelError
 from speechrnn.model import (
     BUNDLED_MODEL,
+    ClassifyHead,
     ModelConfig,
     SpeechRNN,
     load_checkpoint,
@@ -232,3 +233,26 @@ def test_the_bundled_model_loads_unchanged():
     model = load_model()
     assert model.config.labels == checkpoint["model_config"]["labels"]
     torch.testing.assert_close(model.normalizer.mean, checkpoint["state_dict"]["normalizer.mean"])
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_a_windowed_head_pools_only_the_last_valid_steps(pooling):
+    torch.manual_seed(0)
+    head = ClassifyHead(6, 3, pooling, window=4).eval()
+    whole = ClassifyHead(6, 3, pooling).eval()
+    whole.load_state_dict(head.state_dict())
+    x = torch.randn(2, 10, 6)
+    lengths = torch.tensor([10, 7])
+    changed = x.clone()
+    changed[0, :6] = 9.0  # before item 0's window
+    changed[1, :3] = 9.0  # before item 1's window
+    changed[1, 7:] = -9.0  # item 1's padding
+    with torch.no_grad():
+        out = head(x, lengths)
+        torch.testing.assert_close(head(changed, lengths), out)
+        torch.testing.assert_close(out[0], whole(x[:1, 6:], torch.tensor([4]))[0])
+        torch.testing.assert_close(out[1], whole(x[1:, 3:7], torch.tensor([4]))[0])
+        # shorter than the window: all valid steps
+        torch.testing.assert_close(head(x[:, :3], torch.tensor([3, 2])), whole(x[:, :3], torch.tensor([3, 2])))
+    with pytest.raises(ConfigError, match="pool_window"):
+        ModelConfig(head="classify", labels=["a"], pool_window=-1)

@@ -35,11 +35,14 @@ MODES = {
     "full": dict(),
     "conv-chunked": dict(subsampling="conv", chunk_size=3, right_context=1),
     "utterance-norm": dict(normalization="utterance", chunk_size=2, right_context=1),
+    "windowed": dict(chunk_size=4, right_context=2, subsampling="stack", pool_window=10),
 }
 
 
 def make_model(head: str, **overrides) -> SpeechRNN:
     torch.manual_seed(0)
+    if head == "ctc":
+        overrides.pop("pool_window", None)  # a classifier's setting: "windowed" CTC is the chunked model
     labels = [str(i) for i in range(10)] if head == "ctc" else ["yes", "no", "_unknown_"]
     model = SpeechRNN(ModelConfig(head=head, labels=labels, hidden_size=32, num_layers=2, **overrides)).eval()
     model.normalizer.set_statistics(torch.full((80,), -8.0), torch.full((80,), 4.0))
@@ -136,8 +139,9 @@ def test_stream_events_equal_torch_for_random_chunkings(exported, kind):
         assert any(e.kind == "final" for e in got)
 
 
-def test_classifier_stream_final_and_int16_input(exported):
-    model, onnx_model = exported("chunked", "classify")
+@pytest.mark.parametrize("kind", ["chunked", "windowed"])
+def test_classifier_stream_final_and_int16_input(exported, kind):
+    model, onnx_model = exported(kind, "classify")
     audio = (speechlike(1.5, 4) * 32767).astype(np.int16)
     want = stream(StreamingRecognizer(model), audio, 16000, [1234])
     got = stream(runtime.StreamingRecognizer(onnx_model), audio, 16000, [1234])
@@ -147,6 +151,34 @@ def test_classifier_stream_final_and_int16_input(exported):
     recognizer.reset()
     recognizer.accept_waveform(audio)
     assert recognizer.finalize().label == model.transcribe(audio.astype(np.float32) / 32768).label
+
+
+@pytest.mark.parametrize("kind", ["windowed", "chunked"])
+def test_spotter_windows_and_detections_equal_torch(exported, kind):
+    """An encoder-stream spotter (windowed model) and a sliding one score the same windows as torch's."""
+    from speechrnn.kws import KeywordConfig, KeywordSpotter
+
+    model, onnx_model = exported(kind, "classify")
+    audio = np.concatenate([speechlike(1.3, 5), np.zeros(8000, np.float32), speechlike(2.2, 6)])
+    settings = dict(hop=0.1, smoothing=2, threshold=0.34, refractory=0.3)
+    torch_spotter, onnx_spotter = (
+        KeywordSpotter(model, KeywordConfig(**settings)),
+        runtime.KeywordSpotter(onnx_model, **settings),
+    )
+    assert (torch_spotter.encoder_stream is None) == (onnx_spotter.encoder_stream is None) == (kind == "chunked")
+    assert onnx_spotter.hop == pytest.approx(torch_spotter.hop)
+    want, got, want_events, got_events = [], [], [], []
+    for begin in range(0, audio.size, 777):
+        piece = audio[begin : begin + 777]
+        want += torch_spotter.windows(piece)
+        got += onnx_spotter.windows(piece)
+    assert [end for end, _ in got] == pytest.approx([end for end, _ in want])
+    np.testing.assert_allclose(np.stack([p for _, p in got]), np.stack([p.numpy() for _, p in want]), atol=1e-4)
+    torch_spotter.reset(), onnx_spotter.reset()
+    for begin in range(0, audio.size, 1600):
+        want_events += torch_spotter.accept(audio[begin : begin + 1600])
+        got_events += onnx_spotter.accept(audio[begin : begin + 1600])
+    assert want_events and [event_key(e) for e in got_events] == [event_key(e) for e in want_events]
 
 
 @pytest.mark.skipif(not FSDD_CLIPS, reason=fsdd_missing_reason())

@@ -77,6 +77,8 @@ class ManifestDataset(torch.utils.data.Dataset):
     runs in the DataLoader workers, on the CPU. Items are fetched by index or by
     ``(index, epoch)`` (what ``BucketBatchSampler(with_epoch=True)`` yields); the generator is
     seeded from ``(seed, epoch, index)``, so an augmentation depends on nothing else.
+    ``compose`` (optional, ``data.stream_examples.StreamExamples``) then turns the clip into a
+    stream spotter's window (context from another training clip, keywords cut mid-word).
     """
 
     def __init__(
@@ -88,11 +90,12 @@ class ManifestDataset(torch.utils.data.Dataset):
         sample_rate: int = 16000,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         seed: int = 0,
+        compose: Callable | None = None,
     ) -> None:
         self.utterances = list(utterances)
         self.head, self.unit, self.sample_rate = head, unit, sample_rate
         self.vocabulary = Vocabulary(tuple(labels), head, unit)
-        self.augment, self.seed = augment, seed
+        self.augment, self.seed, self.compose = augment, seed, compose
         self.targets = [targets_for(u, self.vocabulary) for u in self.utterances]  # fail early
         self.speakers, self.speaker_ids = speaker_ids(self.utterances)
 
@@ -101,10 +104,15 @@ class ManifestDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, list[int], int]:
         i, epoch = key if isinstance(key, tuple) else (key, 0)
+        rng = np.random.default_rng((self.seed, epoch, i))
+        audio, targets = self._augmented(i, rng), self.targets[i]
+        if self.compose is not None:
+            audio, targets = self.compose(audio, targets, rng, lambda r: self._augmented(int(r.integers(len(self))), r))
+        return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), targets, self.speaker_ids[i]
+
+    def _augmented(self, i: int, rng: np.random.Generator) -> np.ndarray:
         audio = load_utterance(self.utterances[i], self.sample_rate)
-        if self.augment is not None:
-            audio = self.augment(audio, np.random.default_rng((self.seed, epoch, i)))
-        return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self.targets[i], self.speaker_ids[i]
+        return audio if self.augment is None else self.augment(audio, rng)
 
 
 def collate_batch(items: Sequence[tuple[torch.Tensor, list[int], int]]) -> dict[str, torch.Tensor]:
