@@ -51,11 +51,14 @@ class KeywordSpotter:
     encoder stream, the first multiple of the model's chunk that reaches ``config.hop``.
     """
 
-    def __init__(self, model, config: KeywordConfig | None = None, scorer=None, vad=None) -> None:
+    def __init__(
+        self, model, config: KeywordConfig | None = None, scorer=None, vad=None, encoder_stream: bool = True
+    ) -> None:
         """``scorer(window (samples,) float32) -> (classes,) probabilities`` replaces the model's forward
         (for other detectors over the same labels); by default the model scores each window.
         ``vad``: a ``vad.SileroVAD`` (16 kHz models): a window without a speech frame counts as
-        silence (no detection; a sliding window then runs no model)."""
+        silence (no detection; a sliding window then runs no model).
+        ``encoder_stream=False`` slides the window even over a model that could stream (to compare)."""
         if model.config.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model.eval()
@@ -65,7 +68,7 @@ class KeywordSpotter:
         rate = model.config.sample_rate
         self.sample_rate = rate
         self.encoder_stream = None
-        if scorer is None and streams_encoder(model):
+        if encoder_stream and scorer is None and streams_encoder(model):
             from speechrnn.stream_features import EncoderStream  # noqa: PLC0415
 
             self.encoder_stream = EncoderStream(model)

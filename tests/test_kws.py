@@ -227,3 +227,7 @@ def test_a_windowed_model_that_cannot_stream_slides_its_window():
     model = windowed_classifier(chunk_size=0, right_context=0)  # full bidirectional: re-run each window
     spotter = KeywordSpotter(model, KeywordConfig(hop=0.1))
     assert spotter.encoder_stream is None and spotter.hop == 0.1
+    sliding = KeywordSpotter(windowed_classifier(), KeywordConfig(hop=0.1), encoder_stream=False)  # asked to slide
+    audio, _ = constructed_stream([("low", 0.2)], 1.5)
+    ends = [end for end, _ in sliding.windows(audio)]
+    assert sliding.encoder_stream is None and ends == pytest.approx([0.1 * k for k in range(1, 16)])
