@@ -94,6 +94,7 @@ _SECTION_CLASSES = {
     "train": RunConfig,
 }
 
+
 # --- the one type and range check of every section ------------------------------------------------
 # Types come from the dataclass field annotations; a number must be finite and, unless listed
 # here, >= 0 (list elements, such as gain_db's dB, may be negative).

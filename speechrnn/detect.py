@@ -145,3 +145,37 @@ def stream_hop_steps(hop: float, chunk_size: int, frame_shift: float) -> int:
     emits at once (``chunk_size``, or 1 for a unidirectional model) that reaches ``hop`` seconds."""
     unit = chunk_size or 1
     return unit * max(1, math.ceil(hop / (unit * frame_shift) - 1e-6))
+
+
+class SlidingWindow:
+    """The windows of a sliding-window spotter: the last ``width`` samples (zeros before the stream
+    starts) every ``hop`` samples. ``push(samples)`` -> ``[(upto, end, window), ...]``: ``upto`` is how
+    many of the pushed samples the window includes (what a VAD must have heard by then), ``end`` the
+    stream's samples up to the window's end, ``window`` a (width,) float32 array of its own. Shared
+    by the torch spotter and the runtime's.
+    """
+
+    def __init__(self, width: int, hop: int) -> None:
+        if width < 1 or hop < 1:
+            raise ConfigError(f"window width and hop must be >= 1 sample, got {width}/{hop}")
+        self.width, self.hop = width, hop
+        self.reset()
+
+    def reset(self) -> None:
+        self.audio = np.zeros(self.width, dtype=np.float32)  # the last `width` samples
+        self.samples = 0  # samples pushed since the reset
+        self._since_hop = 0
+
+    def push(self, samples: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+        windows = []
+        begin = 0
+        while begin < samples.size:
+            take = min(self.hop - self._since_hop, samples.size - begin)
+            self.audio = np.concatenate([self.audio[take:], samples[begin : begin + take]])
+            self._since_hop += take
+            self.samples += take
+            begin += take
+            if self._since_hop == self.hop:
+                self._since_hop = 0
+                windows.append((begin, self.samples, self.audio))
+        return windows

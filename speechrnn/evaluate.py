@@ -36,7 +36,6 @@ DECODERS = ("greedy", "beam")  # the default pair
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
 
 
-
 def utterance_name(utterance: Utterance) -> str:
     """The manifest id, else the audio path (with the offset for a segment)."""
     if utterance.id:

@@ -61,4 +61,3 @@ def run_command(name: str, run, args: argparse.Namespace, stopped_hint: str = ""
         except KeyboardInterrupt:
             print(f"{prog} {name}: interrupted{stopped_hint}", file=sys.stderr)
             return 130
-

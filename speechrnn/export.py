@@ -69,7 +69,7 @@ def resolve_model(name: str | os.PathLike) -> Path:
 
 
 def encoder_mode(config) -> str:
-    """"chunked", "unidirectional" or "full" (bidirectional over the whole utterance)."""
+    """ "chunked", "unidirectional" or "full" (bidirectional over the whole utterance)."""
     if not config.bidirectional:
         return "unidirectional"
     return "chunked" if config.chunk_size else "full"

@@ -21,13 +21,26 @@ _RULES = {
     "in [0, 1)": lambda v: 0 <= v < 1,
 }
 RANGES = {
-    **{f"model.{k}": "> 0" for k in ("sample_rate", "n_fft", "hop_length", "n_mels", "subsampling_factor",
-                                      "conv_channels", "hidden_size", "num_layers")},
+    **{
+        f"model.{k}": "> 0"
+        for k in (
+            "sample_rate",
+            "n_fft",
+            "hop_length",
+            "n_mels",
+            "subsampling_factor",
+            "conv_channels",
+            "hidden_size",
+            "num_layers",
+        )
+    },
     "model.dropout": "in [0, 1)",
     "data.max_seconds": "> 0",
     "data.normalization_utterances": "> 0",
-    **{f"augment.{k}": "in [0, 1]" for k in ("band_limit_prob", "noise_prob", "eq_prob", "tone_prob",
-                                              "spec_time_width")},
+    **{
+        f"augment.{k}": "in [0, 1]"
+        for k in ("band_limit_prob", "noise_prob", "eq_prob", "tone_prob", "spec_time_width")
+    },
     "augment.freq_warp": "in [0, 1)",
     "optim.grad_clip": "> 0",
     "optim.min_lr_ratio": "in [0, 1]",
@@ -64,8 +77,10 @@ def _checked(value: Any, annotation) -> Any:
             raise TypeError
         return value
     if annotation in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            annotation is int and not isinstance(value, int)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (annotation is int and not isinstance(value, int))
         ):
             raise TypeError
         if not math.isfinite(value):

@@ -29,6 +29,7 @@ from speechrnn.detect import (  # noqa: F401 - re-exported: the spotter's settin
     KeywordConfig,
     KeywordEvent,
     PosteriorDetector,
+    SlidingWindow,
     StepWindows,
     replay,
     stream_hop_steps,
@@ -78,8 +79,7 @@ class KeywordSpotter:
             self._steps = StepWindows(model.config.pool_window, self.hop_steps, torch.cat)
         else:
             self.hop = self.config.hop
-        self.window = int(round(self.config.window * rate))
-        self._hop_samples = int(round(self.config.hop * rate))
+        self._sliding = SlidingWindow(int(round(self.config.window * rate)), int(round(self.config.hop * rate)))
         self.detector = PosteriorDetector(model.config.labels, self.config)
         labels = model.config.labels
         self._silence = torch.zeros(len(labels))  # the posterior of a window the VAD closed
@@ -91,9 +91,7 @@ class KeywordSpotter:
         self.reset()
 
     def reset(self) -> None:
-        self._audio = np.zeros(self.window, dtype=np.float32)  # the last `window` samples (zeros = silence)
-        self._samples = 0  # samples seen in the stream
-        self._since_hop = 0
+        self._sliding.reset()
         self.last_posterior: torch.Tensor | None = None  # (classes,) of the last scored window
         if self.encoder_stream is not None:
             self.encoder_stream.reset()
@@ -120,29 +118,24 @@ class KeywordSpotter:
         if self.encoder_stream is not None:
             return self._stream_windows(samples)
         scored = []
-        begin = 0
-        while begin < samples.size:
-            take = min(self._hop_samples - self._since_hop, samples.size - begin)
+        heard = 0  # samples the VAD has heard
+        for upto, end, window in self._sliding.push(samples):
             if self.vad is not None:
-                self.vad.accept(samples[begin : begin + take])
-            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
-            self._since_hop += take
-            self._samples += take
-            begin += take
-            if self._since_hop < self._hop_samples:
-                continue
-            self._since_hop = 0
+                self.vad.accept(samples[heard:upto])
+                heard = upto
             if self.vad is not None and not self.vad.speech(self.config.window):
                 self.last_posterior = self._silence
             else:
-                self.last_posterior = self._score_window()
-            scored.append((self._samples / self.sample_rate, self.last_posterior))
+                self.last_posterior = self._score_window(window)
+            scored.append((end / self.sample_rate, self.last_posterior))
+        if self.vad is not None and heard < samples.size:
+            self.vad.accept(samples[heard:])
         return scored
 
-    def _score_window(self) -> torch.Tensor:
+    def _score_window(self, window: np.ndarray) -> torch.Tensor:
         if self.scorer is not None:
-            return torch.as_tensor(self.scorer(self._audio.copy()), dtype=torch.float32)
-        audio = torch.from_numpy(self._audio).to(self.model.device)[None]
+            return torch.as_tensor(self.scorer(window.copy()), dtype=torch.float32)
+        audio = torch.from_numpy(window).to(self.model.device)[None]
         logits, _ = self.model(audio)
         return logits[0].float().softmax(dim=-1).cpu()
 
@@ -150,7 +143,6 @@ class KeywordSpotter:
         """Encoder stream: encode the new audio once; score the last ``pool_window`` outputs every hop."""
         if self.vad is not None:
             self.vad.accept(samples)
-        self._samples += samples.size
         out = self.encoder_stream.accept(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
         scored = []
         for end, window in self._steps.push(out):

@@ -392,9 +392,7 @@ class SpeechRNN(nn.Module):
         self.encoder = GRUEncoder(self.subsampling.output_dim, config)
         self.dropout = nn.Dropout(config.dropout)
         if config.head == "classify":
-            self.head = ClassifyHead(
-                self.encoder.output_size, config.num_outputs, config.pooling, config.pool_window
-            )
+            self.head = ClassifyHead(self.encoder.output_size, config.num_outputs, config.pooling, config.pool_window)
         else:
             self.head = nn.Linear(self.encoder.output_size, config.num_outputs)
 
@@ -549,8 +547,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelError(f"{path}: not a speechrnn checkpoint (no model_config/state_dict)")
     for key in ("model_config", "state_dict"):
         if not isinstance(checkpoint[key], dict):
-            raise ModelError(f"{path}: not a speechrnn checkpoint ({key} is a {type(checkpoint[key]).__name__}, "
-                             "not a table)")
+            raise ModelError(
+                f"{path}: not a speechrnn checkpoint ({key} is a {type(checkpoint[key]).__name__}, not a table)"
+            )
     version = checkpoint.get("format", 1)
     if version != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: checkpoint format {version!r}, this speechrnn reads format {CHECKPOINT_FORMAT}")

@@ -47,6 +47,7 @@ from speechrnn.vocab import Vocabulary
 
 # --- distributed helpers -------------------------------------------------------------------------
 
+
 def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
     """(rank, world_size, device); starts a process group when launched by torchrun."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -79,6 +80,7 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
 
 
 # --- pieces of the loop --------------------------------------------------------------------------
+
 
 def build_model(config: TrainConfig, utterances) -> SpeechRNN:
     model_values = config.model.__dict__.copy()
@@ -115,8 +117,9 @@ def check_closed_set(model_config: ModelConfig, datasets) -> None:
     for dataset in datasets:
         for utterance, targets in zip(dataset.utterances, dataset.targets, strict=True):
             if len(targets) != 1:
-                raise DataError(f"{utterance.audio}: optim.closed_set needs one label per utterance, "
-                                f"got {len(targets)} tokens")
+                raise DataError(
+                    f"{utterance.audio}: optim.closed_set needs one label per utterance, got {len(targets)} tokens"
+                )
 
 
 @torch.no_grad()
@@ -144,8 +147,9 @@ def learning_rate_factor(step: int, total_steps: int, config) -> float:
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def item_losses(model_config: ModelConfig, outputs, steps, batch, label_smoothing: float,
-                closed_set: bool = False) -> torch.Tensor:
+def item_losses(
+    model_config: ModelConfig, outputs, steps, batch, label_smoothing: float, closed_set: bool = False
+) -> torch.Tensor:
     """(batch,) loss per utterance: CTC negative log-likelihood, cross-entropy, or (``closed_set``)
     cross-entropy over the CTC scores of every label."""
     if model_config.head == "classify":
@@ -153,8 +157,15 @@ def item_losses(model_config: ModelConfig, outputs, steps, batch, label_smoothin
     vocab = Vocabulary.from_config(model_config)
     if closed_set:  # one token per utterance (check_closed_set): the targets are the labels
         return F.cross_entropy(label_scores(outputs, steps), batch["targets"] - vocab.offset, reduction="none")
-    return F.ctc_loss(outputs.transpose(0, 1), batch["targets"], steps, batch["target_lengths"],
-                      blank=vocab.blank, reduction="none", zero_infinity=True)
+    return F.ctc_loss(
+        outputs.transpose(0, 1),
+        batch["targets"],
+        steps,
+        batch["target_lengths"],
+        blank=vocab.blank,
+        reduction="none",
+        zero_infinity=True,
+    )
 
 
 def count_errors(model_config: ModelConfig, outputs, steps, batch, closed_set: bool = False) -> tuple[float, float]:
@@ -197,8 +208,9 @@ def autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def validate(model: SpeechRNN, loader, device, amp: bool, speaker_table=None,
-             closed_set: bool = False) -> dict[str, float]:
+def validate(
+    model: SpeechRNN, loader, device, amp: bool, speaker_table=None, closed_set: bool = False
+) -> dict[str, float]:
     """Loss and error rate (accuracy errors or greedy WER) over this rank's share of ``loader``.
 
     ``speaker_table``: the validation speakers' normaliser statistics (``speaker_tables``), or None.
@@ -209,8 +221,9 @@ def validate(model: SpeechRNN, loader, device, amp: bool, speaker_table=None,
     for batch in loader:
         batch = to_device(batch, device)
         with autocast(device, amp):
-            outputs, steps = model(batch["audio"], batch["audio_lengths"],
-                                   feature_stats=batch_stats(speaker_table, batch))
+            outputs, steps = model(
+                batch["audio"], batch["audio_lengths"], feature_stats=batch_stats(speaker_table, batch)
+            )
         loss_sum += float(item_losses(model.config, outputs, steps, batch, 0.0, closed_set).sum())
         e, t = count_errors(model.config, outputs, steps, batch, closed_set)
         errors, total, items = errors + e, total + t, items + len(batch["audio"])
@@ -220,8 +233,12 @@ def validate(model: SpeechRNN, loader, device, amp: bool, speaker_table=None,
 
 def make_loader(dataset, sampler, num_workers: int, pin_memory: bool):
     return torch.utils.data.DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=collate_batch, num_workers=num_workers,
-        pin_memory=pin_memory, persistent_workers=num_workers > 0,
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_batch,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
     )
 
 
@@ -271,8 +288,18 @@ class RunLog:
     rewritten from the rows kept, so the logs continue exactly from the checkpoint, in one events file.
     """
 
-    FIELDS = ["epoch", "step", "lr", "train_loss", "valid_loss", "valid_error", "utts_per_s",
-              "audio_hours_per_hour", "peak_memory_mb", "elapsed_s"]
+    FIELDS = [
+        "epoch",
+        "step",
+        "lr",
+        "train_loss",
+        "valid_loss",
+        "valid_error",
+        "utts_per_s",
+        "audio_hours_per_hour",
+        "peak_memory_mb",
+        "elapsed_s",
+    ]
 
     def __init__(self, out_dir: Path, enabled: bool, resume_step: int | None = None) -> None:
         self.enabled = enabled
@@ -314,6 +341,7 @@ class RunLog:
 
 # --- the loop ------------------------------------------------------------------------------------
 
+
 def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Path:
     """Train with ``config``; returns the path of the best checkpoint."""
     rank, world_size, device = setup_distributed(config.train.device)
@@ -348,8 +376,11 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     if config.optim.closed_set:
         check_closed_set(mc, (train_set, valid_set))
     if mc.speaker_norm != "none" and main and not quiet:
-        print(f"speaker normalisation: statistics of {len(train_set.speakers)} training and "
-              f"{len(valid_set.speakers)} validation speakers", file=sys.stderr)
+        print(
+            f"speaker normalisation: statistics of {len(train_set.speakers)} training and "
+            f"{len(valid_set.speakers)} validation speakers",
+            file=sys.stderr,
+        )
     train_table, valid_table = speaker_tables(
         model, train_set, valid_set, config.train.seed, keep_reference=bool(config.train.init_from)
     )
@@ -357,12 +388,24 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     model.to(device)
 
     max_items = config.data.max_items or None
-    train_sampler = BucketBatchSampler([u.duration for u in utterances], config.data.max_seconds,
-                                       seed=config.train.seed, rank=rank, world_size=world_size, max_items=max_items,
-                                       with_epoch=True)
-    valid_sampler = BucketBatchSampler([u.duration for u in valid_utterances], config.data.max_seconds,
-                                       shuffle=False, rank=rank, world_size=world_size, max_items=max_items,
-                                       even_batches=False)  # every validation item counted once
+    train_sampler = BucketBatchSampler(
+        [u.duration for u in utterances],
+        config.data.max_seconds,
+        seed=config.train.seed,
+        rank=rank,
+        world_size=world_size,
+        max_items=max_items,
+        with_epoch=True,
+    )
+    valid_sampler = BucketBatchSampler(
+        [u.duration for u in valid_utterances],
+        config.data.max_seconds,
+        shuffle=False,
+        rank=rank,
+        world_size=world_size,
+        max_items=max_items,
+        even_batches=False,
+    )  # every validation item counted once
     pin = device.type == "cuda"
     train_loader = make_loader(train_set, train_sampler, config.data.num_workers, pin)
     valid_loader = make_loader(valid_set, valid_sampler, min(config.data.num_workers, 1), pin)
@@ -370,9 +413,11 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     total_steps = config.train.epochs * len(train_sampler)  # max_steps cuts a run short, not its schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: learning_rate_factor(s, total_steps, config.optim))
-    scaler = torch.amp.GradScaler("cuda", enabled=config.train.amp and device.type == "cuda"
-                                  and not torch.cuda.is_bf16_supported())
+        optimizer, lambda s: learning_rate_factor(s, total_steps, config.optim)
+    )
+    scaler = torch.amp.GradScaler(
+        "cuda", enabled=config.train.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    )
     start_epoch, step, best_error = 0, 0, float("inf")
     if resume:
         state = load_checkpoint(out_dir / "last.pt")
@@ -398,8 +443,11 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     log = RunLog(out_dir, main, resume_step=step if resume else None)
     n_params = sum(p.numel() for p in model.parameters())
     if main and not quiet:
-        print(f"model: {n_params / 1e6:.2f}M parameters, {len(mc.labels)} labels, device {device}, "
-              f"{world_size} process(es); train {len(train_set)} utts, valid {len(valid_set)} utts", file=sys.stderr)
+        print(
+            f"model: {n_params / 1e6:.2f}M parameters, {len(mc.labels)} labels, device {device}, "
+            f"{world_size} process(es); train {len(train_set)} utts, valid {len(valid_set)} utts",
+            file=sys.stderr,
+        )
     started = time.time()
     metadata = {"parameters": n_params, "train_utterances": len(train_set), "world_size": world_size}
 
@@ -413,13 +461,21 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         model.train()
         epoch_loss = epoch_items = epoch_audio = 0.0
         epoch_start = time.time()
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.train.epochs}", leave=False,
-                   disable=quiet or not main or not sys.stderr.isatty())
+        bar = tqdm(
+            train_loader,
+            desc=f"epoch {epoch + 1}/{config.train.epochs}",
+            leave=False,
+            disable=quiet or not main or not sys.stderr.isatty(),
+        )
         for k, batch in enumerate(bar):
             batch = to_device(batch, device)
             with autocast(device, config.train.amp):
-                outputs, steps = step_model(batch["audio"], batch["audio_lengths"], feature_transform=feature_transform,
-                                            feature_stats=batch_stats(train_table, batch))
+                outputs, steps = step_model(
+                    batch["audio"],
+                    batch["audio_lengths"],
+                    feature_transform=feature_transform,
+                    feature_stats=batch_stats(train_table, batch),
+                )
             losses = item_losses(mc, outputs, steps, batch, config.optim.label_smoothing, config.optim.closed_set)
             global_items = all_reduce_sum([float(len(losses))], device)[0]
             loss = losses.sum() / global_items * world_size  # DDP averages: sum over ranks / global items
@@ -438,23 +494,41 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         metrics = validate(model, valid_loader, device, config.train.amp, valid_table, config.optim.closed_set)
         is_best = metrics["valid_error"] < best_error
         best_error = min(best_error, metrics["valid_error"])
-        row = {"epoch": epoch + 1, "step": step, "lr": scheduler.get_last_lr()[0],
-               "train_loss": epoch_loss / max(epoch_items, 1), **metrics,
-               "utts_per_s": epoch_items / elapsed, "audio_hours_per_hour": epoch_audio / elapsed,
-               "peak_memory_mb": peak_memory_mb(device), "elapsed_s": time.time() - started}
+        row = {
+            "epoch": epoch + 1,
+            "step": step,
+            "lr": scheduler.get_last_lr()[0],
+            "train_loss": epoch_loss / max(epoch_items, 1),
+            **metrics,
+            "utts_per_s": epoch_items / elapsed,
+            "audio_hours_per_hour": epoch_audio / elapsed,
+            "peak_memory_mb": peak_memory_mb(device),
+            "elapsed_s": time.time() - started,
+        }
         if main:
             log.write(row)
             if not quiet:
                 name = "error" if mc.head == "classify" or config.optim.closed_set else "WER"
-                print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, valid loss {metrics['valid_loss']:.4f}, "
-                      f"valid {name} {100 * metrics['valid_error']:.2f}%, {row['utts_per_s']:.1f} utts/s"
-                      + (" (best)" if is_best else ""), file=sys.stderr)
+                print(
+                    f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, valid loss {metrics['valid_loss']:.4f}, "
+                    f"valid {name} {100 * metrics['valid_error']:.2f}%, {row['utts_per_s']:.1f} utts/s"
+                    + (" (best)" if is_best else ""),
+                    file=sys.stderr,
+                )
             extra = {"train_config": config.to_dict(), "metadata": {**metadata, **row, "best_error": best_error}}
             if is_best:
                 save_checkpoint(out_dir / "best.pt", model, **extra)
-            save_checkpoint(out_dir / "last.pt", model, **extra, optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(), epoch=epoch + 1, step=step,
-                            best_error=best_error, rng=rng_state())
+            save_checkpoint(
+                out_dir / "last.pt",
+                model,
+                **extra,
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                epoch=epoch + 1,
+                step=step,
+                best_error=best_error,
+                rng=rng_state(),
+            )
     if world_size > 1:
         dist.barrier()
     if not (out_dir / "best.pt").is_file():

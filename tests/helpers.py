@@ -10,6 +10,15 @@ import numpy as np
 import soundfile as sf
 
 
+def speechlike(seconds: float, seed: int, rate: int = 16000) -> np.ndarray:
+    """Bursts of harmonic tones with gaps: gives a random model varied, non-trivial outputs."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    envelope = (np.sin(2 * np.pi * rng.uniform(1.5, 3.0) * t) > 0).astype(np.float32)
+    tone = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate(rng.uniform(150, 2500, size=4)))
+    return (0.2 * envelope * tone + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
+
+
 def audio_bytes(audio: np.ndarray, rate: int = 16000, format: str = "WAV") -> bytes:
     """``audio`` (samples,) encoded as a 16-bit ``format`` ("WAV", "FLAC", ...) file."""
     buffer = io.BytesIO()

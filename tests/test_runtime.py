@@ -16,7 +16,7 @@ import torch
 pytest.importorskip("onnx", reason="onnx not installed (pip install '.[export]')")
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install '.[runtime]')")
 
-from helpers import fsdd_missing_reason, fsdd_recordings  # noqa: E402
+from helpers import fsdd_missing_reason, fsdd_recordings, speechlike  # noqa: E402
 
 from speechrnn import runtime  # noqa: E402
 from speechrnn.audio import LogMel  # noqa: E402
@@ -47,14 +47,6 @@ def make_model(head: str, **overrides) -> SpeechRNN:
     model = SpeechRNN(ModelConfig(head=head, labels=labels, hidden_size=32, num_layers=2, **overrides)).eval()
     model.normalizer.set_statistics(torch.full((80,), -8.0), torch.full((80,), 4.0))
     return model
-
-
-def speechlike(seconds: float, seed: int, rate: int = 16000) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    envelope = (np.sin(2 * np.pi * rng.uniform(1.5, 3.0) * t) > 0).astype(np.float32)
-    tone = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate(rng.uniform(150, 2500, size=4)))
-    return (0.2 * envelope * tone + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -1,42 +1,29 @@
 """``StreamingRecognizer`` over an exported model, without torch: the torch recogniser's events.
 
-The pipeline and its rules are those of ``speechrnn.stream`` (resampling with
-``soxr.ResampleStream`` -> log-mel frames -> global normalisation and subsampling ->
-encoder steps of ``chunk_size`` once ``right_context`` further steps exist -> greedy CTC runs or
-buffered classifier outputs; re-runs of the buffered utterance for full-utterance and
-per-utterance-normalised models), with ``speechrnn.endpoint``'s endpointer and the
-sliding-window keyword detector of ``speechrnn.kws``. Final CTC results are greedy.
+The recogniser's logic is ``speechrnn.recognizer.RecognizerCore``'s (resampling, log-mel frames,
+an encoder stream, greedy CTC runs or buffered classifier outputs, re-runs for models that cannot
+stream step by step, the endpointer); this module computes it with onnxruntime and numpy:
+``EncoderStream`` (the exported streaming step, state passed in and out) and ``KeywordSpotter``
+(``speechrnn.kws``'s windows and decisions). Final CTC results are greedy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from speechrnn.audio_io import to_mono_float32
-from speechrnn.detect import FILLER_LABELS, KeywordConfig, PosteriorDetector, StepWindows, stream_hop_steps
-from speechrnn.endpoint import EndpointConfig, EnergyTracker
-from speechrnn.errors import AudioError, ConfigError, ModelError
-from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler
-from speechrnn.runtime.results import (
-    StreamEvent,
-    Transcription,
-    WordTiming,
-    classification_result,
-    collapse_runs,
-    greedy_ctc,
-    softmax,
-    tokens_to_words,
-    words_to_text,
+from speechrnn.detect import (
+    FILLER_LABELS,
+    KeywordConfig,
+    PosteriorDetector,
+    SlidingWindow,
+    StepWindows,
+    stream_hop_steps,
 )
-
-
-def _check_rate(sample_rate) -> int:
-    whole = isinstance(sample_rate, (int, np.integer)) or (
-        isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer()
-    )
-    if isinstance(sample_rate, bool) or not whole or sample_rate <= 0:
-        raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
-    return int(sample_rate)
+from speechrnn.endpoint import EndpointConfig
+from speechrnn.errors import ModelError
+from speechrnn.recognizer import RecognizerCore
+from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler, subsample
+from speechrnn.runtime.results import StreamEvent, Transcription, classification_result, greedy_ctc, softmax
 
 
 class EncoderStream:
@@ -108,7 +95,6 @@ class KeywordSpotter:
         self.sample_rate = rate
         self.detector = PosteriorDetector(model.labels, KeywordConfig(window, hop, smoothing, threshold, refractory,
                                                                       tuple(fillers)))  # fmt: skip
-        self.window = int(round(window * rate))
         self.encoder_stream = None
         if model.pool_window and model.streams_by_step:
             self.encoder_stream = EncoderStream(model)
@@ -117,13 +103,11 @@ class KeywordSpotter:
             self.hop = hop_steps * model.frame_shift
         else:
             self.hop = hop
-        self._hop_samples = int(round(hop * rate))
+        self._sliding = SlidingWindow(int(round(window * rate)), int(round(hop * rate)))
         self.reset()
 
     def reset(self) -> None:
-        self._audio = np.zeros(self.window, dtype=np.float32)
-        self._samples = 0
-        self._since_hop = 0
+        self._sliding.reset()
         if self.encoder_stream is not None:
             self.encoder_stream.reset()
             self._steps.reset()
@@ -146,22 +130,11 @@ class KeywordSpotter:
                 (end * shift, softmax(self.model.pool(w)))
                 for end, w in self._steps.push(self.encoder_stream.accept(samples))
             ]
-        scored = []
-        begin = 0
-        while begin < samples.size:
-            take = min(self._hop_samples - self._since_hop, samples.size - begin)
-            self._audio = np.concatenate([self._audio[take:], samples[begin : begin + take]])
-            self._since_hop += take
-            self._samples += take
-            begin += take
-            if self._since_hop < self._hop_samples:
-                continue
-            self._since_hop = 0
-            scored.append((self._samples / self.sample_rate, softmax(self.model.outputs(self._audio))))
-        return scored
+        rate = self.sample_rate
+        return [(end / rate, softmax(self.model.outputs(w))) for _, end, w in self._sliding.push(samples)]
 
 
-class StreamingRecognizer:
+class StreamingRecognizer(RecognizerCore):
     """Incremental recognition for one stream, over an ``OnnxModel`` (``speechrnn.runtime.load``).
 
     ``accept_waveform(samples, sample_rate)`` takes (n,) or (n, channels) float or integer PCM
@@ -170,217 +143,42 @@ class StreamingRecognizer:
     events; ``finalize()`` ends it and returns the last utterance's ``Transcription``;
     ``reset()`` drops everything. ``endpoint``: a ``speechrnn.endpoint.EndpointConfig`` or None
     (one utterance until ``finalize``); ``keywords``: ``KeywordSpotter`` settings (a dict).
+    The logic is ``recognizer.RecognizerCore``'s, as in the torch recogniser; finals are greedy.
     """
 
     def __init__(self, model, *, endpoint: EndpointConfig | None = None, partial_interval: float = 0.3, keywords=None):
         self.model = model
-        self.sample_rate = model.sample_rate
-        self.endpoint = endpoint
-        self.is_ctc = model.head == "ctc"
-        self.silence = endpoint.silence if endpoint else "energy"
-        if self.silence == "auto":
-            self.silence = "blank" if self.is_ctc else "energy"
-        if self.silence == "blank" and not self.is_ctc:
-            raise ConfigError("endpoint silence 'blank' needs a CTC model; use 'energy' for classifiers")
-        self.rerun = not model.streams_by_step
-        self.partial_interval = partial_interval
-        self._features = StreamingLogMel(model.logmel)
-        self._encoder = None if self.rerun else EncoderStream(model)
-        self._energy = EnergyTracker(model.hop_length, endpoint.energy_floor_db if endpoint else -45.0)
-        self.spotter = KeywordSpotter(model, **(keywords or {})) if not self.is_ctc else None
-        self.reset()
+        rerun = not model.streams_by_step
+        self._setup(
+            sample_rate=model.sample_rate, hop_length=model.hop_length, frame_shift=model.frame_shift,
+            labels=model.labels, unit=model.unit, is_ctc=model.head == "ctc", rerun=rerun, endpoint=endpoint,
+            partial_interval=partial_interval, features=StreamingLogMel(model.logmel),
+            encoder=None if rerun else EncoderStream(model),
+            spotter=KeywordSpotter(model, **(keywords or {})) if model.head != "ctc" else None,
+        )  # fmt: skip
 
-    # ------------------------------------------------------------------ state
-    def reset(self) -> None:
-        """Forget all audio; start a new stream at time 0."""
-        self._resampler = None
-        self._input_rate = None
-        self._stream_samples = 0
-        self._finals_emitted = 0
-        if self.spotter is not None:
-            self.spotter.reset()
-        self._reset_utterance()
+    # ------------------------------------------------------------------ compute
+    def _frames(self, samples: np.ndarray, final: bool = False) -> np.ndarray:
+        frames = self._features.accept(samples)
+        return np.concatenate([frames, self._features.finalize()]) if final else frames
 
-    def _reset_utterance(self) -> None:
-        self._features.reset()
-        if self._encoder is not None:
-            self._encoder.reset()
-        self._energy.reset()
-        self._samples = 0
-        self._outputs: list[np.ndarray] = []
-        self._runs: list[tuple[int, int, int]] = []
-        self._decoded_steps = 0
-        self._raw_frames: list[np.ndarray] = []
-        self._since_rerun = 0
-        self._rerun_log_probs = None
-        self._partial_text = ""
+    def _step_log_probs(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs  # the exported CTC graph emits log-probs
 
-    @property
-    def utterance_start(self) -> float:
-        return self._stream_samples / self.sample_rate
+    def _concatenate(self, parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts)
 
-    @property
-    def time(self) -> float:
-        return (self._stream_samples + self._samples) / self.sample_rate
-
-    # ------------------------------------------------------------------ input
-    def _resample(self, audio: np.ndarray, sample_rate: int, last: bool = False) -> np.ndarray:
-        if self._input_rate is None:
-            self._input_rate = sample_rate
-        elif sample_rate != self._input_rate:
-            raise AudioError(
-                f"sample rate changed from {self._input_rate} to {sample_rate} within a stream; "
-                "call finalize() or reset() first"
-            )
-        if sample_rate == self.sample_rate:
-            return audio
-        if self._resampler is None:
-            import soxr  # noqa: PLC0415
-
-            self._resampler = soxr.ResampleStream(sample_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
-        return self._resampler.resample_chunk(audio, last=last)
-
-    def accept_waveform(self, samples, sample_rate: int | None = None) -> list[StreamEvent]:
-        """Feed samples at ``sample_rate`` (default: the model's); returns the events they caused."""
-        rate = self.sample_rate if sample_rate is None else _check_rate(sample_rate)
-        audio = to_mono_float32(samples, "samples", allow_empty=True)
-        if audio.size == 0:
-            return []
-        return self._process(self._resample(audio, rate))
-
-    def _process(self, audio: np.ndarray) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        piece = self.sample_rate // 10 if self.endpoint else max(audio.size, 1)
-        for begin in range(0, audio.size, piece):
-            part = audio[begin : begin + piece]
-            if self.spotter is not None:
-                events += self.spotter.accept(part)
-            self._samples += part.size
-            if self.endpoint and self.silence == "energy":
-                self._energy.accept(part)
-            self._advance(self._features.accept(part), final=False)
-            partial = self._partial_event()
-            if partial is not None:
-                events.append(partial)
-            reason = self._endpoint_reason()
-            if reason is not None:
-                final = self._finish_utterance(reason)
-                if final is not None:
-                    events.append(final)
-                    self._finals_emitted += 1
-        return events
-
-    # ------------------------------------------------------------------ model
-    def _advance(self, frames: np.ndarray, final: bool) -> None:
-        if self.rerun:
-            if frames.size:
-                self._raw_frames.append(frames)
-            self._since_rerun += frames.shape[0]
-            interval = self.partial_interval * self.sample_rate / self.model.hop_length
-            if final or (self.is_ctc and self._since_rerun >= interval):
-                self._rerun_whole()
-            return
-        out = self._encoder.accept_frames(frames, final)
-        if not out.shape[0]:
-            return
-        self._outputs.append(out)
-        if self.is_ctc:
-            self._extend_runs(out.argmax(axis=-1).tolist())
-
-    def _extend_runs(self, best: list[int]) -> None:
-        offset = self._decoded_steps
-        new = [(token, first + offset, last + offset) for token, first, last in collapse_runs(best)]
-        runs = self._runs
-        if new and runs and new[0][0] == runs[-1][0] and new[0][1] == offset == runs[-1][2] + 1:
-            runs[-1] = (runs[-1][0], runs[-1][1], new.pop(0)[2])
-        runs += new
-        self._decoded_steps += len(best)
-
-    def _buffered_outputs(self) -> np.ndarray:
-        """Re-run mode: the model's outputs over all buffered frames (CTC log-probs or logits)."""
-        from speechrnn.runtime.features import subsample  # noqa: PLC0415
-
+    def _rerun_outputs(self, frames: np.ndarray) -> np.ndarray:
         model = self.model
-        frames = model.normalize(np.concatenate(self._raw_frames))
-        encoded = model.encode(subsample(frames, model.subsampling, model.factor, model.conv))
-        return model.pool(encoded) if not self.is_ctc else encoded
+        steps = subsample(model.normalize(frames), model.subsampling, model.factor, model.conv)
+        encoded = model.encode(steps)
+        return encoded if self.is_ctc else model.pool(encoded)
 
-    def _rerun_whole(self) -> None:
-        self._since_rerun = 0
-        if not self._raw_frames or not self.is_ctc:
-            return
-        self._rerun_log_probs = self._buffered_outputs()
-        self._runs = collapse_runs(self._rerun_log_probs.argmax(axis=-1).tolist())
-        self._decoded_steps = self._rerun_log_probs.shape[0]
+    def _pool(self, outputs: np.ndarray) -> np.ndarray:
+        return self.model.pool(outputs)
 
-    # ------------------------------------------------------------------ results
-    def _partial_event(self) -> StreamEvent | None:
-        if not self.is_ctc:
-            return None
-        words = self._greedy_words()
-        text = words_to_text(words)
-        if text == self._partial_text:
-            return None
-        self._partial_text = text
-        return StreamEvent("partial", text, self.utterance_start, self.time, tuple(words))
+    def _decode(self, log_probs: np.ndarray):
+        return greedy_ctc(log_probs, self.labels, self.unit, self.frame_shift)
 
-    def _greedy_words(self) -> list[WordTiming]:
-        m = self.model
-        return tokens_to_words(self._runs, m.labels, m.unit, m.frame_shift, self.utterance_start)
-
-    def _endpoint_reason(self) -> str | None:
-        if self.endpoint is None:
-            return None
-        length = self._samples / self.sample_rate
-        if self.silence == "energy":
-            trailing = self._energy.trailing_silence(self.sample_rate)
-            return self.endpoint.detect(length, trailing, self._energy.has_speech)
-        runs = self._runs
-        shift = self.model.frame_shift
-        decoded = self._decoded_steps * shift
-        trailing = decoded - (runs[-1][2] + 1) * shift if runs else decoded
-        return self.endpoint.detect(length, trailing, bool(runs))
-
-    def _finish_utterance(self, reason: str) -> StreamEvent | None:
-        if self._samples == 0:
-            return None
-        self._advance(self._features.finalize(), final=True)
-        start, end = self.utterance_start, self.time
-        duration = end - start
-        m = self.model
-        if self.is_ctc:
-            log_probs = self._rerun_log_probs if self.rerun else np.concatenate(self._outputs)
-            text, words = greedy_ctc(log_probs, m.labels, m.unit, m.frame_shift)
-            words = tuple(WordTiming(w.word, w.start + start, w.end + start) for w in words)
-            result = Transcription(text=text, words=words, duration=duration)
-        else:
-            logits = self._buffered_outputs() if self.rerun else m.pool(np.concatenate(self._outputs))
-            result = classification_result(logits, m.labels, duration)
-        self._stream_samples += self._samples
-        self._reset_utterance()
-        if reason == "rule1":
-            return None
-        return StreamEvent("final", result.text, start, end, result.words, result.label, result.score, reason, result)
-
-    def finish(self) -> list[StreamEvent]:
-        """End the stream: flush the resampler and the last utterance; return the remaining events."""
-        events: list[StreamEvent] = []
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-            if tail.size:
-                events += self._process(tail)
-        self._last_result = Transcription(text="")
-        if self._samples:
-            speech = self._energy.has_speech if self.silence == "energy" else True
-            final = self._finish_utterance("end")
-            self._last_result = final.result
-            if self.endpoint is None or (speech and final.text) or not self._finals_emitted:
-                events.append(final)
-        self._input_rate = None
-        self.reset()
-        return events
-
-    def finalize(self) -> Transcription:
-        """End the stream and return the final result of its last utterance."""
-        self.finish()
-        return self._last_result
+    def _classification(self, logits: np.ndarray, duration: float) -> Transcription:
+        return classification_result(logits, self.labels, duration)
