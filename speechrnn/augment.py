@@ -49,10 +49,11 @@ class AugmentConfig:
     cut_prob: float = 0.0  # probability of cutting a keyword clip mid-word, relabelled ``cut_label``
     cut_fraction: list[float] = field(default_factory=lambda: [0.2, 0.6])  # share of the word's speech kept
     cut_label: str = "_unknown_"
+    window_s: float = 0.0  # > 0: crop the composed example to a window of this length (a sliding-window spotter's)
 
     @property
     def stream_enabled(self) -> bool:
-        return bool(self.context_prob or self.cut_prob)
+        return bool(self.context_prob or self.cut_prob or self.window_s)
 
     @property
     def waveform_enabled(self) -> bool:

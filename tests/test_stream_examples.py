@@ -80,3 +80,28 @@ def test_a_dataset_composes_the_same_example_for_the_same_seed_epoch_and_index(t
     assert np.array_equal(first[0].numpy(), again[0].numpy()) and first[1] == again[1]
     assert first[0].numel() != RATE  # composed: context added, perhaps cut
     assert any(not np.array_equal(dataset[(1, e)][0].numpy(), first[0].numpy()) for e in range(4, 8))
+
+
+def test_a_window_holds_the_whole_word_after_the_context_or_the_cut_end():
+    config = AugmentConfig(context_prob=1.0, context_s=[0.8, 0.8], window_s=1.0)
+    compose = StreamExamples(config, VOCABULARY, RATE)
+    other = (0.3 * np.ones(RATE)).astype(np.float32)  # a loud "previous clip"
+    clip = word_clip(0.3, 0.7)
+    stops = set()
+    for seed in range(30):
+        audio, targets = compose(clip, [VOCABULARY.id("yes")], np.random.default_rng(seed), lambda rng: other)
+        assert audio.size == RATE and targets == [VOCABULARY.id("yes")]
+        composed = np.concatenate([other[-int(0.8 * RATE) :], clip])
+        stop = next(s for s in range(RATE, composed.size + 1) if np.array_equal(composed[s - RATE : s], audio))
+        word_start, word_end = int(1.1 * RATE), int(1.5 * RATE)
+        assert word_end - 160 <= stop <= word_start + RATE + 160  # the whole word is in the window
+        stops.add(stop)
+    assert len(stops) > 10  # the window's end is drawn
+    cutting = StreamExamples(AugmentConfig(cut_prob=1.0, window_s=1.0), VOCABULARY, RATE)
+    audio, targets = cutting(clip, [VOCABULARY.id("no")], np.random.default_rng(0), None)
+    assert audio.size == RATE and targets == [VOCABULARY.id("_unknown_")]
+    kept = audio.size - int(np.flatnonzero(audio)[0])  # silence (zeros) before, the cut clip at the end
+    np.testing.assert_array_equal(audio[-kept:], clip[:kept])
+    assert 0.3 + 0.2 * 0.4 - 0.011 <= kept / RATE <= 0.3 + 0.6 * 0.4 + 0.011
+    with pytest.raises(ConfigError, match="window_s"):
+        StreamExamples(AugmentConfig(window_s=-1.0), VOCABULARY, RATE)
