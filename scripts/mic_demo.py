@@ -2,7 +2,7 @@
 """Live recognition from a microphone: partial results as you speak, a final line per utterance.
 
     python scripts/mic_demo.py [--model digits|commands|CKPT] [--device DEV] [--chunk-ms 100] [--seconds N]
-                               [--format text|json] [--vad]
+                               [--format text|json] [--vad] [--threshold P] [--label-threshold LABEL=P ...]
     python scripts/mic_demo.py --list-devices
 
 Audio is captured with sounddevice at the device's own rate (often 44.1 or 48 kHz) and
@@ -19,6 +19,8 @@ import signal
 import sys
 import time
 
+from speechrnn.commands.keywords import add_keyword_arguments, keyword_settings
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
@@ -32,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--format", default="text", choices=["text", "json"], help="json: one object per event")
     parser.add_argument("--vad", action="store_true", help="gate command detections with silero-vad")
     parser.add_argument("--trailing-silence", type=float, default=1.2, metavar="S", help="endpoint after S s silence")
+    add_keyword_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -82,7 +85,10 @@ def main(argv=None) -> int:
 
             vad = SileroVAD()
         recognizer = StreamingRecognizer(
-            model, endpoint=EndpointConfig(rule2_min_trailing_silence=args.trailing_silence), vad=vad
+            model,
+            endpoint=EndpointConfig(rule2_min_trailing_silence=args.trailing_silence),
+            keywords=keyword_settings(args),
+            vad=vad,
         )
     except SpeechRNNError as error:
         return fail(str(error))

@@ -87,6 +87,7 @@ def test_the_cycle_finder_finds_a_circle():
 
 def test_the_library_never_imports_the_command_layer():
     layer = ("speechrnn.commands", "speechrnn.cli", "speechrnn.__main__")
+    layer += ("speechrnn.runtime.cli", "speechrnn.runtime.__main__")  # the runtime's command line
     for module, imported in project_imports().items():
         if not module.startswith(layer):
             assert not {m for m in imported if m.startswith(layer)}, module

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -231,3 +234,44 @@ def test_a_windowed_model_that_cannot_stream_slides_its_window():
     audio, _ = constructed_stream([("low", 0.2)], 1.5)
     ends = [end for end, _ in sliding.windows(audio)]
     assert sliding.encoder_stream is None and ends == pytest.approx([0.1 * k for k in range(1, 16)])
+
+
+def test_threshold_options_parse_and_bad_ones_are_one_line_errors():
+    from speechrnn.detect import keyword_config
+
+    config = keyword_config(0.7, ["stop=0.9", " go = 0.5"])
+    assert config.threshold == 0.7 and config.threshold_of("stop") == 0.9 and config.threshold_of("go") == 0.5
+    assert keyword_config().threshold == KeywordConfig().threshold == 0.8  # the benchmarked default
+    for bad, message in [
+        (["stop"], "expected LABEL=P"),
+        (["stop=high"], "expected LABEL=P"),
+        (["=0.5"], "expected LABEL=P"),
+        (["stop=1.5"], "keyword threshold for 'stop' must be in"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            keyword_config(None, bad)
+    with pytest.raises(ConfigError, match="keyword threshold must be in"):
+        keyword_config(0.0)
+    with pytest.raises(ConfigError, match="'stpo': not one of the model's keywords \\(low, high\\)"):
+        KeywordSpotter(classifier(), keyword_config(None, ["stpo=0.9"]))
+
+
+def test_transcribe_stream_takes_thresholds_and_refuses_bad_ones(tmp_path):
+    import soundfile as sf
+
+    audio, _ = constructed_stream([("low", 0.5)], 2.0)
+    path = tmp_path / "a.wav"
+    sf.write(path, audio, RATE)
+    base = [sys.executable, "-m", "speechrnn", "transcribe", str(path), "--model", "commands"]
+    done = subprocess.run([*base, "--stream", "--threshold", "0.9", "--label-threshold", "stop=0.95"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for extra, message in [
+        (["--stream", "--label-threshold", "stop"], "keyword threshold 'stop': expected LABEL=P"),
+        (["--stream", "--label-threshold", "stpo=0.9"], "'stpo': not one of the model's keywords"),
+        (["--stream", "--threshold", "2"], "keyword threshold must be in (0, 1], got 2.0"),
+        (["--threshold", "0.9"], "--threshold and --label-threshold need --stream"),
+    ]:
+        done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

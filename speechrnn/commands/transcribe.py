@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from speechrnn.commands.keywords import add_keyword_arguments, keyword_settings
 from speechrnn.device import resolve_device
 from speechrnn.endpoint import EndpointConfig
 from speechrnn.errors import AudioError, ConfigError, SpeechRNNError, file_error_line
@@ -60,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--vad", action="store_true", help="with --stream and a classifier: gate detections with silero-vad"
     )
     parser.add_argument("--chunk-ms", type=int, default=None, metavar="N", help="chunk length for --stream (ms)")
+    add_keyword_arguments(parser)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -76,6 +78,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--format {args.format} needs --output-dir (stdout takes txt or json)")
     if getattr(args, "vad", False) and not args.stream:
         raise ConfigError("--vad needs --stream (it gates live keyword detections)")
+    if (args.threshold is not None or args.label_threshold) and not args.stream:
+        raise ConfigError("--threshold and --label-threshold need --stream (they set live keyword detections)")
+    keyword_settings(args)  # checks the values before any file is read
     if args.adapt_speaker and not args.stream:
         raise ConfigError("--adapt-speaker needs --stream (offline, give the speaker's audio with --speaker-audio)")
     resolve_device(args.device)
@@ -168,6 +173,7 @@ def transcribe_stream_cli(args, model, speaker=None) -> int:
     recognizer = StreamingRecognizer(
         model,
         endpoint=EndpointConfig(),
+        keywords=keyword_settings(args),
         vad=vad,
         decoding=options,
         speaker=speaker,

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from speechrnn.commands.keywords import add_keyword_arguments, keyword_settings
 from speechrnn.errors import ConfigError, SpeechRNNError
 
 PROG = "speechrnn.runtime"
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--stream", action="store_true", help="feed files in real-time-sized chunks; print partials")
     sub.add_argument("--chunk-ms", type=int, default=100, metavar="N", help="chunk length for --stream (ms)")
     sub.add_argument("--threads", type=int, default=1, metavar="N", help="onnxruntime threads (default: 1)")
+    add_keyword_arguments(sub)
     return parser
 
 
@@ -80,7 +82,9 @@ def stream_files(args: argparse.Namespace, model) -> int:
     from speechrnn.endpoint import EndpointConfig  # noqa: PLC0415
     from speechrnn.runtime.stream import StreamingRecognizer  # noqa: PLC0415
 
-    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig())
+    settings = keyword_settings(args)
+    keywords = {"threshold": settings.threshold, "thresholds": settings.thresholds}
+    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(), keywords=keywords)
     paths = list(args.audio)
     for path in paths:
         audio, rate = read_audio(path)
@@ -109,4 +113,7 @@ def _checked_transcribe(args: argparse.Namespace) -> int:
         raise ConfigError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if (args.threshold is not None or args.label_threshold) and not args.stream:
+        raise ConfigError("--threshold and --label-threshold need --stream (they set live keyword detections)")
+    keyword_settings(args)  # checks the values before any file is read
     return transcribe_files(args)

@@ -87,14 +87,24 @@ class KeywordSpotter:
     classifier: a sliding window re-run every ``hop`` seconds, or for a windowed step-streaming model
     (``pool_window``) one encoder stream whose last ``pool_window`` outputs are pooled every hop."""
 
-    def __init__(self, model, window=1.0, hop=0.1, smoothing=3, threshold=0.6, refractory=1.0, fillers=FILLER_LABELS):
+    def __init__(
+        self,
+        model,
+        window=KeywordConfig.window,
+        hop=KeywordConfig.hop,
+        smoothing=KeywordConfig.smoothing,
+        threshold=KeywordConfig.threshold,
+        refractory=KeywordConfig.refractory,
+        fillers=FILLER_LABELS,
+        thresholds=(),
+    ):
         if model.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model
         rate = model.sample_rate
         self.sample_rate = rate
-        self.detector = PosteriorDetector(model.labels, KeywordConfig(window, hop, smoothing, threshold, refractory,
-                                                                      tuple(fillers)))  # fmt: skip
+        config = KeywordConfig(window, hop, smoothing, threshold, refractory, tuple(fillers), tuple(thresholds))
+        self.detector = PosteriorDetector(model.labels, config)
         self.encoder_stream = None
         if model.pool_window and model.streams_by_step:
             self.encoder_stream = EncoderStream(model)
