@@ -98,13 +98,10 @@ def background(rng: np.random.Generator, samples: int, level_db: float) -> np.nd
 
 def word_span(audio: np.ndarray, floor_db: float = 20.0) -> tuple[float, float]:
     """(start, end) seconds of the spoken word in a clip: 10 ms frames within ``floor_db`` of the loudest."""
-    frame = RATE // 100
-    frames = audio[: audio.size // frame * frame].reshape(-1, frame)
-    if frames.size == 0:
-        return 0.0, audio.size / RATE
-    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-10)
-    loud = np.flatnonzero(level >= level.max() - floor_db)
-    return loud[0] * frame / RATE, (loud[-1] + 1) * frame / RATE
+    from speechrnn.data.stream_examples import speech_span
+
+    first, end = speech_span(audio, RATE, floor_db)
+    return first / RATE, end / RATE
 
 
 def pools(root: Path, keywords) -> dict[str, list[tuple[str, str]]]:

@@ -39,10 +39,8 @@ from speechrnn.errors import ConfigError, ModelError
 
 def streams_encoder(model) -> bool:
     """Whether ``KeywordSpotter`` runs ``model`` as an encoder stream: a windowed head (``pool_window``)
-    over an encoder that streams (chunked or unidirectional) with global (or no) normalisation."""
-    config, encoder = model.config, model.encoder
-    streamable = bool(encoder.chunk_size) or encoder.layers[0].backward_gru is None
-    return bool(config.pool_window) and streamable and config.normalization != "utterance"
+    over an encoder that streams step by step (``ModelConfig.streams_by_step``)."""
+    return bool(model.config.pool_window) and model.config.streams_by_step
 
 
 class KeywordSpotter:
@@ -79,7 +77,7 @@ class KeywordSpotter:
             self._steps = StepWindows(model.config.pool_window, self.hop_steps, torch.cat)
         else:
             self.hop = self.config.hop
-        self._sliding = SlidingWindow(int(round(self.config.window * rate)), int(round(self.config.hop * rate)))
+            self._sliding = SlidingWindow(int(round(self.config.window * rate)), int(round(self.config.hop * rate)))
         self.detector = PosteriorDetector(model.config.labels, self.config)
         labels = model.config.labels
         self._silence = torch.zeros(len(labels))  # the posterior of a window the VAD closed
@@ -91,11 +89,12 @@ class KeywordSpotter:
         self.reset()
 
     def reset(self) -> None:
-        self._sliding.reset()
         self.last_posterior: torch.Tensor | None = None  # (classes,) of the last scored window
         if self.encoder_stream is not None:
             self.encoder_stream.reset()
             self._steps.reset()
+        else:
+            self._sliding.reset()
         self.detector.reset()
         if self.vad is not None:
             self.vad.reset()

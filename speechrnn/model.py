@@ -110,6 +110,16 @@ class ModelConfig:
         return self.hop_length * self.frames_per_step / self.sample_rate
 
     @property
+    def full_utterance(self) -> bool:
+        """A bidirectional encoder over the whole utterance (no chunks): it cannot stream step by step."""
+        return self.bidirectional and not self.chunk_size
+
+    @property
+    def streams_by_step(self) -> bool:
+        """Whether the model streams chunk by chunk (else a stream re-runs the buffered utterance)."""
+        return not self.full_utterance and self.normalization != "utterance"
+
+    @property
     def frames_per_step(self) -> int:
         """Feature frames merged into one encoder frame by subsampling."""
         return {"none": 1, "stack": self.subsampling_factor, "conv": 4}[self.subsampling]

@@ -26,6 +26,20 @@ from speechrnn.errors import AudioError, ConfigError
 from speechrnn.results import StreamEvent, Transcription, WordTiming, collapse_runs, tokens_to_words, words_to_text
 
 
+def take_chunks(steps, size: int, right: int, final: bool) -> tuple[list, object]:
+    """The encoder inputs (steps, dim) that can be encoded now, as ``(main, context)`` pairs, and the
+    steps left to wait: a chunked encoder takes ``size`` steps once ``right`` more exist (at the end,
+    ``final``, whatever is left); a unidirectional one (``size`` 0) takes every step at once. Works on
+    torch tensors and numpy arrays alike (both ``EncoderStream``s cut their chunks here)."""
+    if not size:
+        return ([(steps, steps[:0])] if len(steps) else []), steps[:0]
+    pairs = []
+    while len(steps) >= size + right or (final and len(steps)):
+        pairs.append((steps[:size], steps[size : size + right]))
+        steps = steps[size:]
+    return pairs, steps
+
+
 class RecognizerCore:
     """Incremental recognition for one stream; subclasses implement the ``_compute`` hooks below.
 
@@ -265,8 +279,10 @@ class RecognizerCore:
             words = tuple(WordTiming(w.word, w.start + start, w.end + start) for w in words)
             result = Transcription(text=text, words=words, duration=duration)
         else:
-            frames = self._concatenate(self._raw_frames) if self.rerun else None
-            logits = self._rerun_outputs(frames) if self.rerun else self._pool(self._concatenate(self._outputs))
+            if self.rerun:
+                logits = self._rerun_outputs(self._concatenate(self._raw_frames))
+            else:
+                logits = self._pool(self._concatenate(self._outputs))
             result = self._classification(logits, duration)
         if reason != "rule1":  # rule1: silence only
             self._end_utterance()

@@ -72,9 +72,7 @@ class StreamingRecognizer(RecognizerCore):
         self.adapt_speaker = adapt_speaker
         self.config = config = model.config
         self.decoding = decoding_options(decoding)
-        encoder = model.encoder
-        bidirectional_full = encoder.layers[0].backward_gru is not None and not encoder.chunk_size
-        rerun = bidirectional_full or config.normalization == "utterance"
+        rerun = not config.streams_by_step
         spotter = None
         if config.head != "ctc":
             from speechrnn.kws import KeywordSpotter  # noqa: PLC0415 - classifiers only

@@ -18,6 +18,7 @@ from torch import nn
 
 from speechrnn.audio import LogMel
 from speechrnn.errors import ModelError
+from speechrnn.recognizer import take_chunks
 
 
 class StreamingLogMel:
@@ -163,8 +164,7 @@ class EncoderStream:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        encoder = model.encoder
-        if encoder.layers[0].backward_gru is not None and not encoder.chunk_size:
+        if model.config.full_utterance:
             raise ModelError("a full-utterance bidirectional model cannot stream chunk by chunk")
         self.model = model
         self.features = StreamingLogMel(model.frontend)
@@ -191,16 +191,8 @@ class EncoderStream:
         if self._pending is not None:
             steps = torch.cat([self._pending, steps])
         encoder = self.model.encoder
-        size, right = encoder.chunk_size, encoder.right_context
-        outputs = []
-        if not size:  # unidirectional: any number of steps
-            if steps.size(0):
-                outputs.append(self._encode(steps, steps[:0]))
-            steps = steps[:0]
-        while steps.size(0) >= size + right > 0 or (final and steps.size(0)):
-            outputs.append(self._encode(steps[:size], steps[size : size + right]))
-            steps = steps[size:]
-        self._pending = steps
+        chunks, self._pending = take_chunks(steps, encoder.chunk_size, encoder.right_context, final)
+        outputs = [self._encode(main, context) for main, context in chunks]
         if not outputs:
             return steps.new_zeros(0, encoder.output_size)
         out = torch.cat(outputs)

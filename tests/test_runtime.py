@@ -155,7 +155,7 @@ def test_spotter_windows_and_detections_equal_torch(exported, kind):
     settings = dict(hop=0.1, smoothing=2, threshold=0.34, refractory=0.3)
     torch_spotter, onnx_spotter = (
         KeywordSpotter(model, KeywordConfig(**settings)),
-        runtime.KeywordSpotter(onnx_model, **settings),
+        runtime.KeywordSpotter(onnx_model, KeywordConfig(**settings)),
     )
     assert (torch_spotter.encoder_stream is None) == (onnx_spotter.encoder_stream is None) == (kind == "chunked")
     assert onnx_spotter.hop == pytest.approx(torch_spotter.hop)

@@ -58,11 +58,11 @@ class StreamExamples:
 
     def __call__(self, audio: np.ndarray, targets: list[int], rng: np.random.Generator, other) -> tuple:
         c, rate = self.config, self.sample_rate
-        first, end = speech_span(audio, rate)
-        cut = False
-        if c.cut_prob and targets[0] in self.keywords and rng.random() < c.cut_prob:
+        cut = c.cut_prob and targets[0] in self.keywords and rng.random() < c.cut_prob
+        first, end = speech_span(audio, rate) if cut or c.window_s else (0, audio.size)
+        if cut:
             end = first + int(rng.uniform(*c.cut_fraction) * (end - first))
-            audio, targets, cut = audio[:end], self.cut_target, True
+            audio, targets = audio[:end], self.cut_target
         if c.context_prob and rng.random() < c.context_prob:
             context = other(rng)[-max(1, int(rng.uniform(*c.context_s) * rate)) :]
             audio = np.concatenate([context, audio]).astype(np.float32)

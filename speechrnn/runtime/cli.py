@@ -82,9 +82,7 @@ def stream_files(args: argparse.Namespace, model) -> int:
     from speechrnn.endpoint import EndpointConfig  # noqa: PLC0415
     from speechrnn.runtime.stream import StreamingRecognizer  # noqa: PLC0415
 
-    settings = keyword_settings(args)
-    keywords = {"threshold": settings.threshold, "thresholds": settings.thresholds}
-    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(), keywords=keywords)
+    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(), keywords=keyword_settings(args))
     paths = list(args.audio)
     for path in paths:
         audio, rate = read_audio(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from speechrnn.detect import (
-    FILLER_LABELS,
     KeywordConfig,
     PosteriorDetector,
     SlidingWindow,
@@ -21,7 +20,7 @@ from speechrnn.detect import (
 )
 from speechrnn.endpoint import EndpointConfig
 from speechrnn.errors import ModelError
-from speechrnn.recognizer import RecognizerCore
+from speechrnn.recognizer import RecognizerCore, take_chunks
 from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler, subsample
 from speechrnn.runtime.results import StreamEvent, Transcription, classification_result, greedy_ctc, softmax
 
@@ -57,16 +56,8 @@ class EncoderStream:
             steps = np.concatenate([steps, self.subsampler.finalize()])
         if self._pending is not None:
             steps = np.concatenate([self._pending, steps])
-        size, right = model.chunk_size, model.right_context
-        outputs = []
-        if not size:  # unidirectional: any number of steps
-            if steps.shape[0]:
-                outputs.append(self._encode(steps, steps[:0]))
-            steps = steps[:0]
-        while steps.shape[0] >= size + right > 0 or (final and steps.shape[0]):
-            outputs.append(self._encode(steps[:size], steps[size : size + right]))
-            steps = steps[size:]
-        self._pending = steps
+        chunks, self._pending = take_chunks(steps, model.chunk_size, model.right_context, final)
+        outputs = [self._encode(main, context) for main, context in chunks]
         if not outputs:
             return np.zeros((0, model.output_width), dtype=np.float32)
         out = np.concatenate(outputs)
@@ -87,40 +78,31 @@ class KeywordSpotter:
     classifier: a sliding window re-run every ``hop`` seconds, or for a windowed step-streaming model
     (``pool_window``) one encoder stream whose last ``pool_window`` outputs are pooled every hop."""
 
-    def __init__(
-        self,
-        model,
-        window=KeywordConfig.window,
-        hop=KeywordConfig.hop,
-        smoothing=KeywordConfig.smoothing,
-        threshold=KeywordConfig.threshold,
-        refractory=KeywordConfig.refractory,
-        fillers=FILLER_LABELS,
-        thresholds=(),
-    ):
+    def __init__(self, model, config: KeywordConfig | None = None) -> None:
         if model.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model
+        self.config = config = config or KeywordConfig()
         rate = model.sample_rate
         self.sample_rate = rate
-        config = KeywordConfig(window, hop, smoothing, threshold, refractory, tuple(fillers), tuple(thresholds))
         self.detector = PosteriorDetector(model.labels, config)
         self.encoder_stream = None
         if model.pool_window and model.streams_by_step:
             self.encoder_stream = EncoderStream(model)
-            hop_steps = stream_hop_steps(hop, model.chunk_size, model.frame_shift)
+            hop_steps = stream_hop_steps(config.hop, model.chunk_size, model.frame_shift)
             self._steps = StepWindows(model.pool_window, hop_steps, np.concatenate)
             self.hop = hop_steps * model.frame_shift
         else:
-            self.hop = hop
-        self._sliding = SlidingWindow(int(round(window * rate)), int(round(hop * rate)))
+            self.hop = config.hop
+            self._sliding = SlidingWindow(int(round(config.window * rate)), int(round(config.hop * rate)))
         self.reset()
 
     def reset(self) -> None:
-        self._sliding.reset()
         if self.encoder_stream is not None:
             self.encoder_stream.reset()
             self._steps.reset()
+        else:
+            self._sliding.reset()
         self.detector.reset()
 
     def accept(self, samples: np.ndarray) -> list[StreamEvent]:
@@ -152,7 +134,7 @@ class StreamingRecognizer(RecognizerCore):
     endpointer, keyword detections); ``finish()`` ends the stream and returns the remaining
     events; ``finalize()`` ends it and returns the last utterance's ``Transcription``;
     ``reset()`` drops everything. ``endpoint``: a ``speechrnn.endpoint.EndpointConfig`` or None
-    (one utterance until ``finalize``); ``keywords``: ``KeywordSpotter`` settings (a dict).
+    (one utterance until ``finalize``); ``keywords``: the spotter's ``detect.KeywordConfig`` (defaults when None).
     The logic is ``recognizer.RecognizerCore``'s, as in the torch recogniser; finals are greedy.
     """
 
@@ -164,7 +146,7 @@ class StreamingRecognizer(RecognizerCore):
             labels=model.labels, unit=model.unit, is_ctc=model.head == "ctc", rerun=rerun, endpoint=endpoint,
             partial_interval=partial_interval, features=StreamingLogMel(model.logmel),
             encoder=None if rerun else EncoderStream(model),
-            spotter=KeywordSpotter(model, **(keywords or {})) if model.head != "ctc" else None,
+            spotter=KeywordSpotter(model, keywords) if model.head != "ctc" else None,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ compute
