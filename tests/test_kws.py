@@ -94,10 +94,14 @@ def test_smoothing_suppresses_a_single_window_spike():
     spikes = iter([np.array([0.0, 0.0, 1.0])] * 5 + [np.array([0.95, 0.0, 0.05])] + [np.array([0.0, 0.0, 1.0])] * 5)
     audio = np.zeros(RATE * 2, dtype=np.float32)
     assert (
-        run_spotter(KeywordSpotter(classifier(), KeywordConfig(smoothing=3, threshold=0.5), scorer=spiky), audio) == []
+        run_spotter(
+            KeywordSpotter(classifier(), KeywordConfig(hop=0.1, smoothing=3, threshold=0.5), scorer=spiky), audio
+        )
+        == []
     )
     spikes = iter([np.array([0.0, 0.0, 1.0])] * 5 + [np.array([0.95, 0.0, 0.05])] + [np.array([0.0, 0.0, 1.0])] * 5)
-    events = run_spotter(KeywordSpotter(classifier(), KeywordConfig(smoothing=1, threshold=0.5), scorer=spiky), audio)
+    spotter = KeywordSpotter(classifier(), KeywordConfig(hop=0.1, smoothing=1, threshold=0.5), scorer=spiky)
+    events = run_spotter(spotter, audio)
     assert [(e.label, e.end) for e in events] == [("low", pytest.approx(0.6))]
 
 
@@ -165,7 +169,7 @@ def test_per_label_thresholds_and_replay_give_the_live_decisions():
 
     keywords = [("low", 2.0), ("high", 5.0), ("low", 9.0), ("high", 12.3)]
     audio, _ = constructed_stream(keywords, 15.0)
-    config = KeywordConfig(threshold=0.8, thresholds=(("high", 0.999),))  # 'high' never reaches 0.999
+    config = KeywordConfig(hop=0.1, threshold=0.8, thresholds=(("high", 0.999),))  # 'high' never reaches 0.999
     spotter = KeywordSpotter(classifier(), config, scorer=tone_scorer)
     live, posteriors = [], []
     for begin in range(0, audio.size, 1600):

@@ -74,7 +74,7 @@ def test_batched_pass_scores_exactly_the_live_spotters_windows(tmp_path):
     audio = (0.1 * rng.standard_normal(int(3.35 * 16000))).astype(np.float32)
     sf.write(tmp_path / "s.wav", audio, 16000, subtype="FLOAT")
     batched = kws_eval.stream_posteriors(model, tmp_path / "s.wav", 16000, 1600, batch=4)
-    spotter = KeywordSpotter(model, KeywordConfig(threshold=1.0))
+    spotter = KeywordSpotter(model, KeywordConfig(hop=0.1, threshold=1.0))
     live = [p.numpy() for b in range(0, audio.size, 1000) for _, p in spotter.windows(audio[b : b + 1000])]
     assert batched.shape == (33, len(LABELS)) == (len(live), len(LABELS))
     np.testing.assert_allclose(batched, np.stack(live), atol=1e-5)
@@ -147,17 +147,22 @@ def _detections(audio):
 
 
 @needs_shared
-def test_real_other_speech_and_noise_give_no_detection_at_the_default_threshold():
-    """A fixed seeded sample of speakers the bundled model never trained on: 12 wake phrases, 12 other
-    words (digits included) and 6 noise clips, 67 s. (Of four seeded samples tried, one had one false
-    alarm at the default; scripts/kws_eval.py measures the rate: 22 per hour of such a stream.)"""
+def test_real_other_speech_and_noise_rarely_fire_at_the_default_threshold():
+    """Six fixed seeded samples of speakers the bundled model never trained on, each 12 wake phrases,
+    12 other words (digits included) and 6 noise clips: 6.8 minutes of other speech in all. At the
+    default settings they gave two false alarms (one in each of the first two samples), about the rate
+    scripts/kws_eval.py measures on an hour of such a stream (10 per hour); at threshold 0.6 they give 9."""
     pools = load_script().pools(SHARED, LABELS[:10])
-    rng = random.Random(0)
-    items = rng.sample(pools["wake"], 12) + rng.sample(pools["word"], 12) + rng.sample(pools["noise"], 6)
-    rng.shuffle(items)
-    audio, _ = _real_stream(items)
-    assert audio.size / 16000 > 60
-    assert [(e.label, round(e.score, 2)) for e in _detections(audio)] == []
+    seconds, events = 0.0, []
+    for seed in range(6):
+        rng = random.Random(seed)
+        items = rng.sample(pools["wake"], 12) + rng.sample(pools["word"], 12) + rng.sample(pools["noise"], 6)
+        rng.shuffle(items)
+        audio, _ = _real_stream(items)
+        seconds += audio.size / 16000
+        events += [(seed, e.label, round(e.score, 2)) for e in _detections(audio)]
+    assert seconds > 6 * 60
+    assert len(events) <= 2, events
 
 
 @needs_shared
