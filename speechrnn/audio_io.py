@@ -120,7 +120,7 @@ def to_mono_float32(samples, name: str = "audio array", *, allow_empty: bool = F
         raise AudioError(f"{name}: expected (samples,) or (samples, channels) audio, got shape {tuple(samples.shape)}")
     if audio.size == 0 and not allow_empty:
         raise AudioError(f"{name}: contains no audio samples")
-    if not np.isfinite(audio).all():
+    if samples.dtype.kind == "f" and not np.isfinite(audio).all():  # integer PCM is always finite
         raise AudioError(f"{name}: contains NaN or infinite samples")
     return audio
 

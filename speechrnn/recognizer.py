@@ -136,6 +136,7 @@ class RecognizerCore:
         self._samples = 0  # model-rate samples of this utterance
         self._outputs: list = []  # CTC log-probs (steps, V) or encoder outputs (steps, H)
         self._runs: list[tuple[int, int, int]] = []  # greedy CTC (token, first, last step) runs so far
+        self._text_changed = False  # runs added since the last partial (a longer run keeps the text)
         self._decoded_steps = 0  # encoder steps behind self._runs
         self._raw_frames: list = []  # log-mel frames (re-run mode, speaker adaptation)
         self._since_rerun = 0
@@ -232,6 +233,7 @@ class RecognizerCore:
             runs[-1] = (runs[-1][0], runs[-1][1], new.pop(0)[2])  # a token run that spans the boundary
         runs += new
         self._decoded_steps += len(best)
+        self._text_changed = self._text_changed or bool(new)
 
     def _rerun_whole(self) -> None:
         """Re-run the model over the buffered utterance (CTC partials)."""
@@ -241,11 +243,13 @@ class RecognizerCore:
         self._rerun_log_probs = self._rerun_outputs(self._concatenate(self._raw_frames))
         self._runs = collapse_runs(self._rerun_log_probs.argmax(-1).tolist())
         self._decoded_steps = self._rerun_log_probs.shape[0]
+        self._text_changed = True
 
     # ------------------------------------------------------------------ results
     def _partial_event(self) -> StreamEvent | None:
-        if not self.is_ctc:
+        if not self.is_ctc or not self._text_changed:
             return None
+        self._text_changed = False
         words = tokens_to_words(self._runs, self.labels, self.unit, self.frame_shift, self.utterance_start)
         text = words_to_text(words)
         if text == self._partial_text:
