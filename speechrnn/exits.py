@@ -1,12 +1,14 @@
 """How a command ends: one line per error (SpeechRNNError, OSError) and exit 1, Ctrl-C 130, SIGTERM 143
-after the same clean-up. Shared by ``speechrnn <command>``, ``python -m speechrnn.train`` (torchrun) and
-``python -m speechrnn.runtime``; no torch here.
+after the same clean-up, and quietly with 141 (as a Unix tool killed by SIGPIPE) when the reader of
+its output goes away (``speechrnn transcribe ... | head``). Shared by ``speechrnn <command>``,
+``python -m speechrnn.train`` (torchrun) and ``python -m speechrnn.runtime``; no torch here.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -45,13 +47,17 @@ def os_error_line(error: OSError) -> str:
 
 def run_command(name: str, run, args: argparse.Namespace, stopped_hint: str = "", prog: str = "speechrnn") -> int:
     """``run(args)`` as ``<prog> <name>``: a SpeechRNNError or OSError is one line on stderr and
-    exit 1; Ctrl-C exits 130 and SIGTERM 143 (after the same clean-up), each with ``stopped_hint``."""
+    exit 1; Ctrl-C exits 130 and SIGTERM 143 (after the same clean-up), each with ``stopped_hint``;
+    a closed stdout (BrokenPipeError, which per-file handlers must let through) exits 141 quietly."""
     with terminate_as_interrupt():
         try:
             return int(run(args) or 0)
         except SpeechRNNError as error:
             print(f"{prog} {name}: error: {one_line(error)}", file=sys.stderr)
             return 1
+        except BrokenPipeError:  # stdout's reader has gone: no more output, no error line
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit
+            return 141
         except OSError as error:
             print(f"{prog} {name}: error: {os_error_line(error)}", file=sys.stderr)
             return 1

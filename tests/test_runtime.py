@@ -269,6 +269,10 @@ def test_cli_error_lines(digits_dir, tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith(f"speechrnn.runtime transcribe: error: {bad}: not a readable audio file")
     assert done.stdout == f"{EXAMPLE}\tfour two seven one\n"
+    streamed = run_runtime("transcribe", "--stream", "--model", str(digits_dir), str(bad), str(EXAMPLE))
+    assert streamed.returncode == 1
+    assert streamed.stderr.startswith(f"speechrnn.runtime transcribe: error: {bad}: not a readable audio file")
+    assert streamed.stdout.splitlines()[-1] == f"{EXAMPLE}: [0.00-2.25] four two seven one"
     with pytest.raises(ModelError, match="no such model folder"):
         runtime.load(missing)
 

@@ -101,6 +101,22 @@ def test_bad_file_among_good_ones(models, expected, tmp_path):
         assert all(0 <= w["start"] < w["end"] <= greedy.duration + 0.1 for w in result["words"])
 
 
+def test_closed_stdout_ends_the_batch_quietly_with_141(models):
+    """`speechrnn transcribe ... | head -1`: once the reader has gone, no error line blaming a file and
+    no traceback; the exit status is a Unix tool's killed by SIGPIPE (128 + 13)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for extra in ([], ["--stream"]):
+        command = [sys.executable, "-m", "speechrnn", "transcribe", "--model", str(models["ctc"]), *extra]
+        with subprocess.Popen(
+            [*command, *[str(EXAMPLE)] * 40], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        ) as process:
+            first = process.stdout.readline()
+            process.stdout.close()  # the reader goes away after one line
+            stderr = process.stderr.read().decode()
+            assert process.wait(timeout=300) == 141, stderr
+        assert first.strip() and stderr == ""
+
+
 def test_classifier_json_has_label_and_score(models):
     done = speechrnn("transcribe", EXAMPLE, "--model", models["classify"], "--format", "json")
     assert done.returncode == 0, done.stderr

@@ -127,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(result_to_dict(result, path), ensure_ascii=False), flush=True)
             else:
                 print(f"{path}\t{result.text}" if several else result.text, flush=True)
+        except BrokenPipeError:
+            raise  # stdout is gone, not this file: the command stops (exits.run_command)
         except (SpeechRNNError, OSError) as error:
             failures += 1
             _report_failure(path, error)
@@ -195,6 +197,8 @@ def transcribe_stream_cli(args, model, speaker=None) -> int:
                     print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
                 else:
                     print(format_event(event, prefix), flush=True)
+        except BrokenPipeError:
+            raise
         except (SpeechRNNError, OSError) as error:  # as offline: report the file, go on with the others
             failures += 1
             recognizer.discard()

@@ -65,6 +65,8 @@ def transcribe_files(args: argparse.Namespace) -> int:
     for path in args.audio:
         try:
             result = model.transcribe(path)
+        except BrokenPipeError:
+            raise  # stdout is gone, not this file (exits.run_command)
         except (SpeechRNNError, OSError) as error:
             failures += 1
             _report_failure(args.command, path, error)
@@ -77,26 +79,35 @@ def transcribe_files(args: argparse.Namespace) -> int:
 
 
 def stream_files(args: argparse.Namespace, model) -> int:
-    """Each file in ``--chunk-ms`` chunks through one recogniser with the default endpointer."""
+    """Each file in ``--chunk-ms`` chunks through one recogniser with the default endpointer; a file that
+    fails is reported on its own line, its partial stream dropped, and the others go on (exit 1)."""
     from speechrnn.audio_io import read_audio  # noqa: PLC0415
     from speechrnn.endpoint import EndpointConfig  # noqa: PLC0415
     from speechrnn.runtime.stream import StreamingRecognizer  # noqa: PLC0415
 
     recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(), keywords=keyword_settings(args))
     paths = list(args.audio)
+    failures = 0
     for path in paths:
-        audio, rate = read_audio(path)
-        prefix = f"{path}: " if len(paths) > 1 else ""
-        chunk = max(1, rate * args.chunk_ms // 1000)
-        pieces = [audio[begin : begin + chunk] for begin in range(0, audio.size, chunk)]
-        for piece in [*pieces, None]:  # None: the end of the file
-            events = recognizer.finish() if piece is None else recognizer.accept_waveform(piece, rate)
-            for event in events:
-                if args.format == "json":
-                    print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
-                else:
-                    print(format_event(event, prefix), flush=True)
-    return 0
+        try:
+            audio, rate = read_audio(path)
+            prefix = f"{path}: " if len(paths) > 1 else ""
+            chunk = max(1, rate * args.chunk_ms // 1000)
+            pieces = [audio[begin : begin + chunk] for begin in range(0, audio.size, chunk)]
+            for piece in [*pieces, None]:  # None: the end of the file
+                events = recognizer.finish() if piece is None else recognizer.accept_waveform(piece, rate)
+                for event in events:
+                    if args.format == "json":
+                        print(json.dumps({"file": str(path), **event.to_dict()}), flush=True)
+                    else:
+                        print(format_event(event, prefix), flush=True)
+        except BrokenPipeError:
+            raise
+        except (SpeechRNNError, OSError) as error:
+            failures += 1
+            recognizer.discard()
+            _report_failure(args.command, path, error)
+    return 1 if failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:
