@@ -455,6 +455,7 @@ def main(argv=None) -> int:
 
     sweeps = {}
     default = KeywordConfig()
+    defaults = (default.hop, default.smoothing, default.window)
     for suffix, scored in variants:
         for step_hop in hops:
             step = int(round(step_hop / args.hop))
@@ -467,7 +468,7 @@ def main(argv=None) -> int:
                 events = replay(scored[step - 1 :: step], labels, swept)
                 rows.append({"threshold": threshold, **score(events, truth)})
             name = f"hop {step_hop:g} s, smoothing {smoothing[step_hop]}{suffix}"
-            if (step_hop, smoothing[step_hop], args.window) == (default.hop, default.smoothing, default.window):
+            if not suffix and (step_hop, smoothing[step_hop], args.window) == defaults:
                 name += " (the spotter's defaults)"
             sweeps[name] = {
                 "hop": step_hop, "smoothing": smoothing[step_hop], "rtf_live": rtf_live[step_hop], "rows": rows,
