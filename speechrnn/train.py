@@ -96,18 +96,43 @@ FINE_TUNABLE = ("dropout",)  # model settings that may differ from the init_from
 
 def pretrained_model(path: str, config: ModelConfig) -> SpeechRNN:
     """The ``train.init_from`` checkpoint's model (weights and feature normalisation) with ``config``,
-    which must describe the same model (only ``FINE_TUNABLE`` settings may differ)."""
+    which must describe the same model (only ``FINE_TUNABLE`` settings may differ), or the same model
+    with other ``labels``: then the output layer keeps the rows of the labels both have (and the CTC
+    blank's) and starts the others afresh, so a model pretrained on many words can be fine-tuned to a
+    few of them, or given new ones."""
     pretrained = load_model(path)
     theirs, ours = dataclasses.asdict(pretrained.config), dataclasses.asdict(config)
-    differ = [k for k in ours if ours[k] != theirs[k] and k not in FINE_TUNABLE]
+    differ = [k for k in ours if ours[k] != theirs[k] and k not in (*FINE_TUNABLE, "labels")]
     if differ:
         raise ConfigError(
             f"train.init_from {path}: [model] differs from that checkpoint's in "
             + ", ".join(f"{k} ({ours[k]!r}, checkpoint {theirs[k]!r})" for k in differ)
         )
     model = SpeechRNN(config)
-    model.load_state_dict(pretrained.state_dict())
+    state = pretrained.state_dict()
+    if list(config.labels) != list(pretrained.config.labels):
+        state = _relabelled_output(state, model, pretrained)
+    model.load_state_dict(state)
     return model
+
+
+def _relabelled_output(state: dict, model: SpeechRNN, pretrained: SpeechRNN) -> dict:
+    """``pretrained``'s ``state`` with its output layer's rows moved to ``model``'s labels: a shared
+    label (or the CTC blank) keeps its pretrained row, a new one keeps ``model``'s initial row."""
+    ours, theirs = Vocabulary.from_config(model.config), Vocabulary.from_config(pretrained.config)
+    rows = {ours.blank: theirs.blank} if ours.blank is not None else {}
+    rows.update({ours.id(label): theirs.id(label) for label in ours.labels if label in theirs})
+    state = dict(state)
+    fresh = model.state_dict()
+    for name in (n for n in fresh if n.startswith(OUTPUT_LAYER[model.config.head])):
+        weights = fresh[name].clone()
+        for new, old in rows.items():
+            weights[new] = state[name][old]
+        state[name] = weights
+    return state
+
+
+OUTPUT_LAYER = {"ctc": "head.", "classify": "head.output."}  # state-dict prefix of each head's output layer
 
 
 def check_closed_set(model_config: ModelConfig, datasets) -> None:

@@ -363,6 +363,33 @@ def test_init_from_fine_tunes_a_trained_model_and_keeps_its_normalisation(tone_d
         train(tiny_config(tone_data, "ctc", tmp_path / "y", f"train.init_from={tmp_path / 'none.pt'}"), quiet=True)
 
 
+@pytest.mark.parametrize("head", ["ctc", "classify"])
+def test_init_from_with_other_labels_keeps_the_shared_labels_output_rows(tone_data, head, tmp_path):
+    """Fine-tuning to another vocabulary: the encoder and the rows of the labels both models have (and
+    the blank) are the checkpoint's; a new label's row is a fresh one; with lr 0 nothing else moves."""
+    first = train(tiny_config(tone_data, head, tmp_path / "first", "train.epochs=1"), quiet=True)
+    original = load_checkpoint(first)
+    old_labels = original["model_config"]["labels"]
+    new_labels = [*reversed(old_labels), "extra"]
+    labels = "[" + ", ".join(f'"{label}"' for label in new_labels) + "]"
+    tuned = load_checkpoint(train(tiny_config(tone_data, head, tmp_path / "tuned", "optim.lr=0", "train.epochs=1",
+                                              f"train.init_from={first}", f"model.labels={labels}"), quiet=True))  # fmt: skip
+    assert tuned["model_config"]["labels"] == new_labels
+    output = "head.weight" if head == "ctc" else "head.output.weight"
+    for key, value in original["state_dict"].items():
+        if not key.startswith(output.rsplit(".", 1)[0] + "."):
+            torch.testing.assert_close(tuned["state_dict"][key], value, rtol=0, atol=0, msg=key)
+    offset = 1 if head == "ctc" else 0
+    for name in (output, output.replace("weight", "bias")):
+        old, new = original["state_dict"][name], tuned["state_dict"][name]
+        assert new.shape[0] == len(new_labels) + offset
+        if offset:
+            assert torch.equal(new[0], old[0])  # the blank
+        for i, label in enumerate(new_labels[:-1]):
+            assert torch.equal(new[i + offset], old[old_labels.index(label) + offset]), label
+        assert not any(torch.equal(new[-1], row) for row in old)  # "extra" starts afresh
+
+
 def test_shift_and_tail_surround_the_audio_with_bounded_silence():
     audio = np.ones(1600, dtype=np.float32)
     for seed in range(5):
