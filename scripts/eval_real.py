@@ -15,7 +15,9 @@ bundled models are trained and validated with).
 - A CTC model (the ``digits`` model) is scored on the isolated real digit words of both sources
   (the test set's ``_unknown_`` digit clips, the v0.01 digit folders); accuracy = exact transcript
   (the decoded text is the digit word, nothing more). In the confusion matrix, a transcript that
-  is not a single digit word counts as ``(other)``.
+  is not a single digit word counts as ``(other)``. It is also run on the split's clips of other
+  words and of background noise (commands, other Speech Commands words, ``_silence_``), where the
+  right answer is no digit at all: the report's ``other_speech`` gives how often it says nothing.
 
 Prints accuracy overall, per class and per source; writes ``<output-dir>/<model>/report.json``,
 ``predictions.jsonl`` and ``confusion_matrix.png``. Exit code 1 when a model could not be scored.
@@ -133,6 +135,32 @@ def score(model, clips: list, args: argparse.Namespace) -> dict:
     }
 
 
+def silence_on_other_speech(model, data_root: Path, args: argparse.Namespace) -> dict:
+    """A digits model on the split's clips that hold no digit (other words, noise): how many give an
+    empty transcript, and the words it heard in the others."""
+    from dataclasses import replace
+
+    from speechrnn.evaluate import evaluate
+
+    clips = [c for c in commands_set(data_root) if c.utterance.text not in DIGITS]
+    clips = _limit(split_set(clips, args.split, args.valid_percent, args.seed), args.per_class)
+    utterances = [replace(c.utterance, text="") for c in clips]
+    report = evaluate(
+        model, utterances, decoders=(args.decoder,), device=args.device, quiet=args.quiet,
+        pad_seconds=args.pad_seconds, worst=0,
+    )  # fmt: skip
+    heard = [p[args.decoder] for p in report["predictions"]]
+    silent = sum(not text for text in heard)
+    words: dict = defaultdict(int)
+    for text in heard:
+        for word in text.split():
+            words[word] += 1
+    return {
+        "num_utterances": len(heard), "empty": silent, "empty_rate": silent / max(len(heard), 1),
+        "digits_heard": dict(sorted(words.items(), key=lambda kv: -kv[1])),
+    }  # fmt: skip
+
+
 def format_report(name: str, report: dict) -> str:
     lines = [
         f"{name}: {report['task']}, split {report['split']} ({report['num_utterances']} clips, "
@@ -143,6 +171,13 @@ def format_report(name: str, report: dict) -> str:
         lines.append(f"  {title.replace('_', ' ')}:")
         for key, row in report[title].items():
             lines.append(f"    {key:<16} {100 * row['accuracy']:6.2f}%  ({row['correct']}/{row['total']})")
+    if "other_speech" in report:
+        other = report["other_speech"]
+        heard = ", ".join(f"{w} {n}" for w, n in other["digits_heard"].items()) or "none"
+        lines.append(
+            f"  other words and noise ({other['num_utterances']} clips): no digit in "
+            f"{100 * other['empty_rate']:.2f}% ({other['empty']}); digits heard: {heard}"
+        )
     return "\n".join(lines)
 
 
@@ -173,6 +208,8 @@ def run_one(model_name: str, args: argparse.Namespace, data_root: Path) -> dict:
     if not clips:
         raise SpeechRNNError(f"no clips in split {args.split!r} of {data_root}")
     report = score(model, clips, args)
+    if model.config.head == "ctc":
+        report["other_speech"] = silence_on_other_speech(model, data_root, args)
     report = {
         "model": model_name, "model_path": str(path), "data_root": str(data_root), "split": args.split,
         "valid_percent": args.valid_percent, "seed": args.seed, "pad_seconds": args.pad_seconds, **report,

@@ -180,6 +180,13 @@ def test_eval_real_scores_the_digits_model_by_exact_transcript(tmp_path):
     assert list(report["per_class"]) == list(DIGITS)
     assert report["confusion_matrix"]["labels"] == [*DIGITS, "(other)"]
     assert report["accuracy"] >= 0.6  # the model before issue 15: 15/20
+    # other words and noise, where no digit is the right answer: one clip per class and source
+    other = report["other_speech"]
+    per_group = {(c.source, c.utterance.label) for c in commands_set(SHARED) if c.utterance.text not in DIGITS}
+    assert other["num_utterances"] == len(per_group)
+    heard = sum(other["digits_heard"].values())
+    assert set(other["digits_heard"]) <= set(DIGITS) and (heard > 0) == (other["empty"] < other["num_utterances"])
+    assert f"no digit in {100 * other['empty_rate']:.2f}% ({other['empty']})" in result.stdout
 
 
 @needs_shared
