@@ -37,6 +37,7 @@ from speechrnn.atomic import atomic_write
 from speechrnn.data.realspeech import DIGITS, SPLITS, commands_set, digits_set, realspeech_root, split_set
 from speechrnn.data.speakers import SEED, VALID_PERCENT
 from speechrnn.errors import SpeechRNNError, one_line
+from speechrnn.exits import closed_stdout
 from speechrnn.metrics import confusion_matrix, plot_confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,8 +237,11 @@ def main(argv=None) -> int:
             continue
         folder = Path(args.output_dir) / Path(name).stem
         paths = write_outputs(report, folder)
-        print(format_report(name, report), flush=True)
-        print(f"  wrote {', '.join(str(p) for p in paths)}", flush=True)
+        try:
+            print(format_report(name, report), flush=True)
+            print(f"  wrote {', '.join(str(p) for p in paths)}", flush=True)
+        except BrokenPipeError:  # | head: the reports are written; stop quietly
+            return closed_stdout()
     return 1 if failures else 0
 
 

@@ -45,6 +45,12 @@ def os_error_line(error: OSError) -> str:
     return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
+def closed_stdout() -> int:
+    """After a BrokenPipeError (stdout's reader has gone): no more output, no error line, exit 141."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit
+    return 141
+
+
 def run_command(name: str, run, args: argparse.Namespace, stopped_hint: str = "", prog: str = "speechrnn") -> int:
     """``run(args)`` as ``<prog> <name>``: a SpeechRNNError or OSError is one line on stderr and
     exit 1; Ctrl-C exits 130 and SIGTERM 143 (after the same clean-up), each with ``stopped_hint``;
@@ -55,9 +61,8 @@ def run_command(name: str, run, args: argparse.Namespace, stopped_hint: str = ""
         except SpeechRNNError as error:
             print(f"{prog} {name}: error: {one_line(error)}", file=sys.stderr)
             return 1
-        except BrokenPipeError:  # stdout's reader has gone: no more output, no error line
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit
-            return 141
+        except BrokenPipeError:
+            return closed_stdout()
         except OSError as error:
             print(f"{prog} {name}: error: {os_error_line(error)}", file=sys.stderr)
             return 1

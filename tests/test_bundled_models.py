@@ -190,6 +190,19 @@ def test_eval_real_scores_the_digits_model_by_exact_transcript(tmp_path):
 
 
 @needs_shared
+def test_eval_real_with_a_closed_stdout_writes_its_reports_and_ends_quietly_with_141(tmp_path):
+    """`eval_real.py ... | head -1` where the reader has gone before the summary: no traceback."""
+    model = _tiny_classifier(tmp_path / "tiny.pt")
+    command = [sys.executable, str(ROOT / "scripts" / "eval_real.py"), "--data-root", str(SHARED), "--quiet"]
+    command += ["--model", str(model), "--per-class", "1", "--output-dir", str(tmp_path / "out")]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.close()  # the reader goes away before the first line
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=300) == 141, stderr
+    assert stderr == "" and json.loads((tmp_path / "out" / "tiny" / "report.json").read_text())["accuracy"] >= 0
+
+
+@needs_shared
 def test_eval_real_reports_a_missing_model_in_one_line(tmp_path):
     result = _eval_real("--model", str(tmp_path / "none.pt"), "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
