@@ -372,8 +372,8 @@ def test_init_from_with_other_labels_keeps_the_shared_labels_output_rows(tone_da
     old_labels = original["model_config"]["labels"]
     new_labels = [*reversed(old_labels), "extra"]
     labels = "[" + ", ".join(f'"{label}"' for label in new_labels) + "]"
-    tuned = load_checkpoint(train(tiny_config(tone_data, head, tmp_path / "tuned", "optim.lr=0", "train.epochs=1",
-                                              f"train.init_from={first}", f"model.labels={labels}"), quiet=True))  # fmt: skip
+    overrides = ("optim.lr=0", "train.epochs=1", f"train.init_from={first}", f"model.labels={labels}")
+    tuned = load_checkpoint(train(tiny_config(tone_data, head, tmp_path / "tuned", *overrides), quiet=True))
     assert tuned["model_config"]["labels"] == new_labels
     output = "head.weight" if head == "ctc" else "head.output.weight"
     for key, value in original["state_dict"].items():

@@ -1,6 +1,7 @@
 """CTC transcripts of word clips: each clip's ``text`` is the word spoken in it, for a word-CTC model.
 
-    python recipes/fsdd/local/spoken_words.py --output OUT.jsonl MANIFEST... [--keep WORD ... [--drop-others | --others N]]
+    python recipes/fsdd/local/spoken_words.py --output OUT.jsonl MANIFEST...
+        [--keep WORD ... [--drop-others | --others N]]
 
 The inputs are the commands recipe's manifests (``recipes/commands/run.sh`` stages 0-1): real Speech
 Commands clips (``text`` is the word), wake phrases and synthetic words (the word is the first folder
