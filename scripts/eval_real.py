@@ -37,7 +37,7 @@ from speechrnn.atomic import atomic_write
 from speechrnn.data.realspeech import DIGITS, SPLITS, commands_set, digits_set, realspeech_root, split_set
 from speechrnn.data.speakers import SEED, VALID_PERCENT
 from speechrnn.errors import SpeechRNNError, one_line
-from speechrnn.exits import closed_stdout
+from speechrnn.exits import run_command
 from speechrnn.metrics import confusion_matrix, plot_confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,13 +218,9 @@ def run_one(model_name: str, args: argparse.Namespace, data_root: Path) -> dict:
     return report
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        data_root = realspeech_root(args.data_root)
-    except SpeechRNNError as error:
-        print(f"eval_real: error: {one_line(error)}", file=sys.stderr)
-        return 1
+def evaluate_models(args: argparse.Namespace) -> int:
+    """Score every ``--model``; one that fails is a line on stderr and the others still run."""
+    data_root = realspeech_root(args.data_root)
     failures = 0
     for name in args.model:
         try:
@@ -237,12 +233,14 @@ def main(argv=None) -> int:
             continue
         folder = Path(args.output_dir) / Path(name).stem
         paths = write_outputs(report, folder)
-        try:
-            print(format_report(name, report), flush=True)
-            print(f"  wrote {', '.join(str(p) for p in paths)}", flush=True)
-        except BrokenPipeError:  # | head: the reports are written; stop quietly
-            return closed_stdout()
+        print(format_report(name, report), flush=True)
+        print(f"  wrote {', '.join(str(p) for p in paths)}", flush=True)
     return 1 if failures else 0
+
+
+def main(argv=None) -> int:
+    """Exits as ``speechrnn`` commands do: one error line, 130 on Ctrl-C, 141 quietly for ``| head``."""
+    return run_command("", evaluate_models, parse_args(argv), prog="eval_real")
 
 
 if __name__ == "__main__":

@@ -45,30 +45,27 @@ def os_error_line(error: OSError) -> str:
     return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
-def closed_stdout() -> int:
-    """After a BrokenPipeError (stdout's reader has gone): no more output, no error line, exit 141."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit
-    return 141
-
-
 def run_command(name: str, run, args: argparse.Namespace, stopped_hint: str = "", prog: str = "speechrnn") -> int:
-    """``run(args)`` as ``<prog> <name>``: a SpeechRNNError or OSError is one line on stderr and
-    exit 1; Ctrl-C exits 130 and SIGTERM 143 (after the same clean-up), each with ``stopped_hint``;
-    a closed stdout (BrokenPipeError, which per-file handlers must let through) exits 141 quietly."""
+    """``run(args)`` as ``<prog> <name>`` (``<prog>`` alone for a script, name ""): a SpeechRNNError
+    or OSError is one line on stderr and exit 1; Ctrl-C exits 130 and SIGTERM 143 (after the same
+    clean-up), each with ``stopped_hint``; a closed stdout (BrokenPipeError, which per-file handlers
+    must let through) exits 141 quietly."""
+    who = f"{prog} {name}" if name else prog
     with terminate_as_interrupt():
         try:
             return int(run(args) or 0)
         except SpeechRNNError as error:
-            print(f"{prog} {name}: error: {one_line(error)}", file=sys.stderr)
+            print(f"{who}: error: {one_line(error)}", file=sys.stderr)
             return 1
-        except BrokenPipeError:
-            return closed_stdout()
+        except BrokenPipeError:  # stdout's reader has gone: no more output, no error line
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit
+            return 141
         except OSError as error:
-            print(f"{prog} {name}: error: {os_error_line(error)}", file=sys.stderr)
+            print(f"{who}: error: {os_error_line(error)}", file=sys.stderr)
             return 1
         except Terminated:
-            print(f"{prog} {name}: terminated{stopped_hint}", file=sys.stderr)
+            print(f"{who}: terminated{stopped_hint}", file=sys.stderr)
             return 143
         except KeyboardInterrupt:
-            print(f"{prog} {name}: interrupted{stopped_hint}", file=sys.stderr)
+            print(f"{who}: interrupted{stopped_hint}", file=sys.stderr)
             return 130

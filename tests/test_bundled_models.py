@@ -199,7 +199,8 @@ def test_eval_real_with_a_closed_stdout_writes_its_reports_and_ends_quietly_with
         process.stdout.close()  # the reader goes away before the first line
         stderr = process.stderr.read().decode()
         assert process.wait(timeout=300) == 141, stderr
-    assert stderr == "" and json.loads((tmp_path / "out" / "tiny" / "report.json").read_text())["accuracy"] >= 0
+    assert stderr == ""  # and every report was written before the summary that found no reader
+    assert {p.name for p in (tmp_path / "out" / "tiny").iterdir()} >= {"report.json", "predictions.jsonl"}
 
 
 @needs_shared
