@@ -22,9 +22,9 @@ class KeywordConfig:
 
     window: float = 1.0
     # a window every 0.2 s, the last two averaged: on the real stream (README, python scripts/kws_eval.py
-    # --hours 1) the bundled commands model misses 25.3 % of unseen speakers' commands at 10 false alarms
-    # per hour of other speech with threshold 0.8, against 24.8 % at 22 with a window every 0.1 s (three
-    # averaged), for half the work (live real-time factor 0.015 against 0.030, one thread)
+    # --hours 1) the bundled commands model misses 23.7 % of unseen speakers' commands at 8 false alarms
+    # per hour of other speech with threshold 0.8, against 22.9 % at 16 with a window every 0.1 s (three
+    # averaged), for half the work (live real-time factor 0.015 against 0.031, one thread)
     hop: float = 0.2
     smoothing: int = 2
     threshold: float = 0.8
