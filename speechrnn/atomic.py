@@ -10,7 +10,9 @@ file (a write to a full disk) is raised again naming ``path``.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,25 @@ def publish_mode(path: str | os.PathLike) -> None:
     umask = os.umask(0o022)
     os.umask(umask)
     os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back within the block: their Python handlers run after it (main thread
+    only, where Python runs signal handlers; a signal mask would not do, other threads take the signal)."""
+    held = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    if threading.current_thread() is not threading.main_thread() or not held:
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in pending:
+            signal.raise_signal(s)
 
 
 @contextmanager
@@ -39,20 +60,24 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)  # reopened by name below, so a bad mode or encoding cannot leak the descriptor
+    tmp = ""
     try:
+        with _signals_held():  # a SIGTERM/Ctrl-C before ``tmp`` is set would strand the file: it is raised here
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)  # reopened by name below, so a bad mode or encoding cannot leak the descriptor
         with open(tmp, mode, **open_kwargs) as f:
             yield f
         publish_mode(tmp)
         os.replace(tmp, path)
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         if error.filename is None:  # a write that failed (full disk): name the file it was for
             raise OSError(error.errno, error.strerror, str(path)) from None
         raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

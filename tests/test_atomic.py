@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import time
 
 import pytest
 
@@ -91,3 +93,47 @@ def test_publish_mode_on_a_folder(tmp_path, umask_027):
     folder.mkdir(mode=0o700)
     publish_mode(folder)
     assert _mode(folder) == 0o777 & ~umask_027
+
+
+def test_a_sigterm_while_the_temp_file_is_created_arrives_after_it_is_guarded():
+    """The temp file is made with SIGTERM/SIGINT held back, so a signal there cannot strand it."""
+    from speechrnn.atomic import _signals_held
+
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("term"))
+    try:
+        with _signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+            assert seen == []  # held back inside
+        time.sleep(0.01)
+        assert seen == ["term"]  # delivered once the block ends
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_sigterm_just_as_the_temp_file_is_made_leaves_no_temp_file(tmp_path, monkeypatch):
+    """A real SIGTERM sent the moment the temp file exists (the window before ``atomic_write`` knows its
+    name) ends the write with the handler's exception and strands nothing."""
+    import speechrnn.atomic as atomic
+
+    real_mkstemp = atomic.tempfile.mkstemp
+
+    def mkstemp_then_sigterm(*args, **kwargs):
+        made = real_mkstemp(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)
+        return made
+
+    def terminated(*_):
+        raise RuntimeError("terminated")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_sigterm)
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        with pytest.raises(RuntimeError, match="terminated"):
+            with atomic_write(tmp_path / "out.txt", "w") as f:
+                f.write("never")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert list(tmp_path.iterdir()) == []
