@@ -10,11 +10,17 @@ causal "conv"), offline and frame by frame.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 
 class LogMel:
-    """(samples,) float audio -> (1 + samples // hop_length, n_mels) float32 log-mels."""
+    """(samples,) float audio -> (1 + samples // hop_length, n_mels) float32 log-mels.
+
+    The FFT runs in float32 as torch's does (numpy >= 2 keeps float32 through it); the mel
+    projection and the log run in float64 and are rounded to float32 at the end, so that a frame's
+    value does not depend on how many frames one call computes (float32 BLAS sums differ with the
+    row count): ``StreamingLogMel`` stays equal to the offline frames. Within 1e-4 of torch's.
+    """
 
     def __init__(self, mel_filters: np.ndarray, n_fft: int, hop_length: int, log_floor: float = 1e-10) -> None:
         self.n_fft = n_fft
@@ -22,22 +28,26 @@ class LogMel:
         self.n_mels = mel_filters.shape[0]
         self.log_floor = log_floor
         self.mel_t = np.ascontiguousarray(mel_filters.T, dtype=np.float64)  # (n_fft // 2 + 1, n_mels)
-        self.window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+        self.window = window.astype(np.float32)
 
     def from_padded(self, padded: np.ndarray) -> np.ndarray:
         """A signal already padded at its edges -> (1 + (samples - n_fft) // hop, n_mels)."""
         if padded.size < self.n_fft:
             return np.zeros((0, self.n_mels), dtype=np.float32)
-        frames = sliding_window_view(padded.astype(np.float64, copy=False), self.n_fft)[:: self.hop_length]
+        padded = np.ascontiguousarray(padded, dtype=np.float32)
+        count = 1 + (padded.size - self.n_fft) // self.hop_length
+        step = padded.itemsize
+        # (count, n_fft) overlapping frames as a view: as_strided is a tenth of sliding_window_view's cost
+        frames = as_strided(padded, (count, self.n_fft), (self.hop_length * step, step), writeable=False)
         spectrum = np.fft.rfft(frames * self.window, axis=-1)
         power = spectrum.real**2 + spectrum.imag**2
-        mel = power @ self.mel_t
-        return np.log(np.maximum(mel, self.log_floor)).astype(np.float32)
+        mel = np.maximum(power.astype(np.float64) @ self.mel_t, self.log_floor)
+        return np.log(mel, out=mel).astype(np.float32)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         pad = self.n_fft // 2
         return self.from_padded(np.pad(np.asarray(audio, dtype=np.float32), (pad, pad)))
-
 
 class StreamingLogMel:
     """``accept(samples)`` -> new frames; ``finalize()`` -> the last ones; together ``LogMel`` of the whole."""
