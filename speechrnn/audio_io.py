@@ -106,7 +106,7 @@ def to_mono_float32(samples, name: str = "audio array", *, allow_empty: bool = F
     if audio.dtype.kind in "iu" and audio.dtype.itemsize > 4:
         raise AudioError(f"{name}: unsupported sample type {audio.dtype} (use float or 8/16/32-bit integer PCM)")
     if audio.dtype.kind == "i":
-        audio = audio.astype(np.float32) / float(-np.iinfo(audio.dtype).min)
+        audio = np.multiply(audio, 1.0 / 2 ** (8 * audio.dtype.itemsize - 1), dtype=np.float32)  # exact: a power of 2
     elif audio.dtype.kind == "u":
         half = (np.iinfo(audio.dtype).max + 1) / 2
         audio = (audio.astype(np.float32) - half) / half
