@@ -82,6 +82,26 @@ def test_logmel_equals_torch_logmel_and_streams_exactly():
         np.testing.assert_array_equal(np.concatenate([*pieces, stream.finalize()]), got)
 
 
+def _float64_logmel(audio, filters, n_fft=400, hop=160, floor=1e-10):
+    """Centred log-mels in float64 with the whole filterbank: the reference the float32 runtime is held to."""
+    padded = np.pad(audio.astype(np.float64), (n_fft // 2, n_fft // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
+    return np.log(np.maximum(power @ filters.T.astype(np.float64), floor))
+
+
+@pytest.mark.parametrize("f_max", [4000.0, None])
+def test_logmel_float32_fft_and_skipped_bins_match_a_float64_reference(f_max):
+    filters = LogMel(16000, 400, 160, 40, f_max=f_max).mel_basis.numpy()
+    logmel = runtime.LogMel(filters, 400, 160)
+    top = np.flatnonzero(filters.any(axis=0))[-1]  # the highest FFT bin with any weight
+    assert logmel.bins == top + 1 < 201  # bins above it are skipped, none below it
+    rng = np.random.default_rng(1)
+    for audio in (speechlike(1.3, 1), 0.01 * speechlike(2.0, 5), rng.uniform(-1, 1, 4001).astype(np.float32)):
+        np.testing.assert_allclose(logmel(audio), _float64_logmel(audio, filters), atol=5e-5)
+
+
 @pytest.mark.parametrize("head", ["ctc", "classify"])
 @pytest.mark.parametrize("kind", sorted(MODES))
 def test_offline_outputs_and_results_equal_torch(exported, kind, head):
