@@ -28,7 +28,7 @@ class LogMel:
         self.n_mels = mel_filters.shape[0]
         self.log_floor = log_floor
         self.mel_t = np.ascontiguousarray(mel_filters.T, dtype=np.float64)  # (n_fft // 2 + 1, n_mels)
-        # bins above the filterbank's top carry no weight (f_max = 4 kHz: 101 of 201), so they are skipped
+        # bins above the filterbank's top carry no weight (f_max = 4 kHz: 100 of 201), so they are skipped
         weighted = np.flatnonzero(self.mel_t.any(axis=1))
         self.bins = int(weighted[-1]) + 1 if weighted.size else 1
         self._mel_used = np.ascontiguousarray(self.mel_t[: self.bins])  # (bins, n_mels)
