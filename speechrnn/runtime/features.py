@@ -27,11 +27,10 @@ class LogMel:
         self.hop_length = hop_length
         self.n_mels = mel_filters.shape[0]
         self.log_floor = log_floor
-        self.mel_t = np.ascontiguousarray(mel_filters.T, dtype=np.float64)  # (n_fft // 2 + 1, n_mels)
-        # bins above the filterbank's top carry no weight (f_max = 4 kHz: 100 of 201), so they are skipped
-        weighted = np.flatnonzero(self.mel_t.any(axis=1))
+        # only the FFT bins up to the filterbank's top: above it every weight is zero (f_max = 4 kHz keeps 100 of 201)
+        weighted = np.flatnonzero(mel_filters.any(axis=0))
         self.bins = int(weighted[-1]) + 1 if weighted.size else 1
-        self._mel_used = np.ascontiguousarray(self.mel_t[: self.bins])  # (bins, n_mels)
+        self.mel_t = np.ascontiguousarray(mel_filters[:, : self.bins].T, dtype=np.float64)  # (bins, n_mels)
         window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
         self.window = window.astype(np.float32)
 
@@ -41,17 +40,19 @@ class LogMel:
             return np.zeros((0, self.n_mels), dtype=np.float32)
         padded = np.ascontiguousarray(padded, dtype=np.float32)
         count = 1 + (padded.size - self.n_fft) // self.hop_length
-        # (count, n_fft) overlapping frames as a view of the signal (a few times cheaper than as_strided)
-        frames = np.ndarray((count, self.n_fft), np.float32, buffer=padded, strides=(self.hop_length * 4, 4))
+        # (count, n_fft) overlapping frames as a view of the signal (a third of as_strided's cost)
+        step = padded.itemsize
+        frames = np.ndarray((count, self.n_fft), np.float32, buffer=padded, strides=(self.hop_length * step, step))
         spectrum = np.fft.rfft(frames * self.window, axis=-1)[:, : self.bins]
         power = spectrum.real**2 + spectrum.imag**2
-        mel = power.astype(np.float64) @ self._mel_used
+        mel = power.astype(np.float64) @ self.mel_t
         np.maximum(mel, self.log_floor, out=mel)
         return np.log(mel, out=mel).astype(np.float32)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         pad = self.n_fft // 2
         return self.from_padded(np.pad(np.asarray(audio, dtype=np.float32), (pad, pad)))
+
 
 class StreamingLogMel:
     """``accept(samples)`` -> new frames; ``finalize()`` -> the last ones; together ``LogMel`` of the whole."""
