@@ -14,7 +14,8 @@ TIDIGITS digit recogniser of Debian's ``pocketsphinx-testdata`` (its FSG grammar
 pocketsphinx`` for the decoder), fed the same chunks; it is skipped with a note when absent.
 
 Where the runtime's time goes: one more float32 run, its onnxruntime encoder steps and its
-log-mel frames timed apart from the rest (the recogniser's logic, endpointing, decoding).
+log-mel frames timed apart from the rest (the recogniser's logic, endpointing, decoding), and the
+number of encoder steps with the time of one.
 
 Cold start: a new Python process that imports, loads the model and prints the result of a 1 s
 file, timed from the parent (interpreter start included; wall and the child's CPU time), and that
@@ -123,10 +124,11 @@ class PocketSphinx:
         return events
 
 
-def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> dict[str, float]:
+def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[str, float], int]:
     """Seconds of one streamed pass spent in the encoder's onnxruntime steps, in log-mel frames and in
-    the rest, by timing those two calls on this recogniser's own objects."""
+    the rest, by timing those two calls on this recogniser's own objects; and how many encoder steps ran."""
     spent = {"onnxruntime encoder steps": 0.0, "log-mel frames": 0.0}
+    calls = {key: 0 for key in spent}
 
     def timed(owner, name: str, key: str) -> None:
         call = getattr(owner, name)
@@ -137,6 +139,7 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> dict[str, fl
                 return call(*args)
             finally:
                 spent[key] += time.perf_counter() - start
+                calls[key] += 1
 
         setattr(owner, name, wrapper)  # on the instance: the class and other recognisers are untouched
 
@@ -145,7 +148,7 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> dict[str, fl
     wall, _, _ = feed(recognizer, audio, chunk)
     del recognizer.model.step  # the instance attribute; the class's method again
     spent["the rest"] = wall - sum(spent.values())
-    return spent
+    return spent, calls["onnxruntime encoder steps"]
 
 
 def pocketsphinx_factory():
@@ -256,9 +259,13 @@ def main(argv=None) -> int:
         summary[name] = {"rtf_best": best, "rtf_median": median, "rtf_cpu_best": cpu, "finals": len(result["texts"])}
     if note:
         print(f"PocketSphinx: {note}")
-    breakdown = runtime_breakdown(runtime.StreamingRecognizer(float_model, endpoint=endpoint), audio, chunk)
-    print("runtime float32, one more run: " + ", ".join(f"{k} RTF {v / seconds:.4f}" for k, v in breakdown.items()))
+    recognizer = runtime.StreamingRecognizer(float_model, endpoint=endpoint)
+    breakdown, steps = runtime_breakdown(recognizer, audio, chunk)
+    per_step_us = 1e6 * breakdown["onnxruntime encoder steps"] / max(steps, 1)
+    print("runtime float32, one more run: " + ", ".join(f"{k} RTF {v / seconds:.4f}" for k, v in breakdown.items())
+          + f" ({steps} encoder steps, {per_step_us:.0f} us each)")  # fmt: skip
     summary["runtime float32 breakdown (RTF)"] = {k: v / seconds for k, v in breakdown.items()}
+    summary["runtime float32 encoder steps"] = {"count": steps, "us_each": per_step_us}
 
     clip = work / "one_second.wav"
     sf.write(clip, audio[:16000], 16000, subtype="PCM_16")
