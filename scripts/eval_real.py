@@ -19,8 +19,11 @@ bundled models are trained and validated with).
   words and of background noise (commands, other Speech Commands words, ``_silence_``), where the
   right answer is no digit at all: the report's ``other_speech`` gives how often it says nothing.
 
-Prints accuracy overall, per class and per source; writes ``<output-dir>/<model>/report.json``,
-``predictions.jsonl`` and ``confusion_matrix.png``. Exit code 1 when a model could not be scored.
+Prints accuracy overall, per class and per source, the overall and per-source figures with a 95 %
+interval that resamples speakers (a cluster bootstrap: one speaker's clips are right or wrong
+together, so a clip-level interval would be too narrow); writes ``<output-dir>/<model>/report.json``,
+``predictions.jsonl`` and ``confusion_matrix.png`` (``<parent>_<stem>`` where two checkpoints share a
+file name). Exit code 1 when a model could not be scored.
 """
 
 from __future__ import annotations
@@ -38,10 +41,11 @@ from speechrnn.data.realspeech import DIGITS, SPLITS, commands_set, digits_set, 
 from speechrnn.data.speakers import SEED, VALID_PERCENT
 from speechrnn.errors import SpeechRNNError, one_line
 from speechrnn.exits import run_command
-from speechrnn.metrics import confusion_matrix, plot_confusion_matrix
+from speechrnn.metrics import confusion_matrix, plot_confusion_matrix, speaker_bootstrap_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER = "(other)"
+LEVEL = 0.95  # of the accuracy intervals, which resample speakers (metrics.speaker_bootstrap_interval)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -89,6 +93,12 @@ def _accuracy_table(pairs, order=()) -> dict:
     return {k: {"correct": counts[k][0], "total": counts[k][1], "accuracy": counts[k][0] / counts[k][1]} for k in keys}
 
 
+def _interval(predictions: list[dict]) -> list[float]:
+    """[low, high]: the accuracy's LEVEL interval over these clips, speakers resampled."""
+    speakers = [p["speaker"] or p["id"] for p in predictions]  # _silence_ clips have none: each its own
+    return list(speaker_bootstrap_interval([p["correct"] for p in predictions], speakers, LEVEL))
+
+
 def score(model, clips: list, args: argparse.Namespace) -> dict:
     """Run ``evaluate`` over the clips; returns the benchmark report (with per-clip predictions)."""
     from speechrnn.evaluate import evaluate
@@ -120,6 +130,9 @@ def score(model, clips: list, args: argparse.Namespace) -> dict:
             len(labels),
         ).tolist()
     correct = sum(p["correct"] for p in predictions)
+    per_source = _accuracy_table((p["source"], p["correct"]) for p in predictions)
+    for source, row in per_source.items():
+        row["interval"] = _interval([p for p in predictions if p["source"] == source])
     return {
         "task": "commands (12 classes)" if classify else "isolated digits (exact transcript)",
         "head": model.config.head,
@@ -128,8 +141,10 @@ def score(model, clips: list, args: argparse.Namespace) -> dict:
         "num_speakers": len({p["speaker"] or p["id"] for p in predictions}),
         "accuracy": correct / len(predictions),
         "correct": correct,
+        "interval": _interval(predictions),
+        "interval_level": LEVEL,
         "per_class": _accuracy_table(((p["reference"], p["correct"]) for p in predictions), labels),
-        "per_source": _accuracy_table((p["source"], p["correct"]) for p in predictions),
+        "per_source": per_source,
         "confusion_matrix": {"labels": labels, "counts": matrix},
         "timing": report["timing"],
         "predictions": predictions,
@@ -162,16 +177,23 @@ def silence_on_other_speech(model, data_root: Path, args: argparse.Namespace) ->
     }  # fmt: skip
 
 
+def _range(interval) -> str:
+    return f"{100 * interval[0]:.1f}-{100 * interval[1]:.1f} %"
+
+
 def format_report(name: str, report: dict) -> str:
+    level = f"{100 * report['interval_level']:g} %"
     lines = [
         f"{name}: {report['task']}, split {report['split']} ({report['num_utterances']} clips, "
         f"{report['num_speakers']} speakers): accuracy {100 * report['accuracy']:.2f}% "
-        f"({report['correct']}/{report['num_utterances']})"
+        f"({report['correct']}/{report['num_utterances']}; {level} interval {_range(report['interval'])}, "
+        "speakers resampled)"
     ]
     for title in ("per_source", "per_class"):
         lines.append(f"  {title.replace('_', ' ')}:")
         for key, row in report[title].items():
-            lines.append(f"    {key:<16} {100 * row['accuracy']:6.2f}%  ({row['correct']}/{row['total']})")
+            interval = f"  {level} interval {_range(row['interval'])}" if "interval" in row else ""
+            lines.append(f"    {key:<16} {100 * row['accuracy']:6.2f}%  ({row['correct']}/{row['total']}){interval}")
     if "other_speech" in report:
         other = report["other_speech"]
         heard = ", ".join(f"{w} {n}" for w, n in other["digits_heard"].items()) or "none"
@@ -218,10 +240,22 @@ def run_one(model_name: str, args: argparse.Namespace, data_root: Path) -> dict:
     return report
 
 
+def output_folders(names: list[str], output_dir: Path) -> dict[str, Path]:
+    """Each model's report folder: ``output_dir/<file stem>`` (``digits``, ``best``), or, where two
+    models share a stem (``exp/a/best.pt``, ``exp/b/best.pt``), ``output_dir/<parent>_<stem>`` for
+    each of them, so no report overwrites another."""
+    stems = [Path(name).stem for name in names]
+    return {
+        name: output_dir / (stem if stems.count(stem) == 1 else f"{Path(name).parent.name}_{stem}")
+        for name, stem in zip(names, stems, strict=True)
+    }
+
+
 def evaluate_models(args: argparse.Namespace) -> int:
     """Score every ``--model``; one that fails is a line on stderr and the others still run."""
     data_root = realspeech_root(args.data_root)
     failures = 0
+    folders = output_folders(args.model, Path(args.output_dir))
     for name in args.model:
         try:
             report = run_one(name, args, data_root)
@@ -231,8 +265,7 @@ def evaluate_models(args: argparse.Namespace) -> int:
             print(f"eval_real: error: {message}", file=sys.stderr, flush=True)
             failures += 1
             continue
-        folder = Path(args.output_dir) / Path(name).stem
-        paths = write_outputs(report, folder)
+        paths = write_outputs(report, folders[name])
         print(format_report(name, report), flush=True)
         print(f"  wrote {', '.join(str(p) for p in paths)}", flush=True)
     return 1 if failures else 0

@@ -265,6 +265,7 @@ def score(events, truth: dict) -> dict:
         "detections": len(events),
         "misses": misses,
         "miss_rate": misses / len(commands) if commands else 0.0,
+        "miss_interval": miss_interval(commands, matched),
         "false_alarms": len(false_alarms),
         "false_alarms_per_hour": len(false_alarms) / hours,
         "latency_median": float(np.median(latencies)) if latencies else None,
@@ -272,6 +273,25 @@ def score(events, truth: dict) -> dict:
         "false_alarms_on": fell,
         "per_command": per_command,
     }
+
+
+def miss_interval(commands, matched) -> list[float] | None:
+    """The miss rate's 95 % interval with the commands' speakers resampled (their clips are missed or
+    found together; ``metrics.speaker_bootstrap_interval``); None without commands."""
+    from speechrnn.data.sc_layouts import speaker_of
+    from speechrnn.errors import DataError
+    from speechrnn.metrics import speaker_bootstrap_interval
+
+    if not commands:
+        return None
+    speakers = []
+    for command in commands:
+        name = Path(command[5]).name
+        try:
+            speakers.append(speaker_of(name))
+        except DataError:  # not a Speech Commands file name: the clip is its own speaker
+            speakers.append(name)
+    return list(speaker_bootstrap_interval([not ok for ok in matched], speakers))
 
 
 def fell_on(event, pieces, piece_starts) -> str:
@@ -332,6 +352,13 @@ def operating_point(rows: list[dict]) -> dict:
     return min(rows, key=lambda r: (r["false_alarms_per_hour"], r["miss_rate"]))
 
 
+def _interval(row: dict) -> str:
+    interval = row.get("miss_interval")
+    if not interval:
+        return ""
+    return f" (95 % interval {100 * interval[0]:.1f}-{100 * interval[1]:.1f} %, speakers resampled)"
+
+
 def _ms(value) -> str:
     return "-" if value is None else f"{1000 * value:.0f}"
 
@@ -376,7 +403,8 @@ def markdown(report: dict) -> str:
         lines += [
             "",
             f"Operating point (fewest misses at <= {FA_TARGET:g} FA/h, else fewest FA): threshold {op['threshold']:g}, "
-            f"{100 * op['miss_rate']:.1f}% misses at {op['false_alarms_per_hour']:.1f} FA/h; false alarms fell on "
+            f"{100 * op['miss_rate']:.1f}% misses{_interval(op)} at {op['false_alarms_per_hour']:.1f} FA/h; "
+            "false alarms fell on "
             + (", ".join(f"{k} {v}" for k, v in sorted(op["false_alarms_on"].items())) or "nothing"),
             "",
             "| command | clips | misses | miss rate | false alarms | FA / hour |",

@@ -127,6 +127,34 @@ def classification_scores(matrix: np.ndarray, labels: Sequence[str]) -> dict:
     }
 
 
+def speaker_bootstrap_interval(
+    correct: Sequence[bool], speakers: Sequence[str], level: float = 0.95, draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile interval of accuracy that resamples speakers, not clips.
+
+    Clips of one speaker are not independent trials: the same voice is heard right or wrong
+    together. So each of ``draws`` bootstrap samples draws as many speakers as there are, with
+    replacement, and takes the accuracy over all their clips (a cluster bootstrap); the interval is
+    the central ``level`` of those accuracies. ``correct`` and ``speakers`` are per clip (N,); a
+    clip without a speaker should pass its own id. Seeded: the same input gives the same interval.
+    """
+    if len(correct) != len(speakers):
+        raise ValueError(f"{len(correct)} outcomes but {len(speakers)} speakers")
+    if not correct:
+        raise ValueError("no clips to compute an interval from")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    names, index = np.unique(np.asarray(speakers, dtype=str), return_inverse=True)
+    right = np.bincount(index, weights=np.asarray(correct, dtype=np.float64), minlength=len(names))  # (S,)
+    clips = np.bincount(index, minlength=len(names)).astype(np.float64)  # (S,)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(names), size=(draws, len(names)))  # (draws, S) speakers drawn
+    accuracy = right[picks].sum(axis=1) / clips[picks].sum(axis=1)  # (draws,)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(accuracy, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def format_class_table(scores: dict) -> str:
     """Per-class scores as a fixed-width text table (one row per class, then the macro average)."""
     per_class = scores["per_class"]

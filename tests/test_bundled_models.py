@@ -3,6 +3,7 @@ real-speech benchmark ``scripts/eval_real.py`` on shared real clips."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -168,6 +169,34 @@ def test_eval_real_scores_a_classifier_per_class_and_source(tmp_path):
     for p in predictions:  # speakers (silence: files, "_silence_/<n>") of the valid split only
         assert split_of(p["speaker"] or p["id"]) == "valid"
     assert f"accuracy {100 * report['accuracy']:.2f}%" in result.stdout and "per source" in result.stdout
+    low, high = report["interval"]  # 95 %, speakers resampled
+    assert report["interval_level"] == 0.95 and low <= report["accuracy"] <= high
+    assert f"95 % interval {100 * low:.1f}-{100 * high:.1f} %, speakers resampled" in result.stdout
+    for row in report["per_source"].values():
+        assert row["interval"][0] <= row["accuracy"] <= row["interval"][1]
+
+
+def _eval_real_module():
+    spec = importlib.util.spec_from_file_location("eval_real", ROOT / "scripts" / "eval_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_eval_real_gives_checkpoints_that_share_a_file_name_their_own_folders(tmp_path):
+    folders = _eval_real_module().output_folders(["digits", "exp/a/best.pt", "exp/b/best.pt", "c/last.pt"], tmp_path)
+    assert folders == {"digits": tmp_path / "digits", "exp/a/best.pt": tmp_path / "a_best",
+                       "exp/b/best.pt": tmp_path / "b_best", "c/last.pt": tmp_path / "last"}  # fmt: skip
+
+
+@needs_shared
+def test_eval_real_writes_both_reports_of_two_best_pt(tmp_path):
+    """exp/a/best.pt and exp/b/best.pt: neither report overwrites the other."""
+    models = [_tiny_classifier((tmp_path / d).mkdir() or tmp_path / d / "best.pt") for d in ("a", "b")]
+    result = _eval_real("--model", *map(str, models), "--per-class", "1", "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    for name, model in zip(("a_best", "b_best"), models, strict=True):
+        assert json.loads((tmp_path / "out" / name / "report.json").read_text())["model"] == str(model)
 
 
 @needs_shared

@@ -22,6 +22,7 @@ from speechrnn.metrics import (
     error_rates,
     format_class_table,
     plot_confusion_matrix,
+    speaker_bootstrap_interval,
     word_counts,
 )
 from speechrnn.model import ModelConfig, SpeechRNN, load_model, save_checkpoint
@@ -115,6 +116,49 @@ def test_classification_scores_from_known_matrix():
     table = format_class_table(scores)
     assert "accuracy 0.7143 (7 utterances)" in table
     assert table.splitlines()[2].split() == ["b", "0.750", "1.000", "0.857", "3"]
+
+
+def _slow_speaker_bootstrap(correct, speakers, level, draws, seed):
+    """The cluster bootstrap written out speaker by speaker, with the same random draws."""
+    names = sorted(set(speakers))
+    picks = np.random.default_rng(seed).integers(0, len(names), size=(draws, len(names)))
+    accuracies = []
+    for row in picks:
+        clips = [c for i in row for c, s in zip(correct, speakers) if s == names[i]]
+        accuracies.append(sum(clips) / len(clips))
+    tail = 100 * (1 - level) / 2
+    return tuple(np.percentile(accuracies, [tail, 100 - tail]))
+
+
+def test_speaker_bootstrap_interval_equals_resampling_speaker_by_speaker():
+    rng = np.random.default_rng(3)
+    speakers = [f"s{rng.integers(0, 9)}" for _ in range(60)]
+    correct = [bool(rng.random() < 0.8) for _ in speakers]
+    low, high = speaker_bootstrap_interval(correct, speakers, level=0.9, draws=300, seed=5)
+    assert (low, high) == pytest.approx(_slow_speaker_bootstrap(correct, speakers, 0.9, 300, 5), abs=1e-12)
+    assert low <= sum(correct) / len(correct) <= high
+    assert speaker_bootstrap_interval(correct, speakers, level=0.9, draws=300, seed=5) == (low, high)  # seeded
+
+
+def test_speaker_bootstrap_interval_widens_when_a_speakers_clips_go_together():
+    """20 speakers of 10 clips, 16 speakers all right and 4 all wrong: the clips are not 200
+    independent trials, so the interval is wider than if every clip were its own speaker."""
+    speakers = [f"s{i // 10}" for i in range(200)]
+    correct = [i < 160 for i in range(200)]
+    clustered = speaker_bootstrap_interval(correct, speakers)
+    independent = speaker_bootstrap_interval(correct, [str(i) for i in range(200)])
+    assert clustered[0] < independent[0] <= 0.8 <= independent[1] < clustered[1]
+    assert speaker_bootstrap_interval([True] * 5, list("aabbc")) == (1.0, 1.0)  # nothing to vary
+
+
+@pytest.mark.parametrize(
+    ("correct", "speakers", "level", "message"),
+    [([True], ["a", "b"], 0.95, "1 outcomes but 2 speakers"), ([], [], 0.95, "no clips"),
+     ([True], ["a"], 1.0, "level must be in (0, 1)")],
+)  # fmt: skip
+def test_speaker_bootstrap_interval_refuses_bad_input(correct, speakers, level, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        speaker_bootstrap_interval(correct, speakers, level)
 
 
 def test_confusion_png_is_a_valid_image_written_atomically(tmp_path):

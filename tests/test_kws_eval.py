@@ -61,6 +61,7 @@ def test_score_counts_hits_by_label_and_overlap_and_everything_else_as_false_ala
     result = kws_eval.score(events, truth)
     assert (result["misses"], result["false_alarms"], result["false_alarms_per_hour"]) == (1, 3, 3.0)
     assert result["miss_rate"] == 0.5
+    assert result["miss_interval"] == [0.0, 1.0]  # two speakers, one clip each: either can be drawn twice
     assert result["latency_median"] == pytest.approx(0.2)
     assert result["false_alarms_on"] == {"command": 2, "wake": 1}
     assert result["per_command"]["stop"] == {"clips": 1, "misses": 1, "false_alarms": 0}
@@ -120,6 +121,11 @@ def test_a_tiny_real_stream_writes_its_table_and_det_png_from_valid_speakers_onl
     sweep = next(iter(report["sweeps"].values()))
     assert [r["threshold"] for r in sweep["rows"]] == sorted(r["threshold"] for r in sweep["rows"])
     assert all(r["commands"] == len(truth["commands"]) for r in sweep["rows"])
+    for row in sweep["rows"]:  # the miss rate's interval, speakers resampled
+        assert row["miss_interval"][0] <= row["miss_rate"] <= row["miss_interval"][1]
+    op = sweep["operating_point"]
+    low, high = op["miss_interval"]
+    assert f"{100 * op['miss_rate']:.1f}% misses (95 % interval {100 * low:.1f}-{100 * high:.1f} %" in table
     # seeded: the same seed builds the same stream
     again = tmp_path / "again"
     kws_eval = load_script()
