@@ -124,9 +124,9 @@ class PocketSphinx:
         return events
 
 
-def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[str, float], int]:
+def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[str, float], dict[str, int]]:
     """Seconds of one streamed pass spent in the encoder's onnxruntime steps, in log-mel frames and in
-    the rest, by timing those two calls on this recogniser's own objects; and how many encoder steps ran."""
+    the rest, by timing those two calls on this recogniser's own objects; and how often each was called."""
     spent = {"onnxruntime encoder steps": 0.0, "log-mel frames": 0.0}
     calls = {key: 0 for key in spent}
 
@@ -147,8 +147,9 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[s
     timed(recognizer._features, "accept", "log-mel frames")
     wall, _, _ = feed(recognizer, audio, chunk)
     del recognizer.model.step  # the instance attribute; the class's method again
+    del recognizer._features.accept
     spent["the rest"] = wall - sum(spent.values())
-    return spent, calls["onnxruntime encoder steps"]
+    return spent, calls
 
 
 def pocketsphinx_factory():
@@ -260,12 +261,16 @@ def main(argv=None) -> int:
     if note:
         print(f"PocketSphinx: {note}")
     recognizer = runtime.StreamingRecognizer(float_model, endpoint=endpoint)
-    breakdown, steps = runtime_breakdown(recognizer, audio, chunk)
+    breakdown, calls = runtime_breakdown(recognizer, audio, chunk)
+    steps, frame_calls = calls["onnxruntime encoder steps"], calls["log-mel frames"]
     per_step_us = 1e6 * breakdown["onnxruntime encoder steps"] / max(steps, 1)
+    per_call_us = 1e6 * breakdown["log-mel frames"] / max(frame_calls, 1)
     print("runtime float32, one more run: " + ", ".join(f"{k} RTF {v / seconds:.4f}" for k, v in breakdown.items())
-          + f" ({steps} encoder steps, {per_step_us:.0f} us each)")  # fmt: skip
+          + f" ({steps} encoder steps, {per_step_us:.0f} us each; {frame_calls} log-mel calls, {per_call_us:.0f} us"
+          " each)")  # fmt: skip
     summary["runtime float32 breakdown (RTF)"] = {k: v / seconds for k, v in breakdown.items()}
     summary["runtime float32 encoder steps"] = {"count": steps, "us_each": per_step_us}
+    summary["runtime float32 log-mel calls"] = {"count": frame_calls, "us_each": per_call_us}
 
     clip = work / "one_second.wav"
     sf.write(clip, audio[:16000], 16000, subtype="PCM_16")
