@@ -55,7 +55,7 @@ class RunConfig:
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16)
     compile: bool = False  # torch.compile the model
     threads: int = 0  # CPU intra-op threads; 0 = CPU cores minus loader workers (oversubscription is slow)
-    init_from: str = ""  # fine-tune: start from this checkpoint's weights and feature normalisation
+    init_from: str = ""  # fine-tune from this checkpoint: weights, feature normalisation, [model] (model_from_init)
 
 
 @dataclass
@@ -116,8 +116,26 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
+def model_from_init(values: dict[str, Any]) -> dict[str, Any]:
+    """With ``train.init_from``, every ``[model]`` key the config does not set comes from that
+    checkpoint's ``model_config`` (labels included), not from the defaults: fine-tuning the bundled
+    commands model needs no copy of its architecture, only the keys that should change (``labels``,
+    ``dropout``); a key that is set and differs is still refused when the run builds its model."""
+    run = values.get("train")
+    source = run.get("init_from") if isinstance(run, dict) else None
+    model = values.get("model", {})
+    if not isinstance(source, str) or not source or not isinstance(model, dict):
+        return values  # nothing to fill, or a malformed section that TrainConfig.from_dict names
+    from speechrnn.model import load_checkpoint, resolve_model  # noqa: PLC0415 - only for init_from
+
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    theirs = load_checkpoint(resolve_model(source))["model_config"]
+    return {**values, "model": {**{k: v for k, v in theirs.items() if k in known}, **model}}
+
+
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a TOML (or a run's config.json) file and apply overrides -> TrainConfig."""
+    """Read a TOML (or a run's config.json) file and apply overrides -> TrainConfig (``[model]``
+    completed from ``train.init_from``'s checkpoint, ``model_from_init``)."""
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -129,6 +147,6 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path}: not a valid config file ({str(error).splitlines()[0]})") from None
     try:
-        return TrainConfig.from_dict(apply_overrides(values, list(overrides)))
+        return TrainConfig.from_dict(model_from_init(apply_overrides(values, list(overrides))))
     except TypeError as error:
         raise ConfigError(f"bad config: {error}") from None

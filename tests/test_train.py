@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import subprocess
 import sys
 
@@ -361,6 +362,24 @@ def test_init_from_fine_tunes_a_trained_model_and_keeps_its_normalisation(tone_d
               quiet=True)  # fmt: skip
     with pytest.raises(ModelError, match="no such model file"):
         train(tiny_config(tone_data, "ctc", tmp_path / "y", f"train.init_from={tmp_path / 'none.pt'}"), quiet=True)
+
+
+def test_init_from_fills_the_model_keys_the_config_leaves_out(tone_data, tmp_path):
+    """Fine-tuning needs no copy of the checkpoint's [model]: the keys a config leaves out are the
+    checkpoint's (labels included), the ones it sets win, and the run starts from that model."""
+    first = train(tiny_config(tone_data, "ctc", tmp_path / "first", "train.epochs=1"), quiet=True)
+    minimal = [f"data.train={tone_data / 'ctc_train.jsonl'}", f"data.valid={tone_data / 'ctc_valid.jsonl'}",
+               "data.max_seconds=4.0", "data.num_workers=0", f"train.out_dir={tmp_path / 'tuned'}",
+               "train.epochs=1", "train.threads=1", "optim.lr=0", f"train.init_from={first}"]  # fmt: skip
+    theirs = load_checkpoint(first)["model_config"]
+    config = load_config(None, [*minimal, "model.dropout=0.25"])
+    assert dataclasses.asdict(config.model) == {**theirs, "dropout": 0.25}
+    assert load_config(None, minimal[:-1]).model.hidden_size != theirs["hidden_size"]  # without: the defaults
+    tuned = load_checkpoint(train(load_config(None, minimal), quiet=True))
+    for key, value in load_checkpoint(first)["state_dict"].items():
+        torch.testing.assert_close(tuned["state_dict"][key], value, rtol=0, atol=0, msg=key)
+    with pytest.raises(ModelError, match="no such model file"):
+        load_config(None, [f"train.init_from={tmp_path / 'none.pt'}"])
 
 
 @pytest.mark.parametrize("head", ["ctc", "classify"])
