@@ -41,7 +41,7 @@ from speechrnn.data.realspeech import DIGITS, SPLITS, commands_set, digits_set, 
 from speechrnn.data.speakers import SEED, VALID_PERCENT
 from speechrnn.errors import SpeechRNNError, one_line
 from speechrnn.exits import run_command
-from speechrnn.metrics import confusion_matrix, plot_confusion_matrix, speaker_bootstrap_interval
+from speechrnn.metrics import confusion_matrix, interval_by_speaker, plot_confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER = "(other)"
@@ -93,10 +93,10 @@ def _accuracy_table(pairs, order=()) -> dict:
     return {k: {"correct": counts[k][0], "total": counts[k][1], "accuracy": counts[k][0] / counts[k][1]} for k in keys}
 
 
-def _interval(predictions: list[dict]) -> list[float]:
-    """[low, high]: the accuracy's LEVEL interval over these clips, speakers resampled."""
+def _interval(predictions: list[dict]) -> list[float] | None:
+    """[low, high]: the accuracy's LEVEL interval over these clips, speakers resampled (None: too few)."""
     speakers = [p["speaker"] or p["id"] for p in predictions]  # _silence_ clips have none: each its own
-    return list(speaker_bootstrap_interval([p["correct"] for p in predictions], speakers, LEVEL))
+    return interval_by_speaker([p["correct"] for p in predictions], speakers, LEVEL)
 
 
 def score(model, clips: list, args: argparse.Namespace) -> dict:
@@ -178,7 +178,7 @@ def silence_on_other_speech(model, data_root: Path, args: argparse.Namespace) ->
 
 
 def _range(interval) -> str:
-    return f"{100 * interval[0]:.1f}-{100 * interval[1]:.1f} %"
+    return "none (too few speakers)" if interval is None else f"{100 * interval[0]:.1f}-{100 * interval[1]:.1f} %"
 
 
 def format_report(name: str, report: dict) -> str:

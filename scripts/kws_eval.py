@@ -277,10 +277,10 @@ def score(events, truth: dict) -> dict:
 
 def miss_interval(commands, matched) -> list[float] | None:
     """The miss rate's 95 % interval with the commands' speakers resampled (their clips are missed or
-    found together; ``metrics.speaker_bootstrap_interval``); None without commands."""
+    found together; ``metrics.interval_by_speaker``); None without commands or with too few speakers."""
     from speechrnn.data.sc_layouts import speaker_of
     from speechrnn.errors import DataError
-    from speechrnn.metrics import speaker_bootstrap_interval
+    from speechrnn.metrics import interval_by_speaker
 
     if not commands:
         return None
@@ -291,7 +291,7 @@ def miss_interval(commands, matched) -> list[float] | None:
             speakers.append(speaker_of(name))
         except DataError:  # not a Speech Commands file name: the clip is its own speaker
             speakers.append(name)
-    return list(speaker_bootstrap_interval([not ok for ok in matched], speakers))
+    return interval_by_speaker([not ok for ok in matched], speakers)
 
 
 def fell_on(event, pieces, piece_starts) -> str:

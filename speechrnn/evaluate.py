@@ -21,11 +21,13 @@ from speechrnn.data.manifest import Utterance
 from speechrnn.decode import DecodingOptions, decode_ctc
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.metrics import (
+    MIN_INTERVAL_SPEAKERS,
     char_counts,
     classification_scores,
     confusion_matrix,
     error_rates,
     format_class_table,
+    interval_by_speaker,
     plot_confusion_matrix,
     word_counts,
 )
@@ -33,6 +35,7 @@ from speechrnn.scoring import check_same_labels, label_posteriors, model_outputs
 from speechrnn.vocab import normalize_text
 
 DECODERS = ("greedy", "beam")  # the default pair
+INTERVAL_LEVEL = 0.95  # of the accuracy / WER intervals, which resample speakers (metrics.speaker_bootstrap_interval)
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
 
 
@@ -214,10 +217,19 @@ def _check_ensemble(models: Sequence, decoders: Sequence[str]) -> None:
         raise ConfigError("an ensemble of CTC models is scored with --decoder closed_set only")
 
 
+def _speakers(utterances) -> list[str]:
+    """Each utterance's speaker, or its own name where the manifest gives none (a speaker of one)."""
+    return [u.speaker or utterance_name(u) for u in utterances]
+
+
 def _classification_metrics(utterances, references, predicted, scores, labels) -> tuple[dict, list[dict]]:
     matrix = confusion_matrix(references, predicted, len(labels))
     metrics = classification_scores(matrix, labels)
     metrics["confusion_matrix"] = {"labels": list(labels), "counts": matrix.tolist()}
+    speakers = _speakers(utterances)
+    right = [r == p for r, p in zip(references, predicted, strict=True)]
+    metrics["accuracy_interval"] = interval_by_speaker(right, speakers, INTERVAL_LEVEL)  # None: too few speakers
+    metrics["interval_speakers"] = len(set(speakers))
     predictions = [
         {"id": utterance_name(u), "reference": labels[r], "prediction": labels[p], "score": s}
         for u, r, p, s in zip(utterances, references, predicted, scores, strict=True)
@@ -226,13 +238,16 @@ def _classification_metrics(utterances, references, predicted, scores, labels) -
 
 
 def _ctc_metrics(utterances, references, predicted, decoders, worst) -> tuple[dict, list[dict]]:
+    speakers = _speakers(utterances)
     metrics = {}
     for name in decoders:
         hypotheses = [p[name] for p in predicted]
         result = error_rates(references, hypotheses)
-        per_utterance = []
+        per_utterance, errors, lengths = [], [], []
         for u, ref, hyp in zip(utterances, references, hypotheses, strict=True):
             words = word_counts(ref, hyp)
+            errors.append(words.errors)
+            lengths.append(words.reference_length)
             if words.errors:
                 per_utterance.append(
                     {
@@ -248,12 +263,22 @@ def _ctc_metrics(utterances, references, predicted, decoders, worst) -> tuple[di
         result["worst"] = per_utterance[: max(worst, 0)]
         result["utterances_with_errors"] = len(per_utterance)
         result["utterance_accuracy"] = 1 - len(per_utterance) / len(utterances)
+        # WER over the drawn speakers' words; None with too few speakers or no reference words
+        result["wer_interval"] = interval_by_speaker(errors, speakers, INTERVAL_LEVEL, totals=lengths)
+        result["interval_speakers"] = len(set(speakers))
         metrics[name] = result
     predictions = [
         {"id": utterance_name(u), "reference": ref, **{name: p[name] for name in decoders}}
         for u, ref, p in zip(utterances, references, predicted, strict=True)
     ]
     return metrics, predictions
+
+
+def _interval_text(interval: list[float] | None, speakers: int) -> str:
+    if interval is None:
+        return f"interval: none ({speakers} speakers; it needs {MIN_INTERVAL_SPEAKERS} to resample)"
+    level = f"{100 * INTERVAL_LEVEL:g} %"
+    return f"{level} interval {100 * interval[0]:.2f}-{100 * interval[1]:.2f}% ({speakers} speakers resampled)"
 
 
 def format_summary(report: dict) -> str:
@@ -271,6 +296,7 @@ def format_summary(report: dict) -> str:
     metrics = report["metrics"]
     if report["head"] == "classify":
         lines.append(format_class_table(metrics))
+        lines.append(f"accuracy {_interval_text(metrics['accuracy_interval'], metrics['interval_speakers'])}")
         return "\n".join(lines)
     for name in ALL_DECODERS:
         if name not in metrics:
@@ -281,7 +307,8 @@ def format_summary(report: dict) -> str:
             f"{name}: WER {100 * m['wer']:.2f}% (S={w['substitutions']} D={w['deletions']} I={w['insertions']} "
             f"N={w['reference_length']})  CER {100 * m['cer']:.2f}% (N={c['reference_length']})  "
             f"{m['utterances_with_errors']} utterances with errors "
-            f"(utterance accuracy {100 * m['utterance_accuracy']:.2f}%)"
+            f"(utterance accuracy {100 * m['utterance_accuracy']:.2f}%); WER "
+            + _interval_text(m.get("wer_interval"), m.get("interval_speakers", 0))
         )
         for e in m["worst"]:
             lines.append(

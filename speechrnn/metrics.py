@@ -128,31 +128,55 @@ def classification_scores(matrix: np.ndarray, labels: Sequence[str]) -> dict:
 
 
 def speaker_bootstrap_interval(
-    correct: Sequence[bool], speakers: Sequence[str], level: float = 0.95, draws: int = 2000, seed: int = 0
+    outcomes: Sequence[float],
+    speakers: Sequence[str],
+    level: float = 0.95,
+    draws: int = 2000,
+    seed: int = 0,
+    totals: Sequence[float] | None = None,
 ) -> tuple[float, float]:
-    """A percentile interval of accuracy that resamples speakers, not clips.
+    """A percentile interval of a rate that resamples speakers, not clips.
 
-    Clips of one speaker are not independent trials: the same voice is heard right or wrong
+    The rate is ``sum(outcomes) / sum(totals)`` over the clips: accuracy with ``outcomes`` 1 for a
+    right clip and ``totals`` 1 (the default), or WER with each clip's word errors over its reference
+    words. Clips of one speaker are not independent trials: the same voice is heard right or wrong
     together. So each of ``draws`` bootstrap samples draws as many speakers as there are, with
-    replacement, and takes the accuracy over all their clips (a cluster bootstrap); the interval is
-    the central ``level`` of those accuracies. ``correct`` and ``speakers`` are per clip (N,); a
+    replacement, and takes the rate over all their clips (a cluster bootstrap); the interval is the
+    central ``level`` of those rates. ``outcomes``, ``speakers`` and ``totals`` are per clip (N,); a
     clip without a speaker should pass its own id. Seeded: the same input gives the same interval.
     """
-    if len(correct) != len(speakers):
-        raise ValueError(f"{len(correct)} outcomes but {len(speakers)} speakers")
-    if not correct:
+    totals = [1.0] * len(outcomes) if totals is None else totals
+    if not len(outcomes) == len(speakers) == len(totals):
+        raise ValueError(f"{len(outcomes)} outcomes but {len(speakers)} speakers and {len(totals)} totals")
+    if not outcomes:
         raise ValueError("no clips to compute an interval from")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     names, index = np.unique(np.asarray(speakers, dtype=str), return_inverse=True)
-    right = np.bincount(index, weights=np.asarray(correct, dtype=np.float64), minlength=len(names))  # (S,)
-    clips = np.bincount(index, minlength=len(names)).astype(np.float64)  # (S,)
+    counted = np.bincount(index, weights=np.asarray(outcomes, dtype=np.float64), minlength=len(names))  # (S,)
+    whole = np.bincount(index, weights=np.asarray(totals, dtype=np.float64), minlength=len(names))  # (S,)
+    if not whole.sum() > 0:
+        raise ValueError("the totals sum to zero: no rate to compute")
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(names), size=(draws, len(names)))  # (draws, S) speakers drawn
-    accuracy = right[picks].sum(axis=1) / clips[picks].sum(axis=1)  # (draws,)
+    numerators, denominators = counted[picks].sum(axis=1), whole[picks].sum(axis=1)  # (draws,)
+    rates = numerators[denominators > 0] / denominators[denominators > 0]  # a draw with no words has no rate
     tail = 100 * (1 - level) / 2
-    low, high = np.percentile(accuracy, [tail, 100 - tail])
+    low, high = np.percentile(rates, [tail, 100 - tail])
     return float(low), float(high)
+
+
+MIN_INTERVAL_SPEAKERS = 5  # fewer, and resampling speakers says nothing useful (one speaker: a zero-width interval)
+
+
+def interval_by_speaker(
+    outcomes: Sequence[float], speakers: Sequence[str], level: float = 0.95, totals: Sequence[float] | None = None
+) -> list[float] | None:
+    """``[low, high]`` of ``speaker_bootstrap_interval``, or None with fewer than
+    ``MIN_INTERVAL_SPEAKERS`` speakers or no totals to divide by."""
+    if len(set(speakers)) < MIN_INTERVAL_SPEAKERS or (totals is not None and not sum(totals)):
+        return None
+    return list(speaker_bootstrap_interval(outcomes, speakers, level, totals=totals))
 
 
 def format_class_table(scores: dict) -> str:

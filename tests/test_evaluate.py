@@ -140,6 +140,24 @@ def test_speaker_bootstrap_interval_equals_resampling_speaker_by_speaker():
     assert speaker_bootstrap_interval(correct, speakers, level=0.9, draws=300, seed=5) == (low, high)  # seeded
 
 
+def test_speaker_bootstrap_interval_of_a_ratio_weights_clips_by_their_totals():
+    """WER: word errors over reference words, summed over the drawn speakers' clips."""
+    rng = np.random.default_rng(4)
+    speakers = [f"s{rng.integers(0, 6)}" for _ in range(40)]
+    words = [int(rng.integers(1, 8)) for _ in speakers]
+    errors = [int(rng.integers(0, w + 1)) for w in words]
+    names = sorted(set(speakers))
+    picks = np.random.default_rng(2).integers(0, len(names), size=(200, len(names)))
+    rates = []
+    for row in picks:
+        drawn = [i for n in row for i, s in enumerate(speakers) if s == names[n]]
+        rates.append(sum(errors[i] for i in drawn) / sum(words[i] for i in drawn))
+    expected = tuple(np.percentile(rates, [2.5, 97.5]))
+    interval = speaker_bootstrap_interval(errors, speakers, draws=200, seed=2, totals=words)
+    assert interval == pytest.approx(expected, abs=1e-12)
+    assert interval[0] <= sum(errors) / sum(words) <= interval[1]
+
+
 def test_speaker_bootstrap_interval_widens_when_a_speakers_clips_go_together():
     """20 speakers of 10 clips, 16 speakers all right and 4 all wrong: the clips are not 200
     independent trials, so the interval is wider than if every clip were its own speaker."""
@@ -197,6 +215,14 @@ def test_classify_evaluation_matches_per_file_predictions(recordings):
     assert timing["audio_seconds"] == pytest.approx(sum(u.duration for u in recordings), abs=1e-3)
     assert timing["real_time_factor"] == pytest.approx(timing["seconds"] / timing["audio_seconds"])
     assert "accuracy 0.5000 (8 utterances)" in format_summary(report)
+    # one speaker: no interval; eight (two clips each of four right and four wrong speakers): resampled
+    assert metrics["accuracy_interval"] is None and "interval: none (1 speakers" in format_summary(report)
+    speakers = [f"p{i // 2}" if i % 2 == 0 else f"q{i // 2}" for i in range(8)]
+    report = evaluate(model, with_fields(utterances, speaker=speakers), quiet=True)
+    right = [ref == pred for ref, pred in zip(references, per_file, strict=True)]
+    low, high = speaker_bootstrap_interval(right, speakers)
+    assert report["metrics"]["accuracy_interval"] == [low, high] and low < 0.5 < high
+    assert f"95 % interval {100 * low:.2f}-{100 * high:.2f}% (8 speakers resampled)" in format_summary(report)
 
 
 def test_ctc_evaluation_matches_per_file_greedy_and_beam(recordings):
@@ -226,6 +252,15 @@ def test_ctc_evaluation_matches_per_file_greedy_and_beam(recordings):
     assert [w["word_errors"] for w in worst] == [e[0] for e in wrong[:2]]
     assert all(w["reference"] == "yes no yes" for w in worst)
     assert report["metrics"]["greedy"]["utterances_with_errors"] == len(wrong)
+    assert report["metrics"]["greedy"]["wer_interval"] is None  # one speaker
+    # a speaker each: the WER interval resamples them, weighting each by its reference words
+    report = evaluate(model, with_fields(utterances, speaker=[f"p{i}" for i in range(8)]), quiet=True)
+    interval = speaker_bootstrap_interval(
+        [word_counts(r, g).errors for r, g in zip(references, greedy, strict=True)], [f"p{i}" for i in range(8)],
+        totals=[len(r.split()) for r in references],
+    )  # fmt: skip
+    assert report["metrics"]["greedy"]["wer_interval"] == list(interval)
+    assert f"WER 95 % interval {100 * interval[0]:.2f}-{100 * interval[1]:.2f}%" in format_summary(report)
 
 
 def test_ctc_perfect_references_score_zero(recordings):
