@@ -41,11 +41,10 @@ from speechrnn.data.realspeech import DIGITS, SPLITS, commands_set, digits_set, 
 from speechrnn.data.speakers import SEED, VALID_PERCENT
 from speechrnn.errors import SpeechRNNError, one_line
 from speechrnn.exits import run_command
-from speechrnn.metrics import confusion_matrix, interval_by_speaker, plot_confusion_matrix
+from speechrnn.metrics import INTERVAL_LEVEL, confusion_matrix, interval_by_speaker, plot_confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER = "(other)"
-LEVEL = 0.95  # of the accuracy intervals, which resample speakers (metrics.speaker_bootstrap_interval)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -94,9 +93,9 @@ def _accuracy_table(pairs, order=()) -> dict:
 
 
 def _interval(predictions: list[dict]) -> list[float] | None:
-    """[low, high]: the accuracy's LEVEL interval over these clips, speakers resampled (None: too few)."""
+    """[low, high]: the accuracy's INTERVAL_LEVEL interval over these clips, speakers resampled (None: too few)."""
     speakers = [p["speaker"] or p["id"] for p in predictions]  # _silence_ clips have none: each its own
-    return interval_by_speaker([p["correct"] for p in predictions], speakers, LEVEL)
+    return interval_by_speaker([p["correct"] for p in predictions], speakers)
 
 
 def score(model, clips: list, args: argparse.Namespace) -> dict:
@@ -142,7 +141,7 @@ def score(model, clips: list, args: argparse.Namespace) -> dict:
         "accuracy": correct / len(predictions),
         "correct": correct,
         "interval": _interval(predictions),
-        "interval_level": LEVEL,
+        "interval_level": INTERVAL_LEVEL,
         "per_class": _accuracy_table(((p["reference"], p["correct"]) for p in predictions), labels),
         "per_source": per_source,
         "confusion_matrix": {"labels": labels, "counts": matrix},

@@ -353,10 +353,13 @@ def operating_point(rows: list[dict]) -> dict:
 
 
 def _interval(row: dict) -> str:
+    from speechrnn.metrics import INTERVAL_LEVEL
+
     interval = row.get("miss_interval")
     if not interval:
         return ""
-    return f" (95 % interval {100 * interval[0]:.1f}-{100 * interval[1]:.1f} %, speakers resampled)"
+    level = f"{100 * INTERVAL_LEVEL:g} %"
+    return f" ({level} interval {100 * interval[0]:.1f}-{100 * interval[1]:.1f} %, speakers resampled)"
 
 
 def _ms(value) -> str:

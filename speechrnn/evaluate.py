@@ -21,6 +21,7 @@ from speechrnn.data.manifest import Utterance
 from speechrnn.decode import DecodingOptions, decode_ctc
 from speechrnn.errors import ConfigError, DataError
 from speechrnn.metrics import (
+    INTERVAL_LEVEL,
     MIN_INTERVAL_SPEAKERS,
     char_counts,
     classification_scores,
@@ -35,7 +36,6 @@ from speechrnn.scoring import check_same_labels, label_posteriors, model_outputs
 from speechrnn.vocab import normalize_text
 
 DECODERS = ("greedy", "beam")  # the default pair
-INTERVAL_LEVEL = 0.95  # of the accuracy / WER intervals, which resample speakers (metrics.speaker_bootstrap_interval)
 ALL_DECODERS = (*DECODERS, "closed_set")  # closed_set: best single model label (isolated words)
 
 
@@ -228,7 +228,7 @@ def _classification_metrics(utterances, references, predicted, scores, labels) -
     metrics["confusion_matrix"] = {"labels": list(labels), "counts": matrix.tolist()}
     speakers = _speakers(utterances)
     right = [r == p for r, p in zip(references, predicted, strict=True)]
-    metrics["accuracy_interval"] = interval_by_speaker(right, speakers, INTERVAL_LEVEL)  # None: too few speakers
+    metrics["accuracy_interval"] = interval_by_speaker(right, speakers)  # None: too few speakers
     metrics["interval_speakers"] = len(set(speakers))
     predictions = [
         {"id": utterance_name(u), "reference": labels[r], "prediction": labels[p], "score": s}
@@ -264,7 +264,7 @@ def _ctc_metrics(utterances, references, predicted, decoders, worst) -> tuple[di
         result["utterances_with_errors"] = len(per_utterance)
         result["utterance_accuracy"] = 1 - len(per_utterance) / len(utterances)
         # WER over the drawn speakers' words; None with too few speakers or no reference words
-        result["wer_interval"] = interval_by_speaker(errors, speakers, INTERVAL_LEVEL, totals=lengths)
+        result["wer_interval"] = interval_by_speaker(errors, speakers, totals=lengths)
         result["interval_speakers"] = len(set(speakers))
         metrics[name] = result
     predictions = [

@@ -127,10 +127,13 @@ def classification_scores(matrix: np.ndarray, labels: Sequence[str]) -> dict:
     }
 
 
+INTERVAL_LEVEL = 0.95  # of the intervals every report gives (evaluate, eval_real.py, kws_eval.py)
+
+
 def speaker_bootstrap_interval(
     outcomes: Sequence[float],
     speakers: Sequence[str],
-    level: float = 0.95,
+    level: float = INTERVAL_LEVEL,
     draws: int = 2000,
     seed: int = 0,
     totals: Sequence[float] | None = None,
@@ -170,7 +173,10 @@ MIN_INTERVAL_SPEAKERS = 5  # fewer, and resampling speakers says nothing useful 
 
 
 def interval_by_speaker(
-    outcomes: Sequence[float], speakers: Sequence[str], level: float = 0.95, totals: Sequence[float] | None = None
+    outcomes: Sequence[float],
+    speakers: Sequence[str],
+    level: float = INTERVAL_LEVEL,
+    totals: Sequence[float] | None = None,
 ) -> list[float] | None:
     """``[low, high]`` of ``speaker_bootstrap_interval``, or None with fewer than
     ``MIN_INTERVAL_SPEAKERS`` speakers or no totals to divide by."""
