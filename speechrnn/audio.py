@@ -41,11 +41,20 @@ def num_frames(num_samples: torch.Tensor | int, hop_length: int = HOP_LENGTH) ->
     return 1 + num_samples // hop_length
 
 
+def hann_window(n_fft: int, win_length: int) -> torch.Tensor:
+    """(n_fft,) periodic Hann window of ``win_length`` samples, zero-padded equally on both sides
+    (librosa's and torch.stft's placement of a window shorter than the FFT)."""
+    left = (n_fft - win_length) // 2
+    window = torch.hann_window(win_length, periodic=True)
+    return torch.nn.functional.pad(window, (left, n_fft - win_length - left))
+
+
 class LogMel(nn.Module):
     """Natural-log mel power spectrogram, equal to librosa's ``melspectrogram(power=2)`` + log.
 
     Frames are centred (``n_fft // 2`` zeros on each side), windowed with a periodic
-    Hann window and mapped with Slaney-normalised mel filters (librosa defaults).
+    Hann window (of ``win_length`` samples centred in the ``n_fft``, by default all of it) and
+    mapped with Slaney-normalised mel filters (librosa defaults).
     Zero padding appended to a signal never changes its first ``num_frames(len)`` frames,
     so a padded batch gives each item its unpadded features.
     """
@@ -58,6 +67,7 @@ class LogMel(nn.Module):
         n_mels: int = N_MELS,
         f_min: float = 0.0,
         f_max: float | None = None,
+        win_length: int | None = None,
     ) -> None:
         super().__init__()
         import librosa
@@ -66,10 +76,13 @@ class LogMel(nn.Module):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.n_mels = n_mels
+        self.win_length = win_length or n_fft
+        if not 0 < self.win_length <= n_fft:
+            raise ValueError(f"win_length must be in 1..n_fft ({n_fft}), got {win_length}")
         mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
         # (n_mels, n_fft // 2 + 1): left-multiplies the (freq, frames) power spectrum
         self.register_buffer("mel_basis", torch.from_numpy(mel).float().contiguous(), persistent=False)
-        self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
+        self.register_buffer("window", hann_window(n_fft, self.win_length), persistent=False)
 
     def logmel_from_padded(self, padded: torch.Tensor) -> torch.Tensor:
         """(batch, samples) signal already padded at its edges -> (batch, frames, n_mels).

@@ -56,6 +56,9 @@ class RunConfig:
     compile: bool = False  # torch.compile the model
     threads: int = 0  # CPU intra-op threads; 0 = CPU cores minus loader workers (oversubscription is slow)
     init_from: str = ""  # fine-tune from this checkpoint: weights, feature normalisation, [model] (model_from_init)
+    # model.subsampling="embedding" from scratch: the pretrained speech embedding's weights, openWakeWord's
+    # embedding_model.onnx (recipes/commands/local/get_speech_embedding.py fetches it)
+    embedding_from: str = ""
 
 
 @dataclass

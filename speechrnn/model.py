@@ -54,12 +54,16 @@ class ModelConfig:
     unit: str = "word"  # CTC tokens are "word"s (joined by spaces) or "char"s (" " separates words)
     sample_rate: int = 16000
     n_fft: int = 400
+    win_length: int = 0  # samples of the Hann window, centred in the n_fft; 0 = n_fft
     hop_length: int = 160
     n_mels: int = 80
+    f_min: float = 0.0  # lowest mel frequency
     f_max: float | None = None  # highest mel frequency; 4000 makes 8 kHz and 16 kHz input look alike
     normalization: str = "global"  # "global" (mean/std from training data), "utterance" or "none"
     speaker_norm: str = "none"  # "mean"/"meanvar": per-speaker statistics mapped onto a reference (speaker_norm.py)
-    subsampling: str = "stack"  # "none", "stack" (concatenate frames) or "conv" (2 causal conv layers)
+    # "none", "stack" (concatenate frames), "conv" (2 causal conv layers) or "embedding" (Google's
+    # pretrained speech embedding, frozen: 96 values every 8 frames from the last 76; embedding.py)
+    subsampling: str = "stack"
     subsampling_factor: int = 3  # frames merged by "stack"; "conv" always subsamples by 4
     conv_channels: int = 32
     hidden_size: int = 128
@@ -77,7 +81,7 @@ class ModelConfig:
             "unit": ("word", "char"),
             "normalization": ("global", "utterance", "none"),
             "speaker_norm": ("none", "mean", "meanvar"),
-            "subsampling": ("none", "stack", "conv"),
+            "subsampling": ("none", "stack", "conv", "embedding"),
             "pooling": ("mean", "attention"),
         }
         for name, allowed in choices.items():
@@ -91,6 +95,15 @@ class ModelConfig:
             raise ConfigError("model.chunk_size applies to bidirectional models; set model.bidirectional=true")
         if self.right_context and not self.chunk_size:
             raise ConfigError("model.right_context needs model.chunk_size > 0")
+        if not 0 <= self.win_length <= self.n_fft:
+            raise ConfigError(f"model.win_length must be in 0..n_fft ({self.n_fft}), got {self.win_length}")
+        if self.subsampling == "embedding":
+            from speechrnn.embedding import EMBEDDING_FRONTEND  # noqa: PLC0415
+
+            wrong = [f"{k}={v!r}" for k, v in EMBEDDING_FRONTEND.items() if getattr(self, k) != v]
+            if wrong:
+                needs = ", ".join(wrong)
+                raise ConfigError(f"model.subsampling='embedding' needs the front end it was trained on: {needs}")
         if self.pool_window < 0:
             raise ConfigError("model.pool_window must be >= 0")
         if self.pool_window and self.head != "classify":
@@ -122,7 +135,7 @@ class ModelConfig:
     @property
     def frames_per_step(self) -> int:
         """Feature frames merged into one encoder frame by subsampling."""
-        return {"none": 1, "stack": self.subsampling_factor, "conv": 4}[self.subsampling]
+        return {"none": 1, "stack": self.subsampling_factor, "conv": 4, "embedding": 8}[self.subsampling]
 
     @property
     def num_outputs(self) -> int:
@@ -204,7 +217,8 @@ class Subsampling(nn.Module):
 
     "stack" concatenates ``factor`` consecutive frames; "conv" applies two Conv2d layers with
     stride 2 and kernel 3, padded causally in time (two frames of left context), so an output
-    frame depends only on input frames up to its own.
+    frame depends only on input frames up to its own; "embedding" is the frozen pretrained
+    ``embedding.SpeechEmbedding`` (step k from frames 8k - 68 .. 8k + 7, also causal).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -216,15 +230,23 @@ class Subsampling(nn.Module):
             self.conv = nn.Sequential(nn.Conv2d(1, c, 3, stride=2), nn.ReLU(), nn.Conv2d(c, c, 3, stride=2), nn.ReLU())
             freq = ((config.n_mels - 1) // 2 - 1) // 2
             self.output_dim = c * freq
+        elif self.kind == "embedding":
+            from speechrnn.embedding import EMBEDDING_DIM, SpeechEmbedding  # noqa: PLC0415
+
+            self.embedding = SpeechEmbedding()
+            self.output_dim = EMBEDDING_DIM
         else:
             self.output_dim = config.n_mels * self.factor
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return torch.div(lengths + self.factor - 1, self.factor, rounding_mode="floor")
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``lengths`` (batch,): valid frames, which "embedding" needs (its padding is a floor, not 0)."""
         batch, frames, dim = feats.shape
         steps = -(-frames // self.factor)
+        if self.kind == "embedding":
+            return self.embedding(feats, lengths)
         if self.kind == "conv":
             # causal in time: 2 frames of left padding per layer; pad the right to a whole step
             x = nn.functional.pad(feats, (0, 0, 2, steps * 4 - frames)).unsqueeze(1)
@@ -396,7 +418,15 @@ class SpeechRNN(nn.Module):
         if not config.labels:
             raise ConfigError("model.labels is empty: a model needs its classes or CTC tokens")
         self.config = config
-        self.frontend = LogMel(config.sample_rate, config.n_fft, config.hop_length, config.n_mels, f_max=config.f_max)
+        self.frontend = LogMel(
+            config.sample_rate,
+            config.n_fft,
+            config.hop_length,
+            config.n_mels,
+            f_min=config.f_min,
+            f_max=config.f_max,
+            win_length=config.win_length or None,
+        )
         self.normalizer = FeatureNormalizer(config.normalization, config.n_mels, config.speaker_norm)
         self.subsampling = Subsampling(config)
         self.encoder = GRUEncoder(self.subsampling.output_dim, config)
@@ -434,7 +464,7 @@ class SpeechRNN(nn.Module):
             ctc: (batch, steps, len(labels) + 1) log-probabilities (blank = 0) and (batch,) steps.
         """
         feats = feats * lengths_to_mask(lengths, feats.size(1)).unsqueeze(-1).to(feats.dtype)
-        x = self.subsampling(feats)
+        x = self.subsampling(feats, lengths)
         steps = self.subsampling.output_lengths(lengths)
         x = self.dropout(self.encoder(x, steps))
         return self.output(x, steps), steps

@@ -7,16 +7,19 @@ exactly the frames that ``LogMel`` computes offline on the whole signal: it prep
 ``finalize``, appends ``n_fft // 2`` zeros and flushes.
 
 ``StreamingSubsampler`` applies a model's global normaliser and its subsampling
-("none", "stack" or causal "conv") frame by frame, so the encoder inputs equal those of
+("none", "stack", causal "conv" or the speech "embedding") frame by frame, so the encoder inputs equal those of
 ``SpeechRNN.encode`` on the whole utterance.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from speechrnn.audio import LogMel
+from speechrnn.audio import LOG_FLOOR, LogMel
+from speechrnn.embedding import LEFT_PAD, STEP_FRAMES, embedding_input
 from speechrnn.errors import ModelError
 from speechrnn.recognizer import take_chunks
 
@@ -96,6 +99,9 @@ class StreamingSubsampler:
         if self.kind == "conv":
             self._frames = torch.zeros(6, self.n_mels, device=device)  # frames -6..-1 are zeros
             self._first = -6
+        elif self.kind == "embedding":  # frames -68..-1 are the floor (embedding.LEFT_PAD)
+            self._frames = torch.full((LEFT_PAD, self.n_mels), math.log(LOG_FLOOR), device=device)
+            self._first = -LEFT_PAD
 
     def _normalize(self, frames: torch.Tensor) -> torch.Tensor:
         if self.normalize:
@@ -111,6 +117,8 @@ class StreamingSubsampler:
             self._frames = torch.cat([self._frames, self._normalize(frames)])
         if self.kind == "conv":
             return self._conv_steps()
+        if self.kind == "embedding":
+            return self._embedding_steps()
         groups = self._frames.size(0) // self.factor
         if groups == 0:
             return self._frames.new_zeros(0, self.n_mels * self.factor)
@@ -139,10 +147,30 @@ class StreamingSubsampler:
         self.num_steps = k1
         return out
 
+    def _embedding_steps(self) -> torch.Tensor:
+        """Speech embedding: step k needs frames 8k-68 .. 8k+7 (frames before 0 are the floor)."""
+        last_frame = self._first + self._frames.size(0) - 1
+        k0, k1 = self.num_steps, (last_frame + 1) // STEP_FRAMES
+        if k1 <= k0:
+            return self._frames.new_zeros(0, self.subsampling.output_dim)
+        start = STEP_FRAMES * k0 - LEFT_PAD - self._first
+        window = self._frames[start : start + STEP_FRAMES * (k1 - k0) + LEFT_PAD]
+        out = self.subsampling.embedding.windows(embedding_input(window)[None])[0]
+        drop = STEP_FRAMES * k1 - LEFT_PAD - self._first
+        self._frames = self._frames[drop:]
+        self._first += drop
+        self.num_steps = k1
+        return out
+
     @torch.no_grad()
     def finalize(self) -> torch.Tensor:
-        """The last steps of the utterance (a zero-padded partial "stack" group); then reset."""
-        if self.kind == "stack" and self._frames.size(0):
+        """The last steps of the utterance (a zero-padded partial "stack" group; a floor-padded
+        partial "embedding" step); then reset."""
+        partial = (self._first + self._frames.size(0)) % STEP_FRAMES
+        if self.kind == "embedding" and partial:
+            floor = self._frames.new_full((STEP_FRAMES - partial, self.n_mels), math.log(LOG_FLOOR))
+            out = self.accept(floor)
+        elif self.kind == "stack" and self._frames.size(0):
             pad = self.factor - self._frames.size(0)
             self._frames = torch.cat([self._frames, self._frames.new_zeros(pad, self.n_mels)])
             out = self.accept(self._frames.new_zeros(0, self.n_mels))

@@ -39,6 +39,7 @@ from speechrnn.data.manifest import read_manifest
 from speechrnn.data.stream_examples import StreamExamples
 from speechrnn.decode import greedy_path, label_scores
 from speechrnn.device import resolve_device
+from speechrnn.embedding import from_onnx as embedding_from_onnx
 from speechrnn.errors import ConfigError, DataError, ModelError
 from speechrnn.metrics import EditCounts, word_counts
 from speechrnn.model import ModelConfig, SpeechRNN, check_state_dict, load_checkpoint, load_model, save_checkpoint
@@ -88,7 +89,15 @@ def build_model(config: TrainConfig, utterances) -> SpeechRNN:
         model_values["labels"] = vocabulary(utterances, config.model.head, config.model.unit)
     if config.train.init_from:
         return pretrained_model(config.train.init_from, ModelConfig(**model_values))
-    return SpeechRNN(ModelConfig(**model_values))
+    model = SpeechRNN(ModelConfig(**model_values))
+    if model.config.subsampling == "embedding":
+        if not config.train.embedding_from:
+            raise ConfigError(
+                "model.subsampling='embedding' needs its pretrained weights: set train.embedding_from "
+                "to embedding_model.onnx (recipes/commands/local/get_speech_embedding.py) or train.init_from"
+            )
+        model.subsampling.embedding.load_state_dict(embedding_from_onnx(config.train.embedding_from).state_dict())
+    return model
 
 
 FINE_TUNABLE = ("dropout",)  # model settings that may differ from the init_from checkpoint's
