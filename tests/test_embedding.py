@@ -1,0 +1,217 @@
+"""The pretrained speech-embedding front end: its ONNX import, its time layout, padding, streaming, config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from speechrnn.audio import LogMel
+from speechrnn.config import load_config
+from speechrnn.embedding import (
+    EMBEDDING_FRONTEND,
+    INPUT_FLOOR,
+    LEFT_PAD,
+    STEP_FRAMES,
+    WINDOW_FRAMES,
+    SpeechEmbedding,
+    embedding_input,
+    from_onnx,
+)
+from speechrnn.errors import ConfigError, ModelError
+from speechrnn.model import ModelConfig, SpeechRNN
+from speechrnn.stream_features import EncoderStream
+from speechrnn.train import build_model
+from tests.helpers import speechlike
+
+ROOT = Path(__file__).resolve().parents[1]
+FETCH = ROOT / "recipes/commands/local/get_speech_embedding.py"
+# openWakeWord's embedding_model.onnx, when a recipe has fetched it (run.sh stage 1)
+PRETRAINED = Path(os.environ.get("SPEECHRNN_EMBEDDING_ONNX", ROOT / "data/commands/embedding_model.onnx"))
+
+
+def random_embedding(seed: int = 0) -> SpeechEmbedding:
+    """A SpeechEmbedding with random weights and batch-norm statistics (its init would be too regular)."""
+    generator = torch.Generator().manual_seed(seed)
+    model = SpeechEmbedding()
+    for name, buffer in model.named_buffers():
+        if buffer.is_floating_point():
+            values = torch.rand(buffer.shape, generator=generator)
+            buffer.copy_(values + 0.5 if "var" in name else (values - 0.5) * 0.6)
+    return model
+
+
+class WindowsOnly(torch.nn.Module):
+    """``SpeechEmbedding.windows`` as a module's forward, for torch.onnx.export."""
+
+    def __init__(self, embedding: SpeechEmbedding) -> None:
+        super().__init__()
+        self.embedding = embedding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding.windows(x)
+
+
+def assert_near(actual: torch.Tensor, expected: torch.Tensor, relative: float = 1e-5) -> None:
+    """Equal up to float32 rounding through 20 layers: ``relative`` of the largest expected magnitude."""
+    assert actual.shape == expected.shape
+    scale = expected.abs().max().item()
+    error = (actual - expected).abs().max().item()
+    assert error <= relative * scale, f"max difference {error:.3g} against magnitude {scale:.3g}"
+
+
+def embedding_frames(frames: int, seed: int = 0) -> torch.Tensor:
+    """(1, frames, 32) natural-log mels of speech-like audio (any values the front end can give)."""
+    audio = torch.from_numpy(speechlike(frames * 0.01 + 0.05, seed))
+    logmel = SpeechRNN(ModelConfig(labels=["a"], subsampling="embedding", **EMBEDDING_FRONTEND)).frontend
+    return logmel(audio[None])[:, :frames]
+
+
+def test_fully_convolutional_equals_one_window_at_a_time():
+    model = random_embedding()
+    x = embedding_input(embedding_frames(WINDOW_FRAMES + STEP_FRAMES * 5))
+    whole = model.windows(x)
+    assert whole.shape == (1, 6, 96)
+    for k in range(6):
+        alone = model.windows(x[:, STEP_FRAMES * k : STEP_FRAMES * k + WINDOW_FRAMES])
+        assert_near(whole[:, k], alone[:, 0])
+
+
+def test_forward_is_causal_and_floors_padding():
+    model = random_embedding()
+    feats = embedding_frames(101)
+    out = model(feats)
+    assert out.shape == (1, 13, 96)  # ceil(101 / 8)
+    # step k sees frames up to 8k + 7 only: changing frames from 40 on leaves steps 0-4 as they were
+    changed = feats.clone()
+    changed[:, 40:] += 3.0
+    later = model(changed)
+    torch.testing.assert_close(later[:, :5], out[:, :5], atol=0, rtol=0)
+    assert not torch.allclose(later[:, 5], out[:, 5])
+    # step 0 is the first 8 frames after 68 frames of floor
+    first = torch.cat([torch.full((1, LEFT_PAD, 32), INPUT_FLOOR), embedding_input(feats[:, :8])], dim=1)
+    assert_near(out[:, 0], model.windows(first)[:, 0])
+    # frames past an item's length are the floor, whatever the padding holds
+    short = feats[:, :60]
+    batch = torch.cat([feats, torch.cat([short, torch.full((1, 41, 32), 5.0)], dim=1)])
+    padded = torch.cat([batch, torch.full((2, 19, 32), 5.0)], dim=1)
+    both = model(padded, torch.tensor([101, 60]))
+    assert_near(both[0, :13], out[0])
+    alone = model(short)
+    assert alone.shape[1] == 8
+    assert_near(both[1, :8], alone[0])
+
+
+def test_frozen_weights_are_buffers_and_stay_in_inference_mode():
+    model = SpeechRNN(ModelConfig(head="classify", labels=["a", "b"], subsampling="embedding", **EMBEDDING_FRONTEND))
+    names = [n for n, _ in model.named_parameters()]
+    assert not any(n.startswith("subsampling.") for n in names)  # the optimizer never sees them
+    assert any(k.startswith("subsampling.embedding.") for k in model.state_dict())  # checkpoints carry them
+    model.train()
+    assert model.encoder.training and not model.subsampling.embedding.training
+    assert not model.subsampling.embedding.norm.training
+
+
+def test_onnx_round_trip_keeps_every_weight(tmp_path):
+    """``from_onnx`` reads a graph of the original's layout (first conv and its batch norm apart, the
+    rest with biases, in order): exporting random weights and reading them back changes nothing."""
+    model = random_embedding(3)
+    path = tmp_path / "embedding.onnx"
+    x = embedding_input(embedding_frames(WINDOW_FRAMES + 16))
+    torch.onnx.export(WindowsOnly(model), (x,), str(path), input_names=["input"], dynamo=False)
+    loaded = from_onnx(path)
+    for (name, ours), (_, theirs) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        torch.testing.assert_close(theirs, ours, atol=0, rtol=0, msg=name)
+
+
+def test_from_onnx_names_a_file_that_is_not_the_embedding(tmp_path):
+    with pytest.raises(ModelError, match="cannot read the speech embedding"):
+        from_onnx(tmp_path / "missing.onnx")
+    other = tmp_path / "other.onnx"
+    torch.onnx.export(torch.nn.Conv2d(1, 2, 3), (torch.zeros(1, 1, 5, 5),), str(other), dynamo=False)
+    with pytest.raises(ModelError, match="not the speech embedding graph"):
+        from_onnx(other)
+
+
+@pytest.mark.skipif(not PRETRAINED.is_file(), reason=f"no pretrained embedding at {PRETRAINED} (run.sh stage 1)")
+def test_pretrained_weights_match_onnxruntime_on_the_original_graph():
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(PRETRAINED))
+    x = embedding_input(embedding_frames(WINDOW_FRAMES + STEP_FRAMES * 4, seed=5))
+    windows = np.stack([x[0, STEP_FRAMES * k : STEP_FRAMES * k + WINDOW_FRAMES].numpy() for k in range(5)])
+    reference = session.run(None, {"input_1": windows[..., None]})[0].reshape(5, 96)
+    ours = from_onnx(PRETRAINED).windows(x)[0].numpy()
+    assert np.abs(ours - reference).max() < 1e-4 * np.abs(reference).max()
+
+
+def test_logmel_with_a_shorter_window_matches_librosa():
+    """The embedding's front end: a 400-sample Hann window centred in a 512-point FFT, 60-3800 Hz."""
+    audio = speechlike(1.3, 7)
+    front = {k: EMBEDDING_FRONTEND[k] for k in ("n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")}
+    ours = LogMel(**front)(torch.from_numpy(audio)[None])[0].double().numpy()
+    reference = librosa.feature.melspectrogram(
+        y=audio, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=32, fmin=60.0, fmax=3800.0
+    ).T
+    assert ours.shape == reference.shape
+    loud = reference > 1e-6
+    assert loud.mean() > 0.5
+    assert np.abs(ours[loud] - np.log(reference[loud])).max() < 1e-3
+    with pytest.raises(ValueError, match="win_length"):
+        LogMel(n_fft=400, win_length=512)
+
+
+@pytest.mark.parametrize("encoder", [{"bidirectional": False}, {"chunk_size": 3, "right_context": 2}])
+def test_streaming_equals_offline(encoder):
+    torch.manual_seed(0)
+    config = ModelConfig(
+        head="ctc", labels=["a", "b"], subsampling="embedding", hidden_size=16, **encoder, **EMBEDDING_FRONTEND
+    )
+    model = SpeechRNN(config).eval()
+    model.subsampling.embedding.load_state_dict(random_embedding(1).state_dict())
+    audio = torch.from_numpy(speechlike(1.37, 2))
+    with torch.no_grad():
+        offline, steps = model(audio[None])
+    stream, pieces, begin = EncoderStream(model), [], 0
+    rng = np.random.default_rng(0)
+    while begin < audio.numel():
+        size = int(rng.integers(1, 3000))
+        pieces.append(stream.accept(audio[begin : begin + size]))
+        begin += size
+    pieces.append(stream.finalize())
+    encoded = torch.cat(pieces)
+    assert encoded.size(0) == int(steps[0]) == -(-(1 + audio.numel() // 160) // 8)
+    assert_near(model.output(encoded[None], None), offline)
+
+
+def test_config_needs_the_embedding_front_end_and_its_weights(tmp_path):
+    with pytest.raises(ConfigError, match="needs the front end it was trained on: n_fft=512"):
+        ModelConfig(labels=["a"], subsampling="embedding")
+    with pytest.raises(ConfigError, match="win_length must be in 0..n_fft"):
+        ModelConfig(labels=["a"], win_length=401)
+    config_file = tmp_path / "c.toml"
+    front = "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in EMBEDDING_FRONTEND.items())
+    config_file.write_text(f'[model]\nhead = "classify"\nlabels = ["a", "b"]\nsubsampling = "embedding"\n{front}\n')
+    config = load_config(config_file)
+    with pytest.raises(ConfigError, match="set train.embedding_from"):
+        build_model(config, [])
+
+
+def test_fetch_script_refuses_a_wheel_whose_file_has_another_checksum(tmp_path):
+    wheel = tmp_path / "openwakeword-0.4.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("openwakeword/resources/models/embedding_model.onnx", b"not the model")
+    output = tmp_path / "out/embedding_model.onnx"
+    result = subprocess.run(
+        [sys.executable, str(FETCH), "--wheel", str(wheel), "--output", str(output)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: openwakeword/resources/models/embedding_model.onnx in ")
+    assert "expected" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not output.exists() and not output.parent.exists()
