@@ -13,9 +13,10 @@ same with process CPU time, and the finals' text agreement with torch's. PocketS
 TIDIGITS digit recogniser of Debian's ``pocketsphinx-testdata`` (its FSG grammar; ``pip install
 pocketsphinx`` for the decoder), fed the same chunks; it is skipped with a note when absent.
 
-Where the runtime's time goes: one more float32 run, its onnxruntime encoder steps and its
-log-mel frames timed apart from the rest (the recogniser's logic, endpointing, decoding), and the
-number of encoder steps with the time of one.
+Where the runtime's time goes: one more float32 run, its onnxruntime encoder steps (whole-utterance
+re-runs for a model that cannot stream by step), its speech-embedding windows (a model with
+``subsampling = "embedding"``) and its log-mel frames timed apart from the rest (the recogniser's
+logic, endpointing, decoding), and the number of encoder calls with the time of one.
 
 Cold start: a new Python process that imports, loads the model and prints the result of a 1 s
 file, timed from the parent (interpreter start included; wall and the child's CPU time), and that
@@ -125,13 +126,18 @@ class PocketSphinx:
 
 
 def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[str, float], dict[str, int]]:
-    """Seconds of one streamed pass spent in the encoder's onnxruntime steps, in log-mel frames and in
-    the rest, by timing those two calls on this recogniser's own objects; and how often each was called."""
-    spent = {"onnxruntime encoder steps": 0.0, "log-mel frames": 0.0}
-    calls = {key: 0 for key in spent}
+    """Seconds of one streamed pass spent in the encoder's onnxruntime steps (or whole-utterance re-runs),
+    the speech embedding's windows (if the model has one), log-mel frames and the rest, by timing those
+    calls on this recogniser's own objects; and how often each was called."""
+    model = recognizer.model
+    # a model that cannot stream by step re-runs the utterance through encode (which never calls step)
+    encoder, method = ("encoder steps", "step") if model.streams_by_step else ("encoder re-runs", "encode")
+    spent, calls, patched = {}, {}, []
 
     def timed(owner, name: str, key: str) -> None:
         call = getattr(owner, name)
+        spent[key], calls[key] = 0.0, 0
+        patched.append((owner, name))
 
         def wrapper(*args):
             start = time.perf_counter()
@@ -143,11 +149,13 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[s
 
         setattr(owner, name, wrapper)  # on the instance: the class and other recognisers are untouched
 
-    timed(recognizer.model, "step", "onnxruntime encoder steps")
+    timed(model, method, f"onnxruntime {encoder}")
+    if model.subsampling == "embedding":
+        timed(model.subsampling_net, "windows", "onnxruntime embedding windows")
     timed(recognizer._features, "accept", "log-mel frames")
     wall, _, _ = feed(recognizer, audio, chunk)
-    del recognizer.model.step  # the instance attribute; the class's method again
-    del recognizer._features.accept
+    for owner, name in patched:
+        delattr(owner, name)  # the instance attribute; the class's method again
     spent["the rest"] = wall - sum(spent.values())
     return spent, calls
 
@@ -262,15 +270,15 @@ def main(argv=None) -> int:
         print(f"PocketSphinx: {note}")
     recognizer = runtime.StreamingRecognizer(float_model, endpoint=endpoint)
     breakdown, calls = runtime_breakdown(recognizer, audio, chunk)
-    steps, frame_calls = calls["onnxruntime encoder steps"], calls["log-mel frames"]
-    per_step_us = 1e6 * breakdown["onnxruntime encoder steps"] / max(steps, 1)
-    per_call_us = 1e6 * breakdown["log-mel frames"] / max(frame_calls, 1)
+    counts = {}  # "encoder steps" (or "encoder re-runs"), "embedding windows", "log-mel calls": (calls, us each)
+    for key, n in calls.items():
+        name = key.removeprefix("onnxruntime ").replace("log-mel frames", "log-mel calls")
+        counts[name] = n, 1e6 * breakdown[key] / max(n, 1)
     print("runtime float32, one more run: " + ", ".join(f"{k} RTF {v / seconds:.4f}" for k, v in breakdown.items())
-          + f" ({steps} encoder steps, {per_step_us:.0f} us each; {frame_calls} log-mel calls, {per_call_us:.0f} us"
-          " each)")  # fmt: skip
+          + " (" + "; ".join(f"{n} {key}, {us:.0f} us each" for key, (n, us) in counts.items()) + ")")  # fmt: skip
     summary["runtime float32 breakdown (RTF)"] = {k: v / seconds for k, v in breakdown.items()}
-    summary["runtime float32 encoder steps"] = {"count": steps, "us_each": per_step_us}
-    summary["runtime float32 log-mel calls"] = {"count": frame_calls, "us_each": per_call_us}
+    for key, (n, us) in counts.items():
+        summary[f"runtime float32 {key}"] = {"count": n, "us_each": us}
 
     clip = work / "one_second.wav"
     sf.write(clip, audio[:16000], 16000, subtype="PCM_16")

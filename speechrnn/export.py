@@ -6,9 +6,13 @@ An exported model is a folder::
                     the graphs' inputs/outputs/state with their shapes (FORMAT below)
     encoder.onnx    the encoder step: encoder inputs (+ state) in, head outputs (+ new state) out
     head.onnx       classifiers only: attention/mean pooling + output layer over encoder outputs
+    embedding.onnx  "embedding" subsampling only: the frozen speech embedding's network
+                    (``embedding.SpeechEmbedding.windows``), (batch, 76 + 8 (n - 1), 32) frames in
+                    its input units -> (batch, n, 96); config.json's ``subsampling.embedding``
+                    holds its window, step, left padding and input mapping
     frontend.npz    the exact mel filterbank (``mel_filters``, (n_mels, n_fft // 2 + 1)) and, for
                     "conv" subsampling, its weights; log-mel, normalisation and subsampling run in
-                    numpy beside the graph (``speechrnn.runtime.features``)
+                    numpy beside the graphs (``speechrnn.runtime.features``)
 
 The encoder graph (built node by node, ``onnx_graph.py``; tensors are time-major) depends on
 the encoder mode:
@@ -34,6 +38,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -46,10 +51,13 @@ import torch
 from torch import nn
 
 from speechrnn.atomic import publish_mode
+from speechrnn.embedding import EMBEDDING_DIM, INPUT_FLOOR, INT16_POWER_LOG10, LEFT_PAD, STEP_FRAMES, WINDOW_FRAMES
 from speechrnn.errors import ConfigError, ModelError
 
 FORMAT = "speechrnn-onnx"
-FORMAT_VERSION = 1
+# 2: a window shorter than the FFT (features.win_length) or "embedding" subsampling, which a version-1
+# runtime would misread; every other export stays version 1, readable by earlier runtimes
+FORMAT_VERSION = 2
 OPSET = 17
 BUNDLED = {  # bundled model names -> files in speechrnn/assets
     "digits": "digits_ctc.pt",
@@ -90,8 +98,19 @@ class PoolingHead(nn.Module):
         return self.head.output((weights * encoded).sum(dim=1))
 
 
+class EmbeddingWindows(nn.Module):
+    """``SpeechEmbedding.windows`` as a module: (batch, 76 + 8 (n - 1), 32) input units -> (batch, n, 96)."""
+
+    def __init__(self, embedding) -> None:
+        super().__init__()
+        self.embedding = embedding
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.embedding.windows(frames)
+
+
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
-    """torch.onnx's TorchScript exporter (the classifier's pooling head)."""
+    """torch.onnx's TorchScript exporter (the classifier's pooling head, the speech embedding)."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -106,8 +125,24 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
         )
 
 
+def _embedding_graph(model, directory: Path) -> dict[str, Any]:
+    """Write embedding.onnx ("embedding" subsampling); return its description for config.json."""
+    n_mels = model.config.n_mels
+    _export(
+        EmbeddingWindows(model.subsampling.embedding),
+        (torch.full((1, WINDOW_FRAMES, n_mels), INPUT_FLOOR),),
+        directory / "embedding.onnx",
+        ["frames"],
+        ["embeddings"],
+        {"frames": {0: "batch", 1: "frames"}, "embeddings": {0: "batch", 1: "steps"}},
+    )
+    inputs, outputs = {"frames": ["batch", "frames", n_mels]}, {"embeddings": ["batch", "steps", EMBEDDING_DIM]}
+    return {"file": "embedding.onnx", "inputs": inputs, "outputs": outputs}
+
+
 def _graphs(model, mode: str, directory: Path) -> dict[str, Any]:
-    """Write encoder.onnx (and head.onnx for classifiers); return their description for config.json."""
+    """Write encoder.onnx (head.onnx for classifiers, embedding.onnx for "embedding" subsampling); return
+    their description for config.json."""
     config = model.config
     dim = model.subsampling.output_dim
     layers, hidden = config.num_layers, config.hidden_size
@@ -128,6 +163,8 @@ def _graphs(model, mode: str, directory: Path) -> dict[str, Any]:
 
     onnx.save(encoder_graph(model, mode, inputs, outputs), str(directory / "encoder.onnx"))
     graphs = {"encoder": {"file": "encoder.onnx", "inputs": inputs, "outputs": outputs}}
+    if config.subsampling == "embedding":
+        graphs["embedding"] = _embedding_graph(model, directory)
     if config.head == "classify":
         encoded = ["batch", "steps", model.encoder.output_size]
         logits = ["batch", config.num_outputs]
@@ -144,24 +181,46 @@ def _graphs(model, mode: str, directory: Path) -> dict[str, Any]:
     return graphs
 
 
+def _embedding_constants() -> dict[str, Any]:
+    """What the runtime needs of ``speechrnn.embedding`` beside its graph (it cannot import torch)."""
+    return {
+        "graph": "embedding",  # graphs.embedding
+        "window": WINDOW_FRAMES,  # frames per output vector
+        "step": STEP_FRAMES,  # frames between output vectors
+        "left_pad": LEFT_PAD,  # frames of input_floor before the first frame: step k sees 8k-68 .. 8k+7
+        # input units: max(natural-log mel / input_divisor + input_offset, input_floor); frames before an
+        # utterance and after its end (to a whole step) are input_floor
+        "input_divisor": math.log(10),
+        "input_offset": INT16_POWER_LOG10 + 2,
+        "input_floor": INPUT_FLOOR,
+    }
+
+
+def format_version(config) -> int:
+    """The lowest export format version that describes this model (``FORMAT_VERSION``'s comment)."""
+    full_window = config.win_length in (0, config.n_fft)
+    return 1 if full_window and config.subsampling != "embedding" else FORMAT_VERSION
+
+
 def export_config(model, mode: str, graphs: dict[str, Any], quantize: str | None, source: dict) -> dict[str, Any]:
     """The JSON description the runtime rebuilds the whole pipeline from."""
     config = model.config
     normalizer = model.normalizer
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(config),
         "head": config.head,
         "labels": list(config.labels),
         "unit": config.unit,
         "sample_rate": config.sample_rate,
         "features": {
             "n_fft": config.n_fft,
+            "win_length": config.win_length or config.n_fft,
             "hop_length": config.hop_length,
             "n_mels": config.n_mels,
-            "f_min": 0.0,
+            "f_min": config.f_min,  # f_min and f_max: in mel_filters already
             "f_max": config.f_max,
-            "window": "hann (periodic)",
+            "window": "hann (periodic, win_length samples centred in n_fft, zeros elsewhere)",
             "center": True,  # n_fft // 2 zeros on each side of an utterance
             "log_floor": 1e-10,
             "mel_filters": "frontend.npz:mel_filters",
@@ -176,6 +235,7 @@ def export_config(model, mode: str, graphs: dict[str, Any], quantize: str | None
             "factor": config.frames_per_step,
             "output_dim": model.subsampling.output_dim,
             **({"conv_weights": "frontend.npz:conv*"} if config.subsampling == "conv" else {}),
+            **({"embedding": _embedding_constants()} if config.subsampling == "embedding" else {}),
         },
         "encoder": {
             "mode": mode,
@@ -208,7 +268,10 @@ def export_onnx(
 ) -> Path:
     """Export a ``SpeechRNN`` (or a checkpoint path / bundled name) to ``output_dir`` for the runtime.
 
-    ``quantize="int8"`` stores the encoder's and head's weights as int8 (see ``quantize_int8``).
+    ``quantize="int8"`` stores the encoder's and head's weights as int8 (see ``quantize_int8``); the
+    speech embedding's graph stays float32: with the pretrained weights, onnxruntime's dynamic int8
+    Conv (ConvInteger) made its windows 4-7 times slower and 7 % of the output range off (uint8
+    weights: 1.2 times slower, 9 % off), for 1.3 MB -> 0.4 MB.
     The folder appears whole or not at all (built in a temp folder, then renamed); an existing
     folder is replaced only when it holds an earlier export (its config.json says so).
     """
@@ -232,7 +295,7 @@ def export_onnx(
     try:
         graphs = _graphs(model, mode, work)
         if quantize == "int8":
-            for name in ("encoder", "head"):
+            for name in ("encoder", "head"):  # not "embedding" (export_onnx's docstring)
                 if name in graphs:
                     quantize_int8(work / graphs[name]["file"])
         buffer = io.BytesIO()

@@ -72,3 +72,22 @@ def fsdd_missing_reason() -> str:
         return f"FSDD recordings not found at {fsdd_root() / 'recordings'}"
     except DataError as error:
         return f"FSDD not available: {error}"
+
+
+def randomize_embedding(embedding, seed: int = 0) -> None:
+    """Random weights for a ``SpeechEmbedding`` in place: He-scaled convolutions and varied batch-norm
+    statistics, so that its outputs on speech are as large and as varied as the pretrained ones' (its
+    init gives outputs near 0.1, too small to test parity with)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    for name, buffer in embedding.named_buffers():
+        if not buffer.is_floating_point():
+            continue
+        if buffer.dim() == 4:  # a convolution's (out, in, kh, kw) weight
+            buffer.copy_(torch.randn(buffer.shape, generator=generator) * (2 / buffer[0].numel()) ** 0.5)
+        elif name.endswith("running_var"):
+            buffer.copy_(torch.rand(buffer.shape, generator=generator) + 0.5)
+        else:  # biases, the norm's scale (about 1), shift and mean
+            centre = 1.0 if name == "norm.weight" else 0.0
+            buffer.copy_(centre + 0.2 * (torch.rand(buffer.shape, generator=generator) - 0.5))

@@ -13,16 +13,23 @@ import torch
 pytest.importorskip("onnx", reason="onnx not installed (pip install '.[export]')")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install '.[export]')")
 
+from helpers import randomize_embedding  # noqa: E402
+
+from speechrnn import embedding  # noqa: E402
 from speechrnn.errors import ConfigError, ModelError  # noqa: E402
 from speechrnn.export import export_onnx, resolve_model  # noqa: E402
 from speechrnn.model import BUNDLED_MODEL, ModelConfig, SpeechRNN, load_model  # noqa: E402
 
+EMBEDDING = dict(subsampling="embedding", **embedding.EMBEDDING_FRONTEND)  # the speech embedding and its front end
 MODES = {
     "chunked": dict(chunk_size=4, right_context=2),
     "chunked-no-context": dict(chunk_size=3),
     "unidirectional": dict(bidirectional=False),
     "full": dict(),
     "conv-chunked": dict(subsampling="conv", chunk_size=3, right_context=1),
+    "embedding-full": dict(EMBEDDING),
+    "embedding-unidirectional": dict(EMBEDDING, bidirectional=False),
+    "embedding-chunked": dict(EMBEDDING, chunk_size=3, right_context=1),
 }
 
 
@@ -30,7 +37,10 @@ def make_model(head: str, **overrides) -> SpeechRNN:
     torch.manual_seed(0)
     labels = [str(i) for i in range(10)] if head == "ctc" else ["yes", "no", "_unknown_"]
     model = SpeechRNN(ModelConfig(head=head, labels=labels, hidden_size=32, num_layers=2, **overrides)).eval()
-    model.normalizer.set_statistics(torch.randn(80), torch.rand(80) + 0.5)
+    n_mels = model.config.n_mels
+    model.normalizer.set_statistics(torch.randn(n_mels), torch.rand(n_mels) + 0.5)
+    if model.config.subsampling == "embedding":
+        randomize_embedding(model.subsampling.embedding)
     return model
 
 
@@ -54,6 +64,9 @@ def test_round_trip_equals_torch(tmp_path, mode, head):
 
     assert config["labels"] == model.labels and config["head"] == head
     assert config["normalization"]["mean"] == pytest.approx(model.normalizer.mean.tolist())
+    window = (512, 400, 60.0) if mode.startswith("embedding") else (400, 400, 0.0)  # n_fft, win_length, f_min
+    assert tuple(config["features"][k] for k in ("n_fft", "win_length", "f_min")) == window
+    assert config["format_version"] == (2 if mode.startswith("embedding") else 1)  # 1: earlier runtimes read it
 
     def expected_head(out):
         return model.head(out).log_softmax(-1) if head == "ctc" else out
@@ -94,6 +107,52 @@ def test_round_trip_equals_torch(tmp_path, mode, head):
             assert not (folder / "head.onnx").exists()
     with np.load(folder / "frontend.npz") as arrays:
         np.testing.assert_array_equal(arrays["mel_filters"], model.frontend.mel_basis.numpy())
+
+
+def test_embedding_graph_equals_torch_and_stays_float32(tmp_path):
+    """embedding.onnx is ``SpeechEmbedding.windows`` for any batch and window count; config.json carries the
+    front end and the constants the runtime needs; int8 quantises the encoder and head, not the embedding."""
+    model = make_model("classify", **MODES["embedding-full"])
+    folder = export_onnx(model, tmp_path / "f32")
+    config = json.loads((folder / "config.json").read_text())
+    assert {p.name for p in folder.iterdir()} == {
+        "config.json", "encoder.onnx", "head.onnx", "embedding.onnx", "frontend.npz",
+    }  # fmt: skip
+    features = config["features"]
+    assert {k: features[k] for k in ("n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")} == {
+        k: v for k, v in embedding.EMBEDDING_FRONTEND.items() if k not in ("sample_rate", "normalization")
+    }
+    assert config["subsampling"] == {
+        "kind": "embedding",
+        "factor": 8,
+        "output_dim": 96,
+        "embedding": {
+            "graph": "embedding",
+            "window": 76,
+            "step": 8,
+            "left_pad": 68,
+            "input_divisor": pytest.approx(np.log(10)),
+            "input_offset": pytest.approx(2 + 2 * np.log10(32767)),
+            "input_floor": embedding.INPUT_FLOOR,
+        },
+    }
+    assert config["graphs"]["embedding"] == {
+        "file": "embedding.onnx",
+        "inputs": {"frames": ["batch", "frames", 32]},
+        "outputs": {"embeddings": ["batch", "steps", 96]},
+    }
+    graph = session(folder / "embedding.onnx")
+    torch.manual_seed(2)
+    for batch, steps in [(1, 1), (3, 6)]:
+        frames = embedding.embedding_input(torch.randn(batch, 76 + 8 * (steps - 1), 32) * 3 - 8)
+        (got,) = graph.run(None, {"frames": frames.numpy()})
+        with torch.no_grad():
+            want = model.subsampling.embedding.windows(frames).numpy()
+        assert got.shape == want.shape == (batch, steps, 96)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    small = export_onnx(model, tmp_path / "int8", quantize="int8")
+    assert (small / "embedding.onnx").read_bytes() == (folder / "embedding.onnx").read_bytes()
+    assert (small / "encoder.onnx").read_bytes() != (folder / "encoder.onnx").read_bytes()
 
 
 def test_graphs_have_no_hidden_state_and_use_onnx_gru(tmp_path):

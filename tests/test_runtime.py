@@ -16,10 +16,11 @@ import torch
 pytest.importorskip("onnx", reason="onnx not installed (pip install '.[export]')")
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install '.[runtime]')")
 
-from helpers import fsdd_missing_reason, fsdd_recordings, speechlike  # noqa: E402
+from helpers import fsdd_missing_reason, fsdd_recordings, randomize_embedding, speechlike  # noqa: E402
 
 from speechrnn import runtime  # noqa: E402
 from speechrnn.audio import LogMel  # noqa: E402
+from speechrnn.embedding import EMBEDDING_FRONTEND  # noqa: E402
 from speechrnn.endpoint import EndpointConfig  # noqa: E402
 from speechrnn.errors import ModelError  # noqa: E402
 from speechrnn.export import export_onnx  # noqa: E402
@@ -29,6 +30,7 @@ from speechrnn.stream import StreamingRecognizer  # noqa: E402
 EXAMPLE = Path(__file__).parents[1] / "speechrnn" / "assets" / "example_digits.wav"
 FSDD = fsdd_recordings()  # None without a local copy (a fresh clone): the FSDD tests skip
 FSDD_CLIPS = sorted(FSDD.glob("*_[0-4].wav")) if FSDD else []  # the official test takes
+EMBEDDING = dict(subsampling="embedding", **EMBEDDING_FRONTEND)  # the speech embedding and its front end
 MODES = {
     "chunked": dict(chunk_size=4, right_context=2),
     "unidirectional": dict(bidirectional=False),
@@ -36,6 +38,11 @@ MODES = {
     "conv-chunked": dict(subsampling="conv", chunk_size=3, right_context=1),
     "utterance-norm": dict(normalization="utterance", chunk_size=2, right_context=1),
     "windowed": dict(chunk_size=4, right_context=2, subsampling="stack", pool_window=10),
+    "embedding-full": dict(EMBEDDING),  # a BiGRU + attention classifier over it: the commands model's shape
+    "embedding-unidirectional": dict(EMBEDDING, bidirectional=False),
+    "embedding-chunked": dict(EMBEDDING, chunk_size=3, right_context=1),
+    # the embedding's 25 ms window in a 512-point FFT and its 60 Hz f_min, under a plain log-mel model
+    "short-window": dict(n_fft=512, win_length=400, f_min=60.0, f_max=3800.0, chunk_size=4, right_context=2),
 }
 
 
@@ -45,7 +52,10 @@ def make_model(head: str, **overrides) -> SpeechRNN:
         overrides.pop("pool_window", None)  # a classifier's setting: "windowed" CTC is the chunked model
     labels = [str(i) for i in range(10)] if head == "ctc" else ["yes", "no", "_unknown_"]
     model = SpeechRNN(ModelConfig(head=head, labels=labels, hidden_size=32, num_layers=2, **overrides)).eval()
-    model.normalizer.set_statistics(torch.full((80,), -8.0), torch.full((80,), 4.0))
+    n_mels = model.config.n_mels
+    model.normalizer.set_statistics(torch.full((n_mels,), -8.0), torch.full((n_mels,), 4.0))
+    if model.config.subsampling == "embedding":
+        randomize_embedding(model.subsampling.embedding)
     return model
 
 
@@ -64,14 +74,24 @@ def exported(tmp_path_factory):
     return get
 
 
-def test_logmel_equals_torch_logmel_and_streams_exactly():
-    torch_logmel = LogMel(16000, 400, 160, 40, f_max=4000)
-    logmel = runtime.LogMel(torch_logmel.mel_basis.numpy(), 400, 160)
+FRONTENDS = {  # LogMel settings: the default 25 ms FFT; the embedding's 25 ms window in a 512-point FFT
+    "full-window": dict(n_fft=400, n_mels=40, f_max=4000.0),
+    "short-window": dict(n_fft=512, win_length=400, n_mels=32, f_min=60.0, f_max=3800.0),
+}
+
+
+@pytest.mark.parametrize("frontend", sorted(FRONTENDS))
+def test_logmel_equals_torch_logmel_and_streams_exactly(frontend):
+    settings = FRONTENDS[frontend]
+    torch_logmel = LogMel(16000, hop_length=160, **settings)
+    n_fft, n_mels = settings["n_fft"], settings["n_mels"]
+    logmel = runtime.LogMel(torch_logmel.mel_basis.numpy(), n_fft, 160, win_length=settings.get("win_length"))
+    np.testing.assert_allclose(logmel.window, torch_logmel.window.numpy(), atol=1e-6)  # float32 rounding
     rng = np.random.default_rng(0)
     for audio in (speechlike(1.3, 1), np.zeros(5, np.float32), rng.uniform(-1, 1, 401).astype(np.float32)):
         want = torch_logmel(torch.from_numpy(audio)[None])[0].numpy()
         got = logmel(audio)
-        assert got.shape == want.shape == (1 + audio.size // 160, 40)
+        assert got.shape == want.shape == (1 + audio.size // 160, n_mels)
         np.testing.assert_allclose(got, want, atol=1e-4)  # torch's float32 STFT is the farther from exact
         stream = runtime.StreamingLogMel(logmel)
         pieces, begin = [], 0
@@ -82,25 +102,34 @@ def test_logmel_equals_torch_logmel_and_streams_exactly():
         np.testing.assert_array_equal(np.concatenate([*pieces, stream.finalize()]), got)
 
 
-def _float64_logmel(audio, filters, n_fft=400, hop=160, floor=1e-10):
+def _float64_logmel(audio, filters, n_fft=400, hop=160, floor=1e-10, win_length=None):
     """Centred log-mels from librosa's float64 STFT and the whole filterbank: the reference the float32
     runtime is held to."""
     import librosa
 
     options = {"window": "hann", "center": True, "pad_mode": "constant", "dtype": np.complex128}
-    spectrum = librosa.stft(audio.astype(np.float64), n_fft=n_fft, hop_length=hop, **options)  # (bins, frames)
+    spectrum = librosa.stft(
+        audio.astype(np.float64), n_fft=n_fft, hop_length=hop, win_length=win_length, **options
+    )  # (bins, frames)
     return np.log(np.maximum(filters.astype(np.float64) @ np.abs(spectrum) ** 2, floor)).T
 
 
-@pytest.mark.parametrize("f_max", [4000.0, None])
-def test_logmel_float32_fft_and_skipped_bins_match_a_float64_reference(f_max):
-    filters = LogMel(16000, 400, 160, 40, f_max=f_max).mel_basis.numpy()
-    logmel = runtime.LogMel(filters, 400, 160)
+@pytest.mark.parametrize(
+    "settings",
+    [dict(f_max=4000.0), dict(f_max=None), dict(n_fft=512, win_length=400, n_mels=32, f_min=60.0, f_max=3800.0)],
+    ids=["f_max-4000", "f_max-none", "short-window"],
+)
+def test_logmel_float32_fft_and_skipped_bins_match_a_float64_reference(settings):
+    settings = {"n_fft": 400, "n_mels": 40, **settings}
+    filters = LogMel(16000, hop_length=160, **settings).mel_basis.numpy()
+    n_fft, win_length = settings["n_fft"], settings.get("win_length")
+    logmel = runtime.LogMel(filters, n_fft, 160, win_length=win_length)
     top = np.flatnonzero(filters.any(axis=0))[-1]  # the highest FFT bin with any weight
-    assert logmel.bins == top + 1 < 201  # bins above it are skipped, none below it
+    assert logmel.bins == top + 1 < n_fft // 2 + 1  # bins above it are skipped, none below it
     rng = np.random.default_rng(1)
     for audio in (speechlike(1.3, 1), 0.01 * speechlike(2.0, 5), rng.uniform(-1, 1, 4001).astype(np.float32)):
-        np.testing.assert_allclose(logmel(audio), _float64_logmel(audio, filters), atol=5e-5)
+        want = _float64_logmel(audio, filters, n_fft, win_length=win_length)
+        np.testing.assert_allclose(logmel(audio), want, atol=5e-5)
 
 
 @pytest.mark.parametrize("head", ["ctc", "classify"])
@@ -118,6 +147,55 @@ def test_offline_outputs_and_results_equal_torch(exported, kind, head):
         assert a.score == pytest.approx(b.score, abs=1e-5)
 
 
+def test_embedding_steps_stream_for_any_chunking_and_equal_torch(exported):
+    """The speech embedding's encoder inputs: offline == streamed (audio from 1 sample to seconds at a
+    time, frames 1 to 20 at a time) == torch's, for utterances ending anywhere in an 8-frame step."""
+    model, onnx_model = exported("embedding-chunked")
+    rng = np.random.default_rng(8)
+    audio = np.concatenate([speechlike(1.2, 7), np.zeros(4000, np.float32), speechlike(0.8, 8)])
+    for samples in (3200, 15200, 15360, 16000 + 7 * 160, audio.size):  # 21, 96, 97, 108, 331 frames
+        clip = audio[:samples]
+        frames = onnx_model.logmel(clip)
+        offline = onnx_model.subsample(onnx_model.normalize(frames))
+        with torch.no_grad():
+            feats, lengths = model.features(torch.from_numpy(clip)[None], torch.tensor([samples]))
+            want = model.subsampling(feats, lengths)[0].numpy()
+        assert offline.shape == want.shape == (-(-frames.shape[0] // 8), 96)
+        assert np.abs(want).max() > 5  # the random embedding is as lively as the pretrained one
+        np.testing.assert_allclose(offline, want, rtol=1e-5, atol=1e-4)  # embeddings reach 40: rtol for their size
+        subsampler = onnx_model.streaming_subsampler()
+        pieces, begin = [], 0
+        while begin < frames.shape[0]:
+            size = int(rng.integers(1, 21))
+            pieces.append(subsampler.accept(onnx_model.normalize(frames[begin : begin + size])))
+            begin += size
+        np.testing.assert_allclose(np.concatenate([*pieces, subsampler.finalize()]), offline, atol=1e-4)
+    features, subsampler = runtime.StreamingLogMel(onnx_model.logmel), onnx_model.streaming_subsampler()
+    for sizes in ([1, 2, 3, 160], [int(s) for s in rng.integers(1, 16000, size=5)], [48000]):
+        pieces, begin, i = [], 0, 0
+        while begin < audio.size:
+            pieces.append(subsampler.accept(features.accept(audio[begin : begin + sizes[i % len(sizes)]])))
+            begin, i = begin + sizes[i % len(sizes)], i + 1
+        pieces += [subsampler.accept(features.finalize()), subsampler.finalize()]
+        np.testing.assert_allclose(np.concatenate(pieces), offline, atol=1e-4)  # offline: the whole audio's
+
+
+def test_a_format_1_export_still_loads(exported, tmp_path):
+    """Exports from before win_length (format 1) use the window of the whole FFT."""
+    import shutil
+
+    _, onnx_model = exported("chunked")
+    folder = Path(shutil.copytree(onnx_model.directory, tmp_path / "old"))
+    config = json.loads((folder / "config.json").read_text())
+    assert config["format_version"] == 1 and config["features"]["win_length"] == 400
+    del config["features"]["win_length"]
+    (folder / "config.json").write_text(json.dumps(config))
+    old = runtime.load(folder)
+    np.testing.assert_array_equal(old.logmel.window, onnx_model.logmel.window)
+    audio = speechlike(0.7, 1)
+    np.testing.assert_array_equal(old.outputs(audio), onnx_model.outputs(audio))
+
+
 def event_key(event):
     words = tuple((w.word, round(w.start, 6), round(w.end, 6)) for w in event.words)
     score = None if event.score is None else round(event.score, 4)
@@ -133,7 +211,10 @@ def stream(recognizer, audio, rate, sizes):
     return events + recognizer.finish()
 
 
-@pytest.mark.parametrize("kind", ["chunked", "unidirectional", "full", "conv-chunked", "utterance-norm", "digits"])
+STREAMED = ["chunked", "unidirectional", "full", "conv-chunked", "utterance-norm", "digits", "short-window"]
+
+
+@pytest.mark.parametrize("kind", STREAMED + ["embedding-full", "embedding-unidirectional", "embedding-chunked"])
 def test_stream_events_equal_torch_for_random_chunkings(exported, kind):
     model, onnx_model = exported(kind)
     rng = np.random.default_rng(len(kind))
@@ -152,7 +233,7 @@ def test_stream_events_equal_torch_for_random_chunkings(exported, kind):
         assert any(e.kind == "final" for e in got)
 
 
-@pytest.mark.parametrize("kind", ["chunked", "windowed"])
+@pytest.mark.parametrize("kind", ["chunked", "windowed", "embedding-full"])
 def test_classifier_stream_final_and_int16_input(exported, kind):
     model, onnx_model = exported(kind, "classify")
     audio = (speechlike(1.5, 4) * 32767).astype(np.int16)
@@ -166,7 +247,7 @@ def test_classifier_stream_final_and_int16_input(exported, kind):
     assert recognizer.finalize().label == model.transcribe(audio.astype(np.float32) / 32768).label
 
 
-@pytest.mark.parametrize("kind", ["windowed", "chunked"])
+@pytest.mark.parametrize("kind", ["windowed", "chunked", "embedding-full"])
 def test_spotter_windows_and_detections_equal_torch(exported, kind):
     """An encoder-stream spotter (windowed model) and a sliding one score the same windows as torch's."""
     from speechrnn.kws import KeywordConfig, KeywordSpotter
@@ -178,7 +259,7 @@ def test_spotter_windows_and_detections_equal_torch(exported, kind):
         KeywordSpotter(model, KeywordConfig(**settings)),
         runtime.KeywordSpotter(onnx_model, KeywordConfig(**settings)),
     )
-    assert (torch_spotter.encoder_stream is None) == (onnx_spotter.encoder_stream is None) == (kind == "chunked")
+    assert (torch_spotter.encoder_stream is None) == (onnx_spotter.encoder_stream is None) == (kind != "windowed")
     assert onnx_spotter.hop == pytest.approx(torch_spotter.hop)
     want, got, want_events, got_events = [], [], [], []
     for begin in range(0, audio.size, 777):
@@ -219,8 +300,11 @@ def digits_dir(exported, tmp_path_factory):
     return export_onnx(load_model(BUNDLED_MODEL), folder)
 
 
-def test_runtime_process_never_imports_torch(digits_dir, tmp_path):
-    """A meta-path hook makes `import torch` fail, as on a machine without torch, and the run still works."""
+def test_runtime_process_never_imports_torch(digits_dir, exported, tmp_path):
+    """A meta-path hook makes `import torch` fail, as on a machine without torch, and the run still works:
+    the digits model, and a speech-embedding classifier (its network an onnxruntime graph too)."""
+    embedding_model, embedding_onnx = exported("embedding-full", "classify")
+    embedding_dir = embedding_onnx.directory
     script = tmp_path / "no_torch.py"
     script.write_text(
         "import sys\n"
@@ -232,6 +316,8 @@ def test_runtime_process_never_imports_torch(digits_dir, tmp_path):
         "from speechrnn.runtime.cli import main\n"
         f"code = main(['transcribe', '--model', {str(digits_dir)!r}, {str(EXAMPLE)!r}])\n"
         f"code |= main(['transcribe', '--stream', '--model', {str(digits_dir)!r}, {str(EXAMPLE)!r}])\n"
+        f"code |= main(['transcribe', '--model', {str(embedding_dir)!r}, {str(EXAMPLE)!r}])\n"
+        f"code |= main(['transcribe', '--stream', '--model', {str(embedding_dir)!r}, {str(EXAMPLE)!r}])\n"
         "import speechrnn\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "print('torch' in sys.modules)\n"
@@ -241,7 +327,10 @@ def test_runtime_process_never_imports_torch(digits_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     text = load_model(BUNDLED_MODEL).transcribe(EXAMPLE).text
-    assert lines[0] == text and lines[-2] == f"[0.00-2.25] {text}" and lines[-1] == "False"
+    end = lines.index(f"[0.00-2.25] {text}")  # the digits stream's final
+    assert lines[0] == text and lines[-1] == "False"
+    label = embedding_model.transcribe(EXAMPLE).text
+    assert lines[end + 1] == label and any(line.endswith(f"] {label}") for line in lines[end + 2 : -1])
 
 
 def test_cli_output_equals_speechrnn_transcribe(digits_dir, tmp_path, capsys):
@@ -282,7 +371,7 @@ def test_cli_error_lines(digits_dir, tmp_path):
     export_onnx(load_model(BUNDLED_MODEL), old)
     (old / "config.json").write_text(json.dumps({**config, "format_version": 99}))
     done = run_runtime("transcribe", "--model", str(old), str(EXAMPLE))
-    assert "export format version 99 is not 1; re-export" in done.stderr and done.returncode == 1
+    assert "export format version 99 is not 1 or 2; re-export" in done.stderr and done.returncode == 1
     # one bad file: its line, the others go on, exit 1
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")

@@ -9,7 +9,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a checkpoint, or a bundled model's name (digits, commands)")
     parser.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: onnx)")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder to write (replaced if an export)")
-    parser.add_argument("--quantize", default=None, choices=["int8"], help="store the weights as int8")
+    parser.add_argument(
+        "--quantize",
+        default=None,
+        choices=["int8"],
+        help="store the encoder's and head's weights as int8 (a speech embedding stays float32)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

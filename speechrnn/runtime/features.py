@@ -1,16 +1,28 @@
 """Log-mel features, normalisation and subsampling in numpy, equal to speechrnn's torch front end.
 
-``LogMel`` reproduces ``speechrnn.audio.LogMel`` (centred frames, periodic Hann window, the
-exported mel filterbank, natural log of the power floored at ``log_floor``); ``StreamingLogMel``
-emits exactly its frames from audio arriving in chunks. ``subsample`` / ``StreamingSubsampler``
-turn normalised frames into encoder inputs like ``model.Subsampling`` ("none", "stack" or
-causal "conv"), offline and frame by frame.
+``LogMel`` reproduces ``speechrnn.audio.LogMel`` (centred frames, periodic Hann window of
+``win_length`` samples centred in the FFT, the exported mel filterbank, natural log of the power
+floored at ``log_floor``); ``StreamingLogMel`` emits exactly its frames from audio arriving in
+chunks. ``subsample`` / ``StreamingSubsampler`` turn normalised frames into encoder inputs like
+``model.Subsampling`` ("none", "stack", causal "conv" or the speech "embedding", whose network
+is the exported ``embedding.onnx``), offline and frame by frame.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+
+def hann_window(n_fft: int, win_length: int | None = None) -> np.ndarray:
+    """(n_fft,) float32 periodic Hann window of ``win_length`` samples (default ``n_fft``), zero-padded
+    equally on both sides (``speechrnn.audio.hann_window``: torch.stft's and librosa's placement)."""
+    win_length = win_length or n_fft
+    if not 0 < win_length <= n_fft:
+        raise ValueError(f"win_length must be in 1..n_fft ({n_fft}), got {win_length}")
+    left = (n_fft - win_length) // 2
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win_length) / win_length)
+    return np.pad(window, (left, n_fft - win_length - left)).astype(np.float32)
 
 
 class LogMel:
@@ -22,7 +34,14 @@ class LogMel:
     row count): ``StreamingLogMel`` stays equal to the offline frames. Within 1e-4 of torch's.
     """
 
-    def __init__(self, mel_filters: np.ndarray, n_fft: int, hop_length: int, log_floor: float = 1e-10) -> None:
+    def __init__(
+        self,
+        mel_filters: np.ndarray,
+        n_fft: int,
+        hop_length: int,
+        log_floor: float = 1e-10,
+        win_length: int | None = None,
+    ) -> None:
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.n_mels = mel_filters.shape[0]
@@ -31,8 +50,7 @@ class LogMel:
         weighted = np.flatnonzero(mel_filters.any(axis=0))
         self.bins = int(weighted[-1]) + 1 if weighted.size else 1
         self.mel_t = np.ascontiguousarray(mel_filters[:, : self.bins].T, dtype=np.float64)  # (bins, n_mels)
-        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
-        self.window = window.astype(np.float32)
+        self.window = hann_window(n_fft, win_length)
 
     def from_padded(self, padded: np.ndarray) -> np.ndarray:
         """A signal already padded at its edges -> (1 + (samples - n_fft) // hop, n_mels)."""
@@ -121,14 +139,54 @@ class ConvSubsampling:
         return np.ascontiguousarray(out.transpose(1, 0, 2).reshape(out.shape[1], -1), dtype=np.float32)
 
 
-def subsample(frames: np.ndarray, kind: str, factor: int, conv: ConvSubsampling | None = None) -> np.ndarray:
-    """Normalised (frames, n_mels) of a whole utterance -> (ceil(frames / factor), dim) encoder inputs."""
+class EmbeddingSubsampling:
+    """The frozen speech embedding of ``model.Subsampling`` ("embedding"): its network is the exported
+    ``embedding.onnx`` (``speechrnn.embedding.SpeechEmbedding.windows``) run by onnxruntime, its
+    constants those of config.json's ``subsampling.embedding`` block.
+
+    ``units`` maps natural-log mels to the network's input units, ``max(x / input_divisor +
+    input_offset, input_floor)`` (``embedding.embedding_input``); ``windows`` maps (window + step
+    (n - 1), n_mels) of them to (n, output_dim); output step k sees frames ``step * k - left_pad``
+    .. ``step * k + step - 1``, frames before the first and after the last being ``input_floor``.
+    """
+
+    def __init__(self, session, spec: dict) -> None:
+        self.session = session
+        self.window, self.step, self.left_pad = int(spec["window"]), int(spec["step"]), int(spec["left_pad"])
+        if self.window != self.left_pad + self.step:
+            raise ValueError(f"embedding window {self.window} is not left_pad + step ({self.left_pad} + {self.step})")
+        self.divisor = np.float32(spec["input_divisor"])
+        self.offset = np.float32(spec["input_offset"])
+        self.floor = np.float32(spec["input_floor"])
+
+    def units(self, frames: np.ndarray) -> np.ndarray:
+        """(frames, n_mels) natural-log mels -> the same in the network's input units, floored."""
+        return np.maximum(np.asarray(frames, dtype=np.float32) / self.divisor + self.offset, self.floor)
+
+    def windows(self, x: np.ndarray) -> np.ndarray:
+        """(window + step (n - 1), n_mels) input units -> (n, output_dim): one vector per window."""
+        return self.session.run(None, {"frames": np.ascontiguousarray(x[None], dtype=np.float32)})[0][0]
+
+    def padding(self, count: int, n_mels: int) -> np.ndarray:
+        """(count, n_mels) frames of the floor (silence before and after an utterance)."""
+        return np.full((count, n_mels), self.floor, dtype=np.float32)
+
+
+SubsamplingNet = ConvSubsampling | EmbeddingSubsampling | None  # a subsampling kind's network ("stack": None)
+
+
+def subsample(frames: np.ndarray, kind: str, factor: int, net: SubsamplingNet = None) -> np.ndarray:
+    """Normalised (frames, n_mels) of a whole utterance -> (ceil(frames / factor), dim) encoder inputs;
+    ``net``: the ``ConvSubsampling`` of "conv", the ``EmbeddingSubsampling`` of "embedding"."""
     count, dim = frames.shape
     steps = -(-count // factor)
     if kind == "conv":
         x = np.pad(frames, ((2, steps * 4 - count), (0, 0)))
-        x = np.pad(conv.first(x), ((0, 0), (2, 0), (0, 0)))
-        return conv.second(x)
+        x = np.pad(net.first(x), ((0, 0), (2, 0), (0, 0)))
+        return net.second(x)
+    if kind == "embedding":  # step k sees frames 8k-68 .. 8k+7; the floor before and after the utterance
+        before, after = net.padding(net.left_pad, dim), net.padding(steps * factor - count, dim)
+        return net.windows(np.concatenate([before, net.units(frames), after]))
     if factor == 1:
         return frames
     return np.pad(frames, ((0, steps * factor - count), (0, 0))).reshape(steps, factor * dim)
@@ -137,27 +195,31 @@ def subsample(frames: np.ndarray, kind: str, factor: int, conv: ConvSubsampling 
 class StreamingSubsampler:
     """Normalised frames -> encoder inputs, frame by frame, equal to ``subsample`` of the whole utterance."""
 
-    def __init__(
-        self, kind: str, factor: int, n_mels: int, output_dim: int, conv: ConvSubsampling | None = None
-    ) -> None:
-        self.kind, self.factor, self.n_mels, self.conv = kind, factor, n_mels, conv
+    def __init__(self, kind: str, factor: int, n_mels: int, output_dim: int, net: SubsamplingNet = None) -> None:
+        self.kind, self.factor, self.n_mels, self.net = kind, factor, n_mels, net
         self.output_dim = output_dim
         self.reset()
 
     def reset(self) -> None:
         self._frames = np.zeros((0, self.n_mels), dtype=np.float32)
-        self._first = 0  # utterance index of self._frames[0] ("conv": negative = zero padding)
+        self._first = 0  # utterance index of self._frames[0] (negative: "conv"'s zeros, "embedding"'s floor)
         self.num_steps = 0
         if self.kind == "conv":
             self._frames = np.zeros((6, self.n_mels), dtype=np.float32)
             self._first = -6
+        elif self.kind == "embedding":  # kept in the network's input units
+            self._frames = self.net.padding(self.net.left_pad, self.n_mels)
+            self._first = -self.net.left_pad
 
     def accept(self, frames: np.ndarray) -> np.ndarray:
         """(frames, n_mels) normalised -> (steps, dim) ready now."""
         if frames.size:
-            self._frames = np.concatenate([self._frames, frames])
+            new = self.net.units(frames) if self.kind == "embedding" else frames
+            self._frames = np.concatenate([self._frames, new])
         if self.kind == "conv":
             return self._conv_steps()
+        if self.kind == "embedding":
+            return self._embedding_steps()
         groups = self._frames.shape[0] // self.factor
         out = self._frames[: groups * self.factor].reshape(groups, self.factor * self.n_mels)
         self._frames = self._frames[groups * self.factor :]
@@ -172,22 +234,40 @@ class StreamingSubsampler:
             return np.zeros((0, self.output_dim), dtype=np.float32)
         start = 4 * k0 - 6 - self._first
         window = self._frames[start : start + 4 * (k1 - k0) + 3]
-        x = self.conv.first(window)  # first-layer outputs j = 2k0-2 .. 2k1-2
+        x = self.net.first(window)  # first-layer outputs j = 2k0-2 .. 2k1-2
         if k0 == 0:
             x[:, :2] = 0  # j = -2, -1 are the second layer's zero padding
-        out = self.conv.second(x)
+        out = self.net.second(x)
         drop = 4 * k1 - 6 - self._first
         self._frames = self._frames[drop:]
         self._first += drop
         self.num_steps = k1
         return out
 
+    def _embedding_steps(self) -> np.ndarray:
+        """Step k needs frames 8k-68 .. 8k+7 (frames before 0 are the floor): every whole step, one call."""
+        step, left = self.net.step, self.net.left_pad
+        k0, k1 = self.num_steps, (self._first + self._frames.shape[0]) // step
+        if k1 <= k0:
+            return np.zeros((0, self.output_dim), dtype=np.float32)
+        start = step * k0 - left - self._first
+        out = self.net.windows(self._frames[start : start + step * (k1 - k0) + left])
+        drop = step * k1 - left - self._first  # keep the last left_pad frames: the next step's history
+        self._frames = self._frames[drop:]
+        self._first += drop
+        self.num_steps = k1
+        return out
+
     def finalize(self) -> np.ndarray:
-        """The last steps (a zero-padded partial "stack" group); then reset."""
+        """The last steps (a zero-padded partial "stack" group, a floor-padded partial "embedding"
+        step); then reset."""
         empty = np.zeros((0, self.n_mels), dtype=np.float32)
         if self.kind == "stack" and self._frames.shape[0]:
             pad = self.factor - self._frames.shape[0]
             self._frames = np.concatenate([self._frames, np.zeros((pad, self.n_mels), dtype=np.float32)])
+        elif self.kind == "embedding" and (self._first + self._frames.shape[0]) % self.net.step:
+            pad = self.net.step - (self._first + self._frames.shape[0]) % self.net.step
+            self._frames = np.concatenate([self._frames, self.net.padding(pad, self.n_mels)])
         out = self.accept(empty)
         self.reset()
         return out

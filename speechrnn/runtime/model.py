@@ -14,11 +14,18 @@ import numpy as np
 
 from speechrnn.audio_io import load_audio
 from speechrnn.errors import ModelError
-from speechrnn.runtime.features import ConvSubsampling, LogMel, normalize, subsample
+from speechrnn.runtime.features import (
+    ConvSubsampling,
+    EmbeddingSubsampling,
+    LogMel,
+    StreamingSubsampler,
+    normalize,
+    subsample,
+)
 from speechrnn.runtime.results import Transcription, classification_result, greedy_ctc
 
 FORMAT = "speechrnn-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSIONS = (1, 2)  # export.FORMAT_VERSION and the earlier ones this runtime reads
 
 
 def _session(path: Path, threads: int):
@@ -57,10 +64,11 @@ class OnnxModel:
             raise ModelError(f"{config_path}: not valid JSON ({error})") from None
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise ModelError(f"{config_path}: not a speechrnn ONNX export (format {config.get('format')!r})")
-        if config.get("format_version") != FORMAT_VERSION:
+        if config.get("format_version") not in FORMAT_VERSIONS:
+            versions = " or ".join(map(str, FORMAT_VERSIONS))
             raise ModelError(
                 f"{config_path}: export format version {config.get('format_version')} is not "
-                f"{FORMAT_VERSION}; re-export with this speechrnn"
+                f"{versions}; re-export with this speechrnn"
             )
         self.directory = directory
         self.config = config
@@ -83,7 +91,9 @@ class OnnxModel:
             raise ModelError(f"{directory}: export incomplete (no frontend.npz)")
         with np.load(frontend_path) as arrays:
             frontend = {name: arrays[name] for name in arrays.files}
-        self.logmel = LogMel(frontend["mel_filters"], int(features["n_fft"]), self.hop_length, features["log_floor"])
+        n_fft = int(features["n_fft"])
+        win_length = int(features.get("win_length", n_fft))  # format 1: the window spans the FFT
+        self.logmel = LogMel(frontend["mel_filters"], n_fft, self.hop_length, features["log_floor"], win_length)
         if self.logmel.n_mels != int(features["n_mels"]):
             bands = self.logmel.n_mels
             raise ModelError(f"{frontend_path}: mel filterbank has {bands} bands, config says {features['n_mels']}")
@@ -93,14 +103,23 @@ class OnnxModel:
         self.std = np.asarray(norm["std"], dtype=np.float32)
         sub = config["subsampling"]
         self.subsampling, self.factor, self.input_dim = sub["kind"], int(sub["factor"]), int(sub["output_dim"])
-        self.conv = ConvSubsampling(frontend) if self.subsampling == "conv" else None
+        graphs = config["graphs"]
+        # the subsampling's network: "conv"'s weights, "embedding"'s graph (None for "none" and "stack")
+        self.subsampling_net: ConvSubsampling | EmbeddingSubsampling | None = None
+        if self.subsampling == "conv":
+            self.subsampling_net = ConvSubsampling(frontend)
+        elif self.subsampling == "embedding":
+            embedding = sub["embedding"]
+            session = self._graph(graphs[embedding["graph"]], directory, threads)
+            self.subsampling_net = EmbeddingSubsampling(session, embedding)
+            if self.factor != self.subsampling_net.step:
+                raise ValueError(f"subsampling factor {self.factor} is not the embedding's step")
         encoder = config["encoder"]
         self.mode = encoder["mode"]
         self.chunk_size, self.right_context = int(encoder["chunk_size"]), int(encoder["right_context"])
         self.num_layers, self.hidden_size = int(encoder["num_layers"]), int(encoder["hidden_size"])
         # what the encoder graph emits per step: CTC log-probs (blank + labels) or encoder outputs
         self.output_width = len(self.labels) + 1 if self.head == "ctc" else int(encoder["output_size"])
-        graphs = config["graphs"]
         self.encoder = self._graph(graphs["encoder"], directory, threads)
         self.pooling = self._graph(graphs["head"], directory, threads) if self.head == "classify" else None
         self.pool_window = int(config.get("pool_window", 0))  # pool only the last N encoder outputs (0 = all)
@@ -161,11 +180,20 @@ class OnnxModel:
     def normalize(self, frames: np.ndarray, mode: str | None = None) -> np.ndarray:
         return normalize(frames, mode or self.normalization, self.mean, self.std)
 
+    def subsample(self, frames: np.ndarray) -> np.ndarray:
+        """Normalised (frames, n_mels) of one whole utterance -> (steps, D) encoder inputs."""
+        return subsample(frames, self.subsampling, self.factor, self.subsampling_net)
+
+    def streaming_subsampler(self) -> StreamingSubsampler:
+        """A new frame-by-frame subsampler for one stream: its steps equal ``subsample``'s."""
+        n_mels = self.logmel.n_mels
+        return StreamingSubsampler(self.subsampling, self.factor, n_mels, self.input_dim, self.subsampling_net)
+
     # ------------------------------------------------------------------ offline
     def outputs(self, samples: np.ndarray) -> np.ndarray:
         """Model-rate (samples,) float32 -> CTC log-probs (steps, V) or classifier logits (classes,)."""
         frames = self.normalize(self.logmel(samples))
-        encoded = self.encode(subsample(frames, self.subsampling, self.factor, self.conv))
+        encoded = self.encode(self.subsample(frames))
         return self.pool(encoded) if self.head == "classify" else encoded
 
     def transcribe(self, audio, sample_rate: int | None = None) -> Transcription:

@@ -21,7 +21,7 @@ from speechrnn.detect import (
 from speechrnn.endpoint import EndpointConfig
 from speechrnn.errors import ModelError
 from speechrnn.recognizer import RecognizerCore, take_chunks
-from speechrnn.runtime.features import StreamingLogMel, StreamingSubsampler, subsample
+from speechrnn.runtime.features import StreamingLogMel
 from speechrnn.runtime.results import StreamEvent, Transcription, classification_result, greedy_ctc, softmax
 
 
@@ -36,9 +36,7 @@ class EncoderStream:
             raise ModelError("this model re-runs whole utterances; it cannot stream chunk by chunk")
         self.model = model
         self.features = StreamingLogMel(model.logmel)
-        self.subsampler = StreamingSubsampler(
-            model.subsampling, model.factor, model.logmel.n_mels, model.input_dim, model.conv
-        )
+        self.subsampler = model.streaming_subsampler()
         self.reset()
 
     def reset(self) -> None:
@@ -162,8 +160,7 @@ class StreamingRecognizer(RecognizerCore):
 
     def _rerun_outputs(self, frames: np.ndarray) -> np.ndarray:
         model = self.model
-        steps = subsample(model.normalize(frames), model.subsampling, model.factor, model.conv)
-        encoded = model.encode(steps)
+        encoded = model.encode(model.subsample(model.normalize(frames)))
         return encoded if self.is_ctc else model.pool(encoded)
 
     def _pool(self, outputs: np.ndarray) -> np.ndarray:
