@@ -3,7 +3,8 @@
 # corpus has: the real-speech share's training speakers, synthetic voices, real non-command speech, noise.
 # (The full Speech Commands corpus recipe, for a GPU, is recipes/speech_commands.)
 #   stage 0: manifests of the real speech, split by speaker (20 % of speakers kept for validation)
-#   stage 1: synthetic voices saying the commands and other words; _silence_ clips
+#   stage 1: synthetic voices saying the commands and other words; _silence_ clips; the pretrained speech
+#            embedding (Google's, from openWakeWord's wheel on PyPI) that the model builds on
 #   stage 2: train (configs/commands.toml; the checkpoint is picked on the validation speakers)
 #   stage 3: score it on the validation speakers (scripts/eval_real.py: per class, per source, confusions)
 #   stage 4: export exp/commands/best.pt -> speechrnn/assets/commands.pt
@@ -44,6 +45,7 @@ if runs 1; then
   "$python" recipes/commands/local/make_synthetic_words.py --output "$data/synth"
   "$python" recipes/commands/local/make_silence.py --source "$manifests/sc12_test_official_train.jsonl" \
     --output "$data/silence" --count 400
+  "$python" recipes/commands/local/get_speech_embedding.py --output "$data/embedding_model.onnx"
 fi
 
 if runs 2; then
@@ -56,7 +58,7 @@ if runs 2; then
 \"$manifests/wake_words_train.jsonl\", \"$manifests/fsdd_unknown.jsonl\", \"$data/silence.jsonl\"]"
   "$python" -m speechrnn train recipes/commands/configs/commands.toml --set "data.train=$train" \
     --set "data.valid=$manifests/sc12_test_official_valid.jsonl" --set "data.noise=$data/silence_noise.jsonl" \
-    --set "train.out_dir=$exp" "$@"
+    --set "train.out_dir=$exp" --set "train.embedding_from=$data/embedding_model.onnx" "$@"
 fi
 
 if runs 3; then
