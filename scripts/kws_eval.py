@@ -18,8 +18,9 @@ model never trained on (``speakers.split_of``, the "valid" 20 %):
 
 Pieces are drawn command 30 %, wake phrase 30 %, other word 25 %, noise 15 %, at -6..+3 dB.
 The model scores every window (``--window`` s ending every ``--hop`` s, exactly the windows
-``KeywordSpotter`` scores live) once, batched (an encoder-stream model, ``model.pool_window``: the
-live spotter's one pass, whose hop is a whole number of chunks); each threshold of the sweep is
+``KeywordSpotter`` scores live) once, batched (a streaming spotter, an encoder stream of a
+``model.pool_window`` model or an input stream of a speech-embedding model: the live spotter's one
+pass, whose hop is a whole number of steps); each threshold of the sweep is
 replayed from those posteriors with ``kws.PosteriorDetector``. ``--also-hops`` replays coarser hops from the same pass
 (every k-th window) to show what a cheaper hop costs. Scoring: a detection is a hit when its
 label is the command of a not-yet-matched clip it overlaps; every other detection is a false
@@ -198,8 +199,8 @@ def stream_posteriors(model, wav: Path, window: int, hop: int, batch: int) -> np
 
 
 def spotter_posteriors(spotter, wav: Path) -> np.ndarray:
-    """(windows, classes) posteriors of an encoder-stream spotter over the WAV, read in 10 s blocks:
-    the live spotter's own windows (one encoder pass), ending every ``spotter.hop`` s."""
+    """(windows, classes) posteriors of a streaming spotter over the WAV, read in 10 s blocks: the live
+    spotter's own windows (one pass of its encoder, or of its encoder inputs), ending every ``spotter.hop`` s."""
     windows = []
     with sf.SoundFile(wav) as f:
         for block in f.blocks(blocksize=RATE * 10, dtype="float32"):
@@ -446,7 +447,7 @@ def main(argv=None) -> int:
     wav = out_dir / "stream.wav"
     spotter = KeywordSpotter(model, config)
     start = time.perf_counter()
-    if spotter.encoder_stream is not None:  # one encoder pass over the stream: the live computation
+    if spotter.streams:  # one pass over the stream (encoder, or encoder inputs): the live computation
         args.hop = spotter.hop  # whole chunks; coarser hops become the nearest multiples of it
         args.also_hops = sorted({max(2, round(h / spotter.hop)) * spotter.hop for h in args.also_hops})
         posteriors = spotter_posteriors(spotter, wav)
@@ -468,7 +469,7 @@ def main(argv=None) -> int:
     for _ in range(3):
         for h in hops:
             live[h].append(live_rtf(model, wav, replace(config, hop=h, smoothing=smoothing[h]), rtf_seconds))
-        if spotter.encoder_stream is not None:  # the same model re-run over a sliding window, same hop
+        if spotter.streams:  # the same model re-run over a sliding window, same hop
             sliding.append(live_rtf(model, wav, replace(config, hop=args.hop), rtf_seconds, encoder_stream=False))
     rtf_live = {h: statistics.median(times) for h, times in live.items()}
     rtf_sliding = statistics.median(sliding) if sliding else None
@@ -486,7 +487,7 @@ def main(argv=None) -> int:
 
     sweeps = {}
     default = KeywordConfig()
-    defaults = (default.hop, default.smoothing, default.window)
+    defaults = (KeywordSpotter(model, default).hop, default.smoothing, default.window)  # the hop it runs at
     for suffix, scored in variants:
         for step_hop in hops:
             step = int(round(step_hop / args.hop))
@@ -499,7 +500,7 @@ def main(argv=None) -> int:
                 events = replay(scored[step - 1 :: step], labels, swept)
                 rows.append({"threshold": threshold, **score(events, truth)})
             name = f"hop {step_hop:g} s, smoothing {smoothing[step_hop]}{suffix}"
-            if not suffix and (step_hop, smoothing[step_hop], args.window) == defaults:
+            if not suffix and abs(step_hop - defaults[0]) < 1e-9 and (smoothing[step_hop], args.window) == defaults[1:]:
                 name += " (the spotter's defaults)"
             sweeps[name] = {
                 "hop": step_hop, "smoothing": smoothing[step_hop], "rtf_live": rtf_live[step_hop], "rows": rows,

@@ -146,6 +146,11 @@ def main(argv=None) -> int:
         return fail(str(error))
     except sd.PortAudioError as error:  # closing a stream whose server died can fail too
         failure = failure or f"audio device error ({error})"
+    while not blocks.empty():  # audio captured before the stop that a busy machine had not yet processed
+        block = blocks.get_nowait()
+        received += block.size
+        for event in recognizer.accept_waveform(block, rate):
+            show(event)
     for event in recognizer.finish():  # what was heard before the stop
         show(event)
     if failure is not None:

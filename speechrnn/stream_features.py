@@ -180,6 +180,26 @@ class StreamingSubsampler:
         return out
 
 
+class InputStream:
+    """Encoder inputs (normalised, subsampled steps) of one stream from audio arriving in pieces:
+    ``StreamingLogMel`` -> ``StreamingSubsampler``, each frame computed once. A spotter whose encoder
+    cannot stream (a full-utterance BiGRU) re-runs only the encoder over its window of these steps;
+    the front end, the speech embedding included, runs once per stream."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.features = StreamingLogMel(model.frontend)
+        self.subsampler = StreamingSubsampler(model)
+
+    def reset(self) -> None:
+        self.features.reset()
+        self.subsampler.reset()
+
+    @torch.no_grad()
+    def accept(self, samples: torch.Tensor) -> torch.Tensor:
+        """(samples,) model-rate audio -> (steps, input_dim) encoder inputs complete now."""
+        return self.subsampler.accept(self.features.accept(samples))
+
+
 class EncoderStream:
     """Encoder outputs of a streamable model from audio (or log-mel frames) arriving in pieces.
 

@@ -245,7 +245,7 @@ def test_threshold_options_parse_and_bad_ones_are_one_line_errors():
 
     config = keyword_config(0.7, ["stop=0.9", " go = 0.5"])
     assert config.threshold == 0.7 and config.threshold_of("stop") == 0.9 and config.threshold_of("go") == 0.5
-    assert keyword_config().threshold == KeywordConfig().threshold == 0.8  # the benchmarked default
+    assert keyword_config().threshold == KeywordConfig().threshold == 0.85  # the benchmarked default
     for bad, message in [
         (["stop"], "expected LABEL=P"),
         (["stop=high"], "expected LABEL=P"),
@@ -279,3 +279,40 @@ def test_transcribe_stream_takes_thresholds_and_refuses_bad_ones(tmp_path):
         done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=300)
         assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def embedding_classifier() -> SpeechRNN:
+    """A full-utterance BiGRU classifier over the speech embedding (random weights): an input-stream spotter."""
+    from speechrnn.embedding import EMBEDDING_FRONTEND
+    from tests.helpers import randomize_embedding
+
+    torch.manual_seed(4)
+    config = ModelConfig(head="classify", labels=LABELS, hidden_size=16, subsampling="embedding", **EMBEDDING_FRONTEND)
+    model = SpeechRNN(config)
+    randomize_embedding(model.subsampling.embedding)
+    return model.eval()
+
+
+@pytest.mark.parametrize("chunk", [1, 777, 16000])
+def test_an_input_stream_spotter_runs_the_embedding_once_and_the_encoder_over_its_window(chunk):
+    model = embedding_classifier()
+    audio, _ = constructed_stream([("low", 0.4), ("high", 1.6)], 2.6)
+    spotter = KeywordSpotter(model, KeywordConfig())  # hop 0.2 s -> 3 steps of 80 ms
+    assert spotter.streams and spotter.encoder_stream is None and spotter.hop == pytest.approx(0.24)
+    windows = []
+    for begin in range(0, audio.size, chunk):
+        windows += spotter.windows(audio[begin : begin + chunk])
+    with torch.inference_mode():
+        feats, lengths = model.features(torch.from_numpy(audio)[None], torch.tensor([audio.size]))
+        inputs = model.subsampling(feats)[0]  # the whole stream's embedding steps, computed offline
+        steps = int(lengths[0]) // 8  # steps complete before the stream's end (no floor padding yet)
+        assert len(windows) == steps // 3
+        for k, (end, posterior) in enumerate(windows, start=1):
+            assert end == pytest.approx(k * 0.24)
+            window = inputs[max(0, 3 * k - 13) : 3 * k][None]  # the last 13 steps (1 s) before its end
+            width = torch.tensor([window.size(1)])
+            expected = model.output(model.encoder(window, width), width).softmax(dim=-1)[0]
+            torch.testing.assert_close(posterior, expected, atol=2e-5, rtol=1e-4)
+    assert spotter._steps.recent.size(0) <= 13 + 3  # memory: the window (and a hop), not the stream
+    sliding = KeywordSpotter(model, KeywordConfig(), encoder_stream=False)
+    assert not sliding.streams and sliding.hop == 0.2

@@ -4,7 +4,8 @@ The recogniser's logic is ``speechrnn.recognizer.RecognizerCore``'s (resampling,
 an encoder stream, greedy CTC runs or buffered classifier outputs, re-runs for models that cannot
 stream step by step, the endpointer); this module computes it with onnxruntime and numpy:
 ``EncoderStream`` (the exported streaming step, state passed in and out) and ``KeywordSpotter``
-(``speechrnn.kws``'s windows and decisions). Final CTC results are greedy.
+(``speechrnn.kws``'s windows and decisions, with ``InputStream`` for a speech-embedding classifier).
+Final CTC results are greedy.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from speechrnn.detect import (
     SlidingWindow,
     StepWindows,
     stream_hop_steps,
+    window_steps,
 )
 from speechrnn.endpoint import EndpointConfig
 from speechrnn.errors import ModelError
@@ -71,6 +73,24 @@ class EncoderStream:
         return self.accept_frames(self.features.accept(samples))
 
 
+class InputStream:
+    """``speechrnn.stream_features.InputStream`` over an exported model: (samples,) of one stream in
+    pieces -> its encoder inputs (steps, D), each frame computed once."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.features = StreamingLogMel(model.logmel)
+        self.subsampler = model.streaming_subsampler()
+
+    def reset(self) -> None:
+        self.features.reset()
+        self.subsampler.reset()
+
+    def accept(self, samples: np.ndarray) -> np.ndarray:
+        frames = self.features.accept(samples)
+        return self.subsampler.accept(self.model.normalize(frames) if frames.size else frames)
+
+
 class KeywordSpotter:
     """``speechrnn.kws.KeywordSpotter``'s detector (same settings, defaults and windows) over an exported
     classifier: a sliding window re-run every ``hop`` seconds, or for a windowed step-streaming model
@@ -84,11 +104,17 @@ class KeywordSpotter:
         rate = model.sample_rate
         self.sample_rate = rate
         self.detector = PosteriorDetector(model.labels, config)
-        self.encoder_stream = None
+        self.encoder_stream = self.input_stream = None
         if model.pool_window and model.streams_by_step:
             self.encoder_stream = EncoderStream(model)
             hop_steps = stream_hop_steps(config.hop, model.chunk_size, model.frame_shift)
             self._steps = StepWindows(model.pool_window, hop_steps, np.concatenate)
+            self.hop = hop_steps * model.frame_shift
+        elif model.subsampling == "embedding":  # kws.streams_inputs
+            self.input_stream = InputStream(model)
+            hop_steps = stream_hop_steps(config.hop, 1, model.frame_shift)
+            width = window_steps(config.window, rate, model.hop_length, model.factor)
+            self._steps = StepWindows(width, hop_steps, np.concatenate)
             self.hop = hop_steps * model.frame_shift
         else:
             self.hop = config.hop
@@ -96,8 +122,8 @@ class KeywordSpotter:
         self.reset()
 
     def reset(self) -> None:
-        if self.encoder_stream is not None:
-            self.encoder_stream.reset()
+        if self.encoder_stream is not None or self.input_stream is not None:
+            (self.encoder_stream or self.input_stream).reset()
             self._steps.reset()
         else:
             self._sliding.reset()
@@ -119,6 +145,12 @@ class KeywordSpotter:
             return [
                 (end * shift, softmax(self.model.pool(w)))
                 for end, w in self._steps.push(self.encoder_stream.accept(samples))
+            ]
+        if self.input_stream is not None:
+            shift = self.model.frame_shift
+            return [
+                (end * shift, softmax(self.model.pool(self.model.encode(w))))
+                for end, w in self._steps.push(self.input_stream.accept(samples))
             ]
         rate = self.sample_rate
         return [(end / rate, softmax(self.model.outputs(w))) for _, end, w in self._sliding.push(samples)]
