@@ -13,13 +13,11 @@ exactly the frames that ``LogMel`` computes offline on the whole signal: it prep
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from speechrnn.audio import LOG_FLOOR, LogMel
-from speechrnn.embedding import LEFT_PAD, STEP_FRAMES, embedding_input
+from speechrnn.audio import LogMel
+from speechrnn.embedding import EmbeddingStream, embedding_input
 from speechrnn.errors import ModelError
 from speechrnn.recognizer import take_chunks
 
@@ -99,9 +97,8 @@ class StreamingSubsampler:
         if self.kind == "conv":
             self._frames = torch.zeros(6, self.n_mels, device=device)  # frames -6..-1 are zeros
             self._first = -6
-        elif self.kind == "embedding":  # frames -68..-1 are the floor (embedding.LEFT_PAD)
-            self._frames = torch.full((LEFT_PAD, self.n_mels), math.log(LOG_FLOOR), device=device)
-            self._first = -LEFT_PAD
+        elif self.kind == "embedding":  # each layer's rows once; the 68 frames of floor before frame 0 included
+            self._embedding = EmbeddingStream(self.subsampling.embedding)
 
     def _normalize(self, frames: torch.Tensor) -> torch.Tensor:
         if self.normalize:
@@ -148,28 +145,18 @@ class StreamingSubsampler:
         return out
 
     def _embedding_steps(self) -> torch.Tensor:
-        """Speech embedding: step k needs frames 8k-68 .. 8k+7 (frames before 0 are the floor)."""
-        last_frame = self._first + self._frames.size(0) - 1
-        k0, k1 = self.num_steps, (last_frame + 1) // STEP_FRAMES
-        if k1 <= k0:
-            return self._frames.new_zeros(0, self.subsampling.output_dim)
-        start = STEP_FRAMES * k0 - LEFT_PAD - self._first
-        window = self._frames[start : start + STEP_FRAMES * (k1 - k0) + LEFT_PAD]
-        out = self.subsampling.embedding.windows(embedding_input(window)[None])[0]
-        drop = STEP_FRAMES * k1 - LEFT_PAD - self._first
-        self._frames = self._frames[drop:]
-        self._first += drop
-        self.num_steps = k1
+        """Speech embedding: step k from frames 8k-68 .. 8k+7, complete once frame 8k+7 has arrived."""
+        frames, self._frames = self._frames, self._frames[:0]
+        out = self._embedding.accept(embedding_input(frames))
+        self.num_steps += out.size(0)
         return out
 
     @torch.no_grad()
     def finalize(self) -> torch.Tensor:
         """The last steps of the utterance (a zero-padded partial "stack" group; a floor-padded
         partial "embedding" step); then reset."""
-        partial = (self._first + self._frames.size(0)) % STEP_FRAMES
-        if self.kind == "embedding" and partial:
-            floor = self._frames.new_full((STEP_FRAMES - partial, self.n_mels), math.log(LOG_FLOOR))
-            out = self.accept(floor)
+        if self.kind == "embedding":
+            out = torch.cat([self.accept(self._frames[:0]), self._embedding.finalize()])
         elif self.kind == "stack" and self._frames.size(0):
             pad = self.factor - self._frames.size(0)
             self._frames = torch.cat([self._frames, self._frames.new_zeros(pad, self.n_mels)])
