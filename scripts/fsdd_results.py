@@ -81,9 +81,11 @@ def table(exp: Path) -> None:
         )
     for run, name in (
         ("connected_bidir", "2x128 BiGRU-CTC, full utterance, FSDD only"),
-        ("bundled_bidir", "2x128 BiGRU-CTC, full utterance, FSDD + espeak-ng"),
-        ("bundled_base", "chunked BiGRU-CTC (3+3 x 40 ms), FSDD + espeak-ng (the bundled model before step 2)"),
-        ("bundled", "bundled: that model fine-tuned with the real-speech share's training speakers"),
+        (
+            "bundled",
+            "bundled: chunked BiGRU-CTC (2+1 x 80 ms) over the speech embedding, FSDD + synthetic voices + the "
+            "real-speech share's training speakers",
+        ),
     ):
         for eval_dir, test in (
             ("eval_test", "connected, held-out speaker theo"),

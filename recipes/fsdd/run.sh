@@ -11,10 +11,10 @@
 #            each given speaker normalisation (speechrnn speaker-norm), then adapted to the held-out
 #            speaker without its labels by two rounds of self-training (local/self_train.sh)
 #   stage 4: connected digits, full-utterance BiGRU-CTC on FSDD, held-out speaker theo
-#   stage 5: the bundled streaming model: a chunked BiGRU-CTC on FSDD + espeak-ng voices (and its
-#            full-utterance reference), then fine-tuned with real people: the real-speech share's
-#            training speakers' digits, and their other words and noise as "no digit"
-#            (needs recipes/commands/run.sh stages 0-1, which it runs when their outputs are missing)
+#   stage 5: the bundled streaming model: a chunked BiGRU-CTC over Google's pretrained speech embedding,
+#            trained on FSDD + synthetic voices and real people: the real-speech share's training
+#            speakers' digits, and their other words and noise as "no digit" (needs
+#            recipes/commands/run.sh stages 0-1 for those and the embedding; runs them when missing)
 #   stage 6: export the bundled model to speechrnn/assets/digits_ctc.pt
 #   stage 7: results tables (scripts/fsdd_results.py)
 #
@@ -110,17 +110,9 @@ if runs 4; then
 fi
 
 if runs 5; then
-  log "stage 5: bundled streaming model, step 1: chunked BiGRU-CTC on FSDD + synthetic voices"
-  train $configs/bundled.toml "$exp/bundled_base" \
-    --set "data.train=[\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\"]" \
-    --set "data.valid=$fsdd/connected/valid.jsonl"
-  log "stage 5: its full-utterance bidirectional reference (same recipe, no chunking)"
-  train $configs/bundled.toml "$exp/bundled_bidir" --set model.chunk_size=0 --set model.right_context=0 \
-    --set "data.train=[\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\"]" \
-    --set "data.valid=$fsdd/connected/valid.jsonl"
-  log "stage 5, step 2: fine-tuned with the real-speech share's training speakers"
+  log "stage 5: the bundled streaming model: chunked BiGRU-CTC over the speech embedding"
   commands=$data/commands
-  [ -f "$commands/silence_noise.jsonl" ] || recipes/commands/run.sh --stage 0 --stop-stage 1 --data "$commands"
+  [ -f "$commands/embedding_model.onnx" ] || recipes/commands/run.sh --stage 0 --stop-stage 1 --data "$commands"
   manifests=$commands/manifests
   real=("$manifests/sc12_test_official_train.jsonl" "$manifests/sc_v0.01_sample_train.jsonl")
   digits=(zero one two three four five six seven eight nine)
@@ -129,15 +121,13 @@ if runs 5; then
   "$python" recipes/fsdd/local/spoken_words.py --output "$data/real_words/digits_or_nothing.jsonl" "${real[@]}" \
     "$manifests/wake_words_train.jsonl" "$commands/synth/unknown.jsonl" "$commands/silence.jsonl" \
     --keep "${digits[@]}" --others 600
-  train_real="\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\", \"$data/real_words/digits_or_nothing.jsonl\""
-  for _ in $(seq 12); do train_real+=", \"$data/real_words/real_digits.jsonl\""; done
-  train $configs/bundled_real.toml "$exp/bundled" --set "train.init_from=$exp/bundled_base/best.pt" \
-    --set "data.train=[$train_real]" --set "data.valid=$fsdd/connected/valid.jsonl" \
-    --set "data.noise=$commands/silence_noise.jsonl"
-  for run in bundled_base bundled_bidir bundled; do
-    evaluate $run "$fsdd/connected/test.jsonl" eval_test
-    evaluate $run "$data/synth/test.jsonl" eval_synth_heldout
-  done
+  train_set="\"$fsdd/connected/train.jsonl\", \"$data/synth/train.jsonl\", \"$data/real_words/digits_or_nothing.jsonl\""
+  for _ in $(seq 12); do train_set+=", \"$data/real_words/real_digits.jsonl\""; done
+  train $configs/bundled.toml "$exp/bundled" --set "data.train=[$train_set]" \
+    --set "data.valid=$fsdd/connected/valid.jsonl" --set "data.noise=$commands/silence_noise.jsonl" \
+    --set "train.embedding_from=$commands/embedding_model.onnx"
+  evaluate bundled "$fsdd/connected/test.jsonl" eval_test
+  evaluate bundled "$data/synth/test.jsonl" eval_synth_heldout
   "$python" scripts/eval_real.py --model "$exp/bundled/best.pt" --split valid --quiet --output-dir "$exp/bundled/eval_real"
 fi
 
