@@ -29,7 +29,7 @@ from speechrnn.errors import ConfigError, ModelError
 from speechrnn.model import ModelConfig, SpeechRNN
 from speechrnn.stream_features import EncoderStream
 from speechrnn.train import build_model
-from tests.helpers import speechlike
+from tests.helpers import randomize_embedding, speechlike
 
 ROOT = Path(__file__).resolve().parents[1]
 FETCH = ROOT / "recipes/commands/local/get_speech_embedding.py"
@@ -39,12 +39,8 @@ PRETRAINED = Path(os.environ.get("SPEECHRNN_EMBEDDING_ONNX", ROOT / "data/comman
 
 def random_embedding(seed: int = 0) -> SpeechEmbedding:
     """A SpeechEmbedding with random weights and batch-norm statistics (its init would be too regular)."""
-    generator = torch.Generator().manual_seed(seed)
     model = SpeechEmbedding()
-    for name, buffer in model.named_buffers():
-        if buffer.is_floating_point():
-            values = torch.rand(buffer.shape, generator=generator)
-            buffer.copy_(values + 0.5 if "var" in name else (values - 0.5) * 0.6)
+    randomize_embedding(model, seed)
     return model
 
 

@@ -174,10 +174,11 @@ def test_int8_export_is_small_and_close(tmp_path):
     assert json.loads((small / "config.json").read_text())["quantize"] == "int8"
     assert (small / "encoder.onnx").stat().st_size <= (full / "encoder.onnx").stat().st_size / 3
     rng = np.random.default_rng(0)
+    dim, config = model.subsampling.output_dim, model.config
     feeds = {
-        "main": rng.standard_normal((3, 1, 160)).astype(np.float32),
-        "context": rng.standard_normal((3, 1, 160)).astype(np.float32),
-        "state": np.zeros((2, 1, 128), np.float32),
+        "main": rng.standard_normal((config.chunk_size, 1, dim)).astype(np.float32),
+        "context": rng.standard_normal((config.right_context, 1, dim)).astype(np.float32),
+        "state": np.zeros((config.num_layers, 1, config.hidden_size), np.float32),
     }
     a, b = session(full / "encoder.onnx").run(None, feeds), session(small / "encoder.onnx").run(None, feeds)
     assert np.abs(np.exp(a[0]) - np.exp(b[0])).max() < 0.1  # posteriors, not exact
@@ -212,7 +213,8 @@ def test_cli_exports_and_names_errors_in_one_line(tmp_path):
     done = run_cli("export", "digits", "--format", "onnx", "--output", str(tmp_path / "d"), "--quantize", "int8")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path / "d") and done.stderr == ""
-    assert {p.name for p in (tmp_path / "d").iterdir()} == {"config.json", "encoder.onnx", "frontend.npz"}
+    files = {p.name for p in (tmp_path / "d").iterdir()}
+    assert files == {"config.json", "encoder.onnx", "embedding.onnx", "frontend.npz"}
     done = run_cli("export", str(tmp_path / "missing.pt"), "--output", str(tmp_path / "x"))
     assert done.returncode == 1
     assert done.stderr.strip() == f"speechrnn export: error: {tmp_path / 'missing.pt'}: no such model file"
