@@ -23,8 +23,8 @@ class KeywordConfig:
     window: float = 1.0
     # a window every 0.2 s (0.24 s for a speech-embedding model: three 80 ms steps), the last two
     # averaged, threshold 0.85: on the real stream (README, python scripts/kws_eval.py --hours 1) the
-    # bundled commands model misses 15.2 % of unseen speakers' commands at 2 false alarms per hour of
-    # other speech (10.9 % at 8 with threshold 0.8)
+    # bundled commands model misses 15.5 % of unseen speakers' commands at 2 false alarms per hour of
+    # other speech (10.9 % at 9 with threshold 0.8)
     hop: float = 0.2
     smoothing: int = 2
     threshold: float = 0.85
