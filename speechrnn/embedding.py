@@ -97,7 +97,9 @@ class SpeechEmbedding(nn.Module):
 
     @staticmethod
     def _activation(x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.leaky_relu(x, 0.2).clamp(min=-0.4)
+        """LeakyReLU(0.2) floored at -0.4, in place (``x`` is a fresh convolution output; the frozen
+        network never needs gradients)."""
+        return nn.functional.leaky_relu_(x, 0.2).clamp_(min=-0.4)
 
     def windows(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 76 + 8 (n - 1), 32) embedding-unit frames -> (batch, n, 96): one vector per 76-frame
