@@ -16,6 +16,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip 
 from helpers import randomize_embedding  # noqa: E402
 
 from speechrnn import embedding  # noqa: E402
+from speechrnn.audio_io import load_audio  # noqa: E402
 from speechrnn.errors import ConfigError, ModelError  # noqa: E402
 from speechrnn.export import export_onnx, resolve_model  # noqa: E402
 from speechrnn.model import BUNDLED_MODEL, ModelConfig, SpeechRNN, load_model  # noqa: E402
@@ -109,9 +110,13 @@ def test_round_trip_equals_torch(tmp_path, mode, head):
         np.testing.assert_array_equal(arrays["mel_filters"], model.frontend.mel_basis.numpy())
 
 
-def test_embedding_graph_equals_torch_and_stays_float32(tmp_path):
+def test_embedding_graph_equals_torch_and_int8_stores_its_convolutions_as_int8(tmp_path):
     """embedding.onnx is ``SpeechEmbedding.windows`` for any batch and window count; config.json carries the
-    front end and the constants the runtime needs; int8 quantises the encoder and head, not the embedding."""
+    front end and the constants the runtime needs; int8 stores every convolution weight but the tiny first
+    one as int8 behind a DequantizeLinear, and the encoder's weights."""
+    import onnx
+    from onnx import numpy_helper
+
     model = make_model("classify", **MODES["embedding-full"])
     folder = export_onnx(model, tmp_path / "f32")
     config = json.loads((folder / "config.json").read_text())
@@ -151,8 +156,21 @@ def test_embedding_graph_equals_torch_and_stays_float32(tmp_path):
         assert got.shape == want.shape == (batch, steps, 96)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
     small = export_onnx(model, tmp_path / "int8", quantize="int8")
-    assert (small / "embedding.onnx").read_bytes() == (folder / "embedding.onnx").read_bytes()
     assert (small / "encoder.onnx").read_bytes() != (folder / "encoder.onnx").read_bytes()
+    graph = onnx.load(str(small / "embedding.onnx")).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    dequantized = {node.output[0]: node for node in graph.node if node.op_type == "DequantizeLinear"}
+    conv_weights = [node.input[1] for node in graph.node if node.op_type == "Conv"]
+    assert len(conv_weights) == 20
+    assert weights[conv_weights[0]].dtype == np.float32  # 24 x 1 x 3 x 3: too small (INT8_MIN_SIZE)
+    for name in conv_weights[1:]:  # (out, in, kh, kw) int8 with one scale per output channel
+        q, scale, zero = (weights[i] for i in dequantized[name].input)
+        assert q.dtype == np.int8 and q.ndim == 4 and scale.shape == zero.shape == (q.shape[0],)
+        assert not zero.any() and np.abs(q).max(axis=(1, 2, 3)).min() == 127
+    assert all(value.dtype != np.float32 or value.size < 1024 for value in weights.values())  # biases, norm
+    assert (small / "embedding.onnx").stat().st_size < (folder / "embedding.onnx").stat().st_size / 3
+    (got,) = session(small / "embedding.onnx").run(None, {"frames": frames.numpy()})
+    assert np.abs(got - want).max() < 0.1 * (want.max() - want.min())  # random weights: not exact
 
 
 def test_graphs_have_no_hidden_state_and_use_onnx_gru(tmp_path):
@@ -168,11 +186,30 @@ def test_graphs_have_no_hidden_state_and_use_onnx_gru(tmp_path):
 
 
 def test_int8_export_is_small_and_close(tmp_path):
+    """The bundled digits model's int8 export: the whole folder <= 1/3 of float32's (issue 19), its
+    embedding's outputs on speech within a few % of float32's, and its posteriors close."""
+    from speechrnn.runtime.model import load
+
     model = load_model(BUNDLED_MODEL)
     full = export_onnx(model, tmp_path / "f32")
     small = export_onnx(model, tmp_path / "int8", quantize="int8")
     assert json.loads((small / "config.json").read_text())["quantize"] == "int8"
+    assert {p.name for p in small.iterdir()} == {p.name for p in full.iterdir()}
+
+    def size(folder):
+        return sum(p.stat().st_size for p in folder.iterdir())
+
+    assert size(small) <= size(full) / 3
     assert (small / "encoder.onnx").stat().st_size <= (full / "encoder.onnx").stat().st_size / 3
+    assert (small / "embedding.onnx").stat().st_size <= (full / "embedding.onnx").stat().st_size / 3
+    runtime_full, runtime_small = load(full), load(small)
+    example = BUNDLED_MODEL.parent / "example_digits.wav"
+    assert runtime_small.transcribe(example).text == runtime_full.transcribe(example).text
+    frames = runtime_full.normalize(runtime_full.logmel(load_audio(example)))
+    want, got = runtime_full.subsample(frames), runtime_small.subsample(frames)  # (steps, 96) embeddings
+    assert want.shape == got.shape and want.shape[0] > 20
+    assert np.abs(got - want).max() < 0.05 * (want.max() - want.min())  # measured 0.014 (300 real clips: <= 0.026)
+    assert np.median(np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)) < 0.05  # measured 0.022
     rng = np.random.default_rng(0)
     dim, config = model.subsampling.output_dim, model.config
     feeds = {

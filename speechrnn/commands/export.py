@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quantize",
         default=None,
         choices=["int8"],
-        help="store the encoder's and head's weights as int8 (a speech embedding stays float32)",
+        help="store the weights as int8 (GRUs and a speech embedding's convolutions still compute in float32)",
     )
 
 
