@@ -249,7 +249,8 @@ def test_classifier_stream_final_and_int16_input(exported, kind):
 
 @pytest.mark.parametrize("kind", ["windowed", "chunked", "embedding-full"])
 def test_spotter_windows_and_detections_equal_torch(exported, kind):
-    """An encoder-stream spotter (windowed model) and a sliding one score the same windows as torch's."""
+    """An encoder-stream spotter (windowed model), a sliding one (chunked) and an input-stream one (a
+    full-utterance classifier over the speech embedding) score the same windows as torch's."""
     from speechrnn.kws import KeywordConfig, KeywordSpotter
 
     model, onnx_model = exported(kind, "classify")
@@ -260,6 +261,7 @@ def test_spotter_windows_and_detections_equal_torch(exported, kind):
         runtime.KeywordSpotter(onnx_model, KeywordConfig(**settings)),
     )
     assert (torch_spotter.encoder_stream is None) == (onnx_spotter.encoder_stream is None) == (kind != "windowed")
+    assert (torch_spotter.input_stream is None) == (onnx_spotter.input_stream is None) == (kind != "embedding-full")
     assert onnx_spotter.hop == pytest.approx(torch_spotter.hop)
     want, got, want_events, got_events = [], [], [], []
     for begin in range(0, audio.size, 777):
