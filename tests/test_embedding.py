@@ -211,3 +211,19 @@ def test_fetch_script_refuses_a_wheel_whose_file_has_another_checksum(tmp_path):
     assert result.stderr.startswith("error: openwakeword/resources/models/embedding_model.onnx in ")
     assert "expected" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not output.exists() and not output.parent.exists()
+
+
+@pytest.mark.skipif(not PRETRAINED.is_file(), reason=f"no pretrained embedding at {PRETRAINED} (run.sh stage 1)")
+def test_fetch_script_takes_the_checked_file_from_a_wheel_once(tmp_path):
+    wheel = tmp_path / "openwakeword-0.4.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("openwakeword/__init__.py", "")
+        archive.write(PRETRAINED, "openwakeword/resources/models/embedding_model.onnx")
+    output = tmp_path / "data/embedding_model.onnx"
+    command = [sys.executable, str(FETCH), "--wheel", str(wheel), "--output", str(output)]
+    first = subprocess.run(command, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert output.read_bytes() == PRETRAINED.read_bytes()
+    assert [p.name for p in output.parent.iterdir()] == ["embedding_model.onnx"]  # no temp file left
+    again = subprocess.run(command[:2] + ["--output", str(output)], capture_output=True, text=True)  # no download
+    assert again.returncode == 0 and again.stdout.strip().endswith("present")
