@@ -186,7 +186,7 @@ class EmbeddingStream:
             if isinstance(layer, nn.MaxPool2d):
                 self.stages.append((layer, layer.kernel_size[0], layer.stride[0]))
             else:
-                self.stages.append((lambda x, conv=layer: e._activation(conv(x)), conv_time(layer), 1))
+                self.stages.append((lambda x, conv=layer: e._activation(conv(x)), layer.kernel_size[0], 1))
         self.stages.append((e.last, 3, 1))
         self.reset()
 
@@ -205,7 +205,7 @@ class EmbeddingStream:
             if usable <= 0:
                 self._tails[i] = h
                 return x.new_zeros(0, EMBEDDING_DIM)
-            self._tails[i] = h[:, :, usable:] if stride > 1 else (h[:, :, usable:] if rows > 1 else None)
+            self._tails[i] = h[:, :, usable:] if h.size(2) > usable else None  # rows the next output needs
             h = function(h[:, :, : usable + rows - 1] if stride == 1 else h[:, :, :usable])
         return h[0, :, :, 0].transpose(0, 1)  # (1, 96, steps, 1) -> (steps, 96)
 
@@ -224,7 +224,3 @@ class EmbeddingStream:
         self.reset()
         return out if out is not None else torch.zeros(0, EMBEDDING_DIM, device=device)
 
-
-def conv_time(conv: nn.Conv2d) -> int:
-    """Rows of time a convolution reads per output row (its kernel's height)."""
-    return conv.kernel_size[0]
