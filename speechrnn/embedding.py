@@ -188,13 +188,16 @@ class EmbeddingStream:
             else:
                 self.stages.append((lambda x, conv=layer: e._activation(conv(x)), layer.kernel_size[0], 1))
         self.stages.append((e.last, 3, 1))
+        # every stream starts from the rows the 68 frames of floor leave in each layer: computed once
+        self._tails: list[torch.Tensor | None] = [None] * len(self.stages)
+        with torch.no_grad():
+            self._run(torch.full((LEFT_PAD, 32), INPUT_FLOOR, device=e.first.weight.device))
+        self._initial_tails = list(self._tails)  # never written in place: _run only concatenates and slices
         self.reset()
 
     def reset(self) -> None:
-        self._tails: list[torch.Tensor | None] = [None] * len(self.stages)
+        self._tails = list(self._initial_tails)
         self.frames = 0  # frames accepted since the reset, the floor before them not counted
-        device = self.embedding.first.weight.device
-        self._run(torch.full((LEFT_PAD, 32), INPUT_FLOOR, device=device))
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         h = nn.functional.pad(x, (1, 1))[None, None].contiguous(memory_format=torch.channels_last)

@@ -87,6 +87,8 @@ class StreamingSubsampler:
         self.normalize = config.normalization == "global"
         self.n_mels = config.n_mels
         self.normalization: torch.Tensor | None = None
+        if self.kind == "embedding":  # each layer's rows once; the 68 frames of floor before frame 0 included
+            self._embedding = EmbeddingStream(self.subsampling.embedding)
         self.reset()
 
     def reset(self) -> None:
@@ -97,8 +99,8 @@ class StreamingSubsampler:
         if self.kind == "conv":
             self._frames = torch.zeros(6, self.n_mels, device=device)  # frames -6..-1 are zeros
             self._first = -6
-        elif self.kind == "embedding":  # each layer's rows once; the 68 frames of floor before frame 0 included
-            self._embedding = EmbeddingStream(self.subsampling.embedding)
+        elif self.kind == "embedding":
+            self._embedding.reset()
 
     def _normalize(self, frames: torch.Tensor) -> torch.Tensor:
         if self.normalize:
@@ -110,12 +112,14 @@ class StreamingSubsampler:
     @torch.no_grad()
     def accept(self, frames: torch.Tensor) -> torch.Tensor:
         """(frames, n_mels) raw log-mels -> (steps, input_dim) encoder inputs ready now."""
+        if self.kind == "embedding":  # the stream keeps what its layers need: no frame buffer here
+            out = self._embedding.accept(embedding_input(self._normalize(frames)))
+            self.num_steps += out.size(0)
+            return out
         if frames.numel():
             self._frames = torch.cat([self._frames, self._normalize(frames)])
         if self.kind == "conv":
             return self._conv_steps()
-        if self.kind == "embedding":
-            return self._embedding_steps()
         groups = self._frames.size(0) // self.factor
         if groups == 0:
             return self._frames.new_zeros(0, self.n_mels * self.factor)
@@ -144,19 +148,12 @@ class StreamingSubsampler:
         self.num_steps = k1
         return out
 
-    def _embedding_steps(self) -> torch.Tensor:
-        """Speech embedding: step k from frames 8k-68 .. 8k+7, complete once frame 8k+7 has arrived."""
-        frames, self._frames = self._frames, self._frames[:0]
-        out = self._embedding.accept(embedding_input(frames))
-        self.num_steps += out.size(0)
-        return out
-
     @torch.no_grad()
     def finalize(self) -> torch.Tensor:
         """The last steps of the utterance (a zero-padded partial "stack" group; a floor-padded
         partial "embedding" step); then reset."""
         if self.kind == "embedding":
-            out = torch.cat([self.accept(self._frames[:0]), self._embedding.finalize()])
+            out = self._embedding.finalize()
         elif self.kind == "stack" and self._frames.size(0):
             pad = self.factor - self._frames.size(0)
             self._frames = torch.cat([self._frames, self._frames.new_zeros(pad, self.n_mels)])
