@@ -26,6 +26,7 @@ from speechrnn.embedding import (
     from_onnx,
 )
 from speechrnn.errors import ConfigError, ModelError
+from speechrnn.export import EmbeddingWindows
 from speechrnn.model import ModelConfig, SpeechRNN
 from speechrnn.stream_features import EncoderStream
 from speechrnn.train import build_model
@@ -33,6 +34,8 @@ from tests.helpers import randomize_embedding, speechlike
 
 ROOT = Path(__file__).resolve().parents[1]
 FETCH = ROOT / "recipes/commands/local/get_speech_embedding.py"
+FRONTEND_KEYS = ("n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
+FRONTEND = LogMel(**{k: EMBEDDING_FRONTEND[k] for k in FRONTEND_KEYS})  # the embedding's log-mels
 # openWakeWord's embedding_model.onnx, when a recipe has fetched it (run.sh stage 1)
 PRETRAINED = Path(os.environ.get("SPEECHRNN_EMBEDDING_ONNX", ROOT / "data/commands/embedding_model.onnx"))
 
@@ -42,17 +45,6 @@ def random_embedding(seed: int = 0) -> SpeechEmbedding:
     model = SpeechEmbedding()
     randomize_embedding(model, seed)
     return model
-
-
-class WindowsOnly(torch.nn.Module):
-    """``SpeechEmbedding.windows`` as a module's forward, for torch.onnx.export."""
-
-    def __init__(self, embedding: SpeechEmbedding) -> None:
-        super().__init__()
-        self.embedding = embedding
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding.windows(x)
 
 
 def assert_near(actual: torch.Tensor, expected: torch.Tensor, relative: float = 1e-5) -> None:
@@ -66,8 +58,7 @@ def assert_near(actual: torch.Tensor, expected: torch.Tensor, relative: float = 
 def embedding_frames(frames: int, seed: int = 0) -> torch.Tensor:
     """(1, frames, 32) natural-log mels of speech-like audio (any values the front end can give)."""
     audio = torch.from_numpy(speechlike(frames * 0.01 + 0.05, seed))
-    logmel = SpeechRNN(ModelConfig(labels=["a"], subsampling="embedding", **EMBEDDING_FRONTEND)).frontend
-    return logmel(audio[None])[:, :frames]
+    return FRONTEND(audio[None])[:, :frames]
 
 
 def test_fully_convolutional_equals_one_window_at_a_time():
@@ -121,7 +112,7 @@ def test_onnx_round_trip_keeps_every_weight(tmp_path):
     model = random_embedding(3)
     path = tmp_path / "embedding.onnx"
     x = embedding_input(embedding_frames(WINDOW_FRAMES + 16))
-    torch.onnx.export(WindowsOnly(model), (x,), str(path), input_names=["input"], dynamo=False)
+    torch.onnx.export(EmbeddingWindows(model), (x,), str(path), input_names=["input"], dynamo=False)
     loaded = from_onnx(path)
     for (name, ours), (_, theirs) in zip(model.state_dict().items(), loaded.state_dict().items()):
         torch.testing.assert_close(theirs, ours, atol=0, rtol=0, msg=name)
@@ -150,8 +141,7 @@ def test_pretrained_weights_match_onnxruntime_on_the_original_graph():
 def test_logmel_with_a_shorter_window_matches_librosa():
     """The embedding's front end: a 400-sample Hann window centred in a 512-point FFT, 60-3800 Hz."""
     audio = speechlike(1.3, 7)
-    front = {k: EMBEDDING_FRONTEND[k] for k in ("n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")}
-    ours = LogMel(**front)(torch.from_numpy(audio)[None])[0].double().numpy()
+    ours = FRONTEND(torch.from_numpy(audio)[None])[0].double().numpy()
     reference = librosa.feature.melspectrogram(
         y=audio, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=32, fmin=60.0, fmax=3800.0
     ).T
