@@ -3,7 +3,7 @@
 
     python scripts/kws_eval.py [--model commands|CKPT] [--root REALSPEECH] [--out-dir exp/kws_real]
                                [--hours 1.0] [--seed 0] [--hop 0.1] [--smoothing 3] [--refractory 1.0]
-                               [--also-hops 0.2 ...] [--threads 1] [--rtf-seconds 30]
+                               [--also-hops 0.2 ...] [--threads 1] [--rtf-seconds 30] [--vad] [--sliding]
 
 The stream (seeded, written once to ``<out-dir>/stream.wav`` piece by piece, so memory does not
 grow with its length; ``truth.json`` lists every piece) is real speech of speakers the commands
@@ -75,6 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64, help="windows per forward in the scoring pass")
     parser.add_argument("--vad", action="store_true", help="also replay with the silero-vad gate (speechrnn[vad])")
+    parser.add_argument(
+        "--sliding", action="store_true", help="re-run the model over a sliding window even if the spotter could stream"
+    )
     parser.add_argument("--rtf-seconds", type=float, default=30.0, help="audio timed through the live spotter")
     return parser.parse_args(argv)
 
@@ -445,7 +448,8 @@ def main(argv=None) -> int:
     out_dir = Path(args.out_dir)
     truth = build_stream(root, keywords, out_dir, args.hours, args.seed)
     wav = out_dir / "stream.wav"
-    spotter = KeywordSpotter(model, config)
+    stream = not args.sliding  # KeywordSpotter's encoder_stream: stream when the model can
+    spotter = KeywordSpotter(model, config, encoder_stream=stream)
     start = time.perf_counter()
     if spotter.streams:  # one pass over the stream (encoder, or encoder inputs): the live computation
         args.hop = spotter.hop  # whole chunks; coarser hops become the nearest multiples of it
@@ -468,7 +472,7 @@ def main(argv=None) -> int:
     live, sliding = {h: [] for h in hops}, []  # interleaved runs; medians reported
     for _ in range(3):
         for h in hops:
-            live[h].append(live_rtf(model, wav, replace(config, hop=h, smoothing=smoothing[h]), rtf_seconds))
+            live[h].append(live_rtf(model, wav, replace(config, hop=h, smoothing=smoothing[h]), rtf_seconds, stream))
         if spotter.streams:  # the same model re-run over a sliding window, same hop
             sliding.append(live_rtf(model, wav, replace(config, hop=args.hop), rtf_seconds, encoder_stream=False))
     rtf_live = {h: statistics.median(times) for h, times in live.items()}
@@ -487,7 +491,7 @@ def main(argv=None) -> int:
 
     sweeps = {}
     default = KeywordConfig()
-    defaults = (KeywordSpotter(model, default).hop, default.smoothing, default.window)  # the hop it runs at
+    defaults = (KeywordSpotter(model, default, encoder_stream=stream).hop, default.smoothing, default.window)
     for suffix, scored in variants:
         for step_hop in hops:
             step = int(round(step_hop / args.hop))
