@@ -14,7 +14,8 @@ Two ways to score "the last ``window`` seconds" every hop:
   the stream (``stream_features.InputStream``); every hop (a whole number of 80 ms steps: 0.24 s
   for the default 0.2) the encoder and head run over the last ``window`` of those steps (13 for
   1 s). A window's first steps then see the audio before it instead of the floor a clip starts
-  with; on the real-stream benchmark the decisions are as good (README).
+  with; on the real-stream benchmark it misses about a point more than a sliding window at 2 false
+  alarms per hour and decides about 100 ms later, for half the compute (README).
 
 The class posteriors of the last ``smoothing`` windows are averaged (``PosteriorDetector``); when
 a keyword (any class that is not a filler such as ``_unknown_`` or ``_silence_``) reaches its
