@@ -14,7 +14,7 @@ TIDIGITS digit recogniser of Debian's ``pocketsphinx-testdata`` (its FSG grammar
 pocketsphinx`` for the decoder), fed the same chunks; it is skipped with a note when absent.
 
 Where the runtime's time goes: one more float32 run, its onnxruntime encoder steps (whole-utterance
-re-runs for a model that cannot stream by step), its speech-embedding windows (a model with
+re-runs for a model that cannot stream by step), its speech-embedding steps (a model with
 ``subsampling = "embedding"``) and its log-mel frames timed apart from the rest (the recogniser's
 logic, endpointing, decoding), and the number of encoder calls with the time of one.
 
@@ -127,7 +127,7 @@ class PocketSphinx:
 
 def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[str, float], dict[str, int]]:
     """Seconds of one streamed pass spent in the encoder's onnxruntime steps (or whole-utterance re-runs),
-    the speech embedding's windows (if the model has one), log-mel frames and the rest, by timing those
+    the speech embedding's steps (if the model has one), log-mel frames and the rest, by timing those
     calls on this recogniser's own objects; and how often each was called."""
     model = recognizer.model
     # a model that cannot stream by step re-runs the utterance through encode (which never calls step)
@@ -151,7 +151,7 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[s
 
     timed(model, method, f"onnxruntime {encoder}")
     if model.subsampling == "embedding":
-        timed(model.subsampling_net, "windows", "onnxruntime embedding windows")
+        timed(model.subsampling_net, "run", "onnxruntime embedding steps")
     timed(recognizer._features, "accept", "log-mel frames")
     wall, _, _ = feed(recognizer, audio, chunk)
     for owner, name in patched:

@@ -30,6 +30,7 @@ WINDOW_FRAMES = 76  # log-mel frames per embedding: 760 ms
 STEP_FRAMES = 8  # one embedding every 8 frames: 80 ms
 LEFT_PAD = WINDOW_FRAMES - STEP_FRAMES  # 68 frames of floor before the first frame
 EMBEDDING_DIM = 96
+STATE_LAYERS = 11  # convolutions reading 3 rows of time: the first, the nine (3, 1) ones and the last
 INPUT_FLOOR = 3.5  # about 80 dB below the median clip's loudest band (11.6) on Speech Commands
 INT16_POWER_LOG10 = 2 * math.log10(32767)  # float audio's power -> int16-scaled power, in log10: 9.03
 # The ModelConfig front end the embedding was trained on (16 kHz).
@@ -111,6 +112,51 @@ class SpeechEmbedding(nn.Module):
             x = layer(x) if isinstance(layer, nn.MaxPool2d) else self._activation(layer(x))
         return self.last(x).squeeze(-1).transpose(1, 2)  # (batch, 96, n, 1) -> (batch, n, 96)
 
+    def _stages(self) -> list[tuple]:
+        """(function, rows of time it reads per output row) of every layer in order, pooling included.
+        Only the convolutions with 3 rows in time carry state (``STATE_LAYERS``): pooling that halves
+        time always sees an even number of rows in whole steps (8, 4, 2 rows: their pairs never span
+        two steps)."""
+        first = lambda x: self._activation(self.norm(torch.relu(self.first(x))))  # noqa: E731
+        stages: list[tuple] = [(first, 3)]
+        for layer in self.layers:
+            if isinstance(layer, nn.MaxPool2d):
+                stages.append((layer, 1))
+            else:
+                stages.append((lambda x, conv=layer: self._activation(conv(x)), layer.kernel_size[0]))
+        return [*stages, (self.last, 3)]
+
+    @torch.no_grad()
+    def initial_state(self) -> list[torch.Tensor]:
+        """The state after the 68 frames of floor before a stream's first frame: per stateful layer, the
+        last 2 rows of its input, (1, channels, 2, bands), in ``STATE_LAYERS`` order."""
+        h = nn.functional.pad(torch.full((LEFT_PAD, 32), INPUT_FLOOR, device=self.first.weight.device), (1, 1))
+        h = h[None, None].contiguous(memory_format=torch.channels_last)
+        state = []
+        for function, rows in self._stages():
+            if rows > 1:
+                state.append(h[:, :, -(rows - 1) :].clone())
+            if h.size(2) >= rows:  # the last layer has 2 rows to read after the floor: no output yet
+                h = function(h)
+        return state
+
+    def step(self, x: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(batch, 8 n, 32) embedding-unit frames, the state after the frames before them (``initial_state``
+        at a stream's start, expanded to the batch) -> (batch, n, 96) embeddings and the new state.
+
+        One call over a whole utterance (its frames floor-padded to whole steps) is ``forward``.
+        """
+        h = nn.functional.pad(x, (1, 1)).unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        new_state = []
+        layer = 0
+        for function, rows in self._stages():
+            if rows > 1:
+                h = torch.cat([state[layer], h], dim=2)
+                new_state.append(h[:, :, -(rows - 1) :])
+                layer += 1
+            h = function(h)
+        return h.squeeze(-1).transpose(1, 2), new_state  # (batch, 96, n, 1) -> (batch, n, 96)
+
     def forward(self, logmel: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, frames, 32) natural-log mels, (batch,) valid frames -> (batch, ceil(frames / 8), 96).
 
@@ -166,64 +212,40 @@ def from_onnx(path: str | os.PathLike) -> SpeechEmbedding:
 
 
 class EmbeddingStream:
-    """``SpeechEmbedding`` frame by frame, each layer's rows computed once: the fully convolutional
-    pass over a stream, cut into pieces. Every layer keeps the input rows its next output still needs
-    (``kernel - 1`` for a convolution over time, an unpaired row for a pooling that halves time), so a
-    piece of 8 frames costs about a tenth of a 76-frame window. The outputs are
-    ``SpeechEmbedding.forward``'s steps (equal up to float rounding), the 68 frames of floor before
-    the first frame included.
+    """``SpeechEmbedding`` over a stream in pieces, each layer's rows computed once: frames wait until
+    a whole step (8) has arrived, then ``SpeechEmbedding.step`` carries the rows every layer still
+    needs (``state``) to the next step. The outputs are ``SpeechEmbedding.forward``'s steps (equal
+    up to float rounding), the 68 frames of floor before the first frame included.
 
     ``accept(x (frames, 32) in the embedding's input units)`` -> (steps, 96) complete now.
     """
 
     def __init__(self, embedding: SpeechEmbedding) -> None:
         self.embedding = embedding
-        e = embedding
-        first = lambda x: e._activation(e.norm(torch.relu(e.first(x))))  # noqa: E731
-        # (function, rows of time it reads per output row, time stride)
-        self.stages: list[tuple] = [(first, 3, 1)]
-        for layer in e.layers:
-            if isinstance(layer, nn.MaxPool2d):
-                self.stages.append((layer, layer.kernel_size[0], layer.stride[0]))
-            else:
-                self.stages.append((lambda x, conv=layer: e._activation(conv(x)), layer.kernel_size[0], 1))
-        self.stages.append((e.last, 3, 1))
-        # every stream starts from the rows the 68 frames of floor leave in each layer: computed once
-        self._tails: list[torch.Tensor | None] = [None] * len(self.stages)
-        with torch.no_grad():
-            self._run(torch.full((LEFT_PAD, 32), INPUT_FLOOR, device=e.first.weight.device))
-        self._initial_tails = list(self._tails)  # never written in place: _run only concatenates and slices
+        self._initial_state = embedding.initial_state()  # never written in place: step returns new tensors
         self.reset()
 
     def reset(self) -> None:
-        self._tails = list(self._initial_tails)
+        self.state = list(self._initial_state)
+        self._pending = self._initial_state[0].new_zeros(0, 32)  # frames of the next, incomplete step
         self.frames = 0  # frames accepted since the reset, the floor before them not counted
-
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
-        h = nn.functional.pad(x, (1, 1))[None, None].contiguous(memory_format=torch.channels_last)
-        for i, (function, rows, stride) in enumerate(self.stages):
-            if self._tails[i] is not None:
-                h = torch.cat([self._tails[i], h], dim=2)
-            usable = h.size(2) - rows + 1 if stride == 1 else (h.size(2) // stride) * stride
-            if usable <= 0:
-                self._tails[i] = h
-                return x.new_zeros(0, EMBEDDING_DIM)
-            self._tails[i] = h[:, :, usable:] if h.size(2) > usable else None  # rows the next output needs
-            h = function(h[:, :, : usable + rows - 1] if stride == 1 else h[:, :, :usable])
-        return h[0, :, :, 0].transpose(0, 1)  # (1, 96, steps, 1) -> (steps, 96)
 
     @torch.no_grad()
     def accept(self, x: torch.Tensor) -> torch.Tensor:
         """(frames, 32) embedding-unit frames -> (steps, 96) embeddings complete now."""
         self.frames += x.size(0)
-        return self._run(x)
+        x = torch.cat([self._pending, x]) if self._pending.size(0) else x
+        whole = x.size(0) // STEP_FRAMES * STEP_FRAMES
+        self._pending = x[whole:]
+        if whole == 0:
+            return x.new_zeros(0, EMBEDDING_DIM)
+        out, self.state = self.embedding.step(x[None, :whole], self.state)
+        return out[0]
 
     @torch.no_grad()
     def finalize(self) -> torch.Tensor:
         """Floor frames up to a whole step (as ``SpeechEmbedding.forward`` pads) -> the last steps; then reset."""
-        partial = self.frames % STEP_FRAMES
-        device = self.embedding.first.weight.device
-        out = self._run(torch.full((STEP_FRAMES - partial, 32), INPUT_FLOOR, device=device)) if partial else None
+        partial = self._pending.size(0)
+        out = self.accept(self._pending.new_full((STEP_FRAMES - partial, 32), INPUT_FLOOR)) if partial else None
         self.reset()
-        return out if out is not None else torch.zeros(0, EMBEDDING_DIM, device=device)
-
+        return out if out is not None else self._pending.new_zeros(0, EMBEDDING_DIM)

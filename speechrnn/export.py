@@ -6,13 +6,15 @@ An exported model is a folder::
                     the graphs' inputs/outputs/state with their shapes (FORMAT below)
     encoder.onnx    the encoder step: encoder inputs (+ state) in, head outputs (+ new state) out
     head.onnx       classifiers only: attention/mean pooling + output layer over encoder outputs
-    embedding.onnx  "embedding" subsampling only: the frozen speech embedding's network
-                    (``embedding.SpeechEmbedding.windows``), (batch, 76 + 8 (n - 1), 32) frames in
-                    its input units -> (batch, n, 96); config.json's ``subsampling.embedding``
-                    holds its window, step, left padding and input mapping
-    frontend.npz    the exact mel filterbank (``mel_filters``, (n_mels, n_fft // 2 + 1)) and, for
-                    "conv" subsampling, its weights; log-mel, normalisation and subsampling run in
-                    numpy beside the graphs (``speechrnn.runtime.features``)
+    embedding.onnx  "embedding" subsampling only: the frozen speech embedding's streaming step
+                    (``embedding.SpeechEmbedding.step``), (batch, 8 n, 32) frames in its input
+                    units and 11 state tensors -> (batch, n, 96) and the new state;
+                    config.json's ``subsampling.embedding`` holds its step, input mapping and
+                    state (names, shapes, initial values in frontend.npz)
+    frontend.npz    the exact mel filterbank (``mel_filters``, (n_mels, n_fft // 2 + 1)), for
+                    "conv" subsampling its weights, for "embedding" its initial state; log-mel,
+                    normalisation and subsampling run in numpy beside the graphs
+                    (``speechrnn.runtime.features``)
 
 The encoder graph (built node by node, ``onnx_graph.py``; tensors are time-major) depends on
 the encoder mode:
@@ -55,9 +57,12 @@ from speechrnn.embedding import EMBEDDING_DIM, INPUT_FLOOR, INT16_POWER_LOG10, L
 from speechrnn.errors import ConfigError, ModelError
 
 FORMAT = "speechrnn-onnx"
-# 2: a window shorter than the FFT (features.win_length) or "embedding" subsampling, which a version-1
-# runtime would misread; every other export stays version 1, readable by earlier runtimes
-FORMAT_VERSION = 2
+# The versions a model needs (a runtime refuses a version it does not know, instead of misreading it):
+# 1: every model that needs nothing newer, readable by every runtime;
+# 2: a window shorter than the FFT (features.win_length);
+# 3: "embedding" subsampling, whose embedding.onnx is a streaming step with explicit state (version 2's
+#    embedding.onnx re-ran whole 76-frame windows).
+FORMAT_VERSION = 3
 OPSET = 17
 BUNDLED = {  # bundled model names -> files in speechrnn/assets
     "digits": "digits_ctc.pt",
@@ -98,15 +103,17 @@ class PoolingHead(nn.Module):
         return self.head.output((weights * encoded).sum(dim=1))
 
 
-class EmbeddingWindows(nn.Module):
-    """``SpeechEmbedding.windows`` as a module: (batch, 76 + 8 (n - 1), 32) input units -> (batch, n, 96)."""
+class EmbeddingStep(nn.Module):
+    """``SpeechEmbedding.step`` with its state as separate tensors: (batch, 8 n, 32) input units and the
+    ``STATE_LAYERS`` state tensors -> (batch, n, 96) embeddings and the new state tensors."""
 
     def __init__(self, embedding) -> None:
         super().__init__()
         self.embedding = embedding
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.embedding.windows(frames)
+    def forward(self, frames: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out, new_state = self.embedding.step(frames, list(state))
+        return (out, *new_state)
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
@@ -125,18 +132,27 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
         )
 
 
+def _embedding_state(embedding) -> list[tuple[str, str, torch.Tensor]]:
+    """(input name, output name, initial value (1, channels, 2, bands)) of each embedding state tensor."""
+    return [(f"state{i}", f"new_state{i}", value) for i, value in enumerate(embedding.initial_state())]
+
+
 def _embedding_graph(model, directory: Path) -> dict[str, Any]:
-    """Write embedding.onnx ("embedding" subsampling); return its description for config.json."""
+    """Write embedding.onnx ("embedding" subsampling): ``EmbeddingStep``; return its description for config.json."""
+    state = _embedding_state(model.subsampling.embedding)
     n_mels = model.config.n_mels
+    dynamic = {"frames": {0: "batch", 1: "frames"}, "embeddings": {0: "batch", 1: "steps"}}
+    dynamic.update({name: {0: "batch"} for names in state for name in names[:2]})
     _export(
-        EmbeddingWindows(model.subsampling.embedding),
-        (torch.full((1, WINDOW_FRAMES, n_mels), INPUT_FLOOR),),
+        EmbeddingStep(model.subsampling.embedding),
+        (torch.full((1, 2 * STEP_FRAMES, n_mels), INPUT_FLOOR), *(value for _, _, value in state)),
         directory / "embedding.onnx",
-        ["frames"],
-        ["embeddings"],
-        {"frames": {0: "batch", 1: "frames"}, "embeddings": {0: "batch", 1: "steps"}},
+        ["frames", *(name for name, _, _ in state)],
+        ["embeddings", *(new for _, new, _ in state)],
+        dynamic,
     )
-    inputs, outputs = {"frames": ["batch", "frames", n_mels]}, {"embeddings": ["batch", "steps", EMBEDDING_DIM]}
+    inputs = {"frames": ["batch", "frames", n_mels], **{n: ["batch", *v.shape[1:]] for n, _, v in state}}
+    outputs = {"embeddings": ["batch", "steps", EMBEDDING_DIM], **{o: ["batch", *v.shape[1:]] for _, o, v in state}}
     return {"file": "embedding.onnx", "inputs": inputs, "outputs": outputs}
 
 
@@ -181,25 +197,37 @@ def _graphs(model, mode: str, directory: Path) -> dict[str, Any]:
     return graphs
 
 
-def _embedding_constants() -> dict[str, Any]:
+def _embedding_constants(model) -> dict[str, Any]:
     """What the runtime needs of ``speechrnn.embedding`` beside its graph (it cannot import torch)."""
     return {
-        "graph": "embedding",  # graphs.embedding
+        "graph": "embedding",  # graphs.embedding: (batch, 8 n, n_mels) frames + state -> (batch, n, 96) + new state
         "window": WINDOW_FRAMES,  # frames per output vector
-        "step": STEP_FRAMES,  # frames between output vectors
+        "step": STEP_FRAMES,  # frames between output vectors; the graph takes whole steps
         "left_pad": LEFT_PAD,  # frames of input_floor before the first frame: step k sees 8k-68 .. 8k+7
-        # input units: max(natural-log mel / input_divisor + input_offset, input_floor); frames before an
-        # utterance and after its end (to a whole step) are input_floor
+        # input units: max(natural-log mel / input_divisor + input_offset, input_floor); frames after an
+        # utterance's end (to a whole step) are input_floor
         "input_divisor": math.log(10),
         "input_offset": INT16_POWER_LOG10 + 2,
         "input_floor": INPUT_FLOOR,
+        # the rows each layer still needs, passed from one call to the next; "initial": the state after the
+        # left_pad frames of floor, where every stream and utterance starts (batch 1: repeat it per stream)
+        "state": [
+            {
+                "name": name,
+                "output": new,
+                "shape": ["batch", *value.shape[1:]],
+                "initial": f"frontend.npz:embedding_{name}",
+            }
+            for name, new, value in _embedding_state(model.subsampling.embedding)
+        ],
     }
 
 
 def format_version(config) -> int:
     """The lowest export format version that describes this model (``FORMAT_VERSION``'s comment)."""
-    full_window = config.win_length in (0, config.n_fft)
-    return 1 if full_window and config.subsampling != "embedding" else FORMAT_VERSION
+    if config.subsampling == "embedding":
+        return 3
+    return 1 if config.win_length in (0, config.n_fft) else 2
 
 
 def export_config(model, mode: str, graphs: dict[str, Any], quantize: str | None, source: dict) -> dict[str, Any]:
@@ -235,7 +263,7 @@ def export_config(model, mode: str, graphs: dict[str, Any], quantize: str | None
             "factor": config.frames_per_step,
             "output_dim": model.subsampling.output_dim,
             **({"conv_weights": "frontend.npz:conv*"} if config.subsampling == "conv" else {}),
-            **({"embedding": _embedding_constants()} if config.subsampling == "embedding" else {}),
+            **({"embedding": _embedding_constants(model)} if config.subsampling == "embedding" else {}),
         },
         "encoder": {
             "mode": mode,
@@ -260,6 +288,9 @@ def _frontend_arrays(model) -> dict[str, np.ndarray]:
     if model.config.subsampling == "conv":
         for name, value in model.subsampling.conv.state_dict().items():  # 0.weight, 0.bias, 2.weight, 2.bias
             arrays[f"conv{name}"] = value.detach().cpu().numpy().astype(np.float32)
+    if model.config.subsampling == "embedding":
+        for name, _, value in _embedding_state(model.subsampling.embedding):
+            arrays[f"embedding_{name}"] = value.cpu().numpy().astype(np.float32)
     return arrays
 
 
@@ -270,9 +301,9 @@ def export_onnx(
 
     ``quantize="int8"`` stores the weights of every graph as int8 (see ``quantize_int8``): the encoder's
     and head's, and the speech embedding's convolutions (one scale per output channel, dequantised to
-    float32 at load, so a window costs what float32's does, its outputs within 3 % of their range of
-    float32's on real speech; onnxruntime's dynamic int8 Conv, ConvInteger, made windows 4-7 times
-    slower and 7 % off). Its biases, batch norm and tiny first convolution stay float32.
+    float32 at load, so a step costs what float32's does, its outputs within 3 % of their range of
+    float32's on real speech; onnxruntime's dynamic int8 Conv, ConvInteger, was slower and further off).
+    Its biases, batch norm and tiny first convolution stay float32.
     The folder appears whole or not at all (built in a temp folder, then renamed); an existing
     folder is replaced only when it holds an earlier export (its config.json says so).
     """

@@ -67,7 +67,7 @@ def test_round_trip_equals_torch(tmp_path, mode, head):
     assert config["normalization"]["mean"] == pytest.approx(model.normalizer.mean.tolist())
     window = (512, 400, 60.0) if mode.startswith("embedding") else (400, 400, 0.0)  # n_fft, win_length, f_min
     assert tuple(config["features"][k] for k in ("n_fft", "win_length", "f_min")) == window
-    assert config["format_version"] == (2 if mode.startswith("embedding") else 1)  # 1: earlier runtimes read it
+    assert config["format_version"] == (3 if mode.startswith("embedding") else 1)  # 1: earlier runtimes read it
 
     def expected_head(out):
         return model.head(out).log_softmax(-1) if head == "ctc" else out
@@ -110,16 +110,19 @@ def test_round_trip_equals_torch(tmp_path, mode, head):
         np.testing.assert_array_equal(arrays["mel_filters"], model.frontend.mel_basis.numpy())
 
 
-def test_embedding_graph_equals_torch_and_int8_stores_its_convolutions_as_int8(tmp_path):
-    """embedding.onnx is ``SpeechEmbedding.windows`` for any batch and window count; config.json carries the
-    front end and the constants the runtime needs; int8 stores every convolution weight but the tiny first
-    one as int8 behind a DequantizeLinear, and the encoder's weights."""
+def test_embedding_graph_is_the_streaming_step_and_int8_stores_its_convolutions_as_int8(tmp_path):
+    """embedding.onnx is ``SpeechEmbedding.step`` with its 11 state tensors in and out, for any batch and
+    number of steps: from the initial state in frontend.npz, one call over an utterance and calls step by
+    step both give ``SpeechEmbedding.forward``; config.json carries the front end and the constants the
+    runtime needs; int8 stores every convolution weight but the tiny first one as int8 behind a
+    DequantizeLinear, and the encoder's weights."""
     import onnx
     from onnx import numpy_helper
 
     model = make_model("classify", **MODES["embedding-full"])
     folder = export_onnx(model, tmp_path / "f32")
     config = json.loads((folder / "config.json").read_text())
+    assert config["format_version"] == 3
     assert {p.name for p in folder.iterdir()} == {
         "config.json", "encoder.onnx", "head.onnx", "embedding.onnx", "frontend.npz",
     }  # fmt: skip
@@ -127,6 +130,8 @@ def test_embedding_graph_equals_torch_and_int8_stores_its_convolutions_as_int8(t
     assert {k: features[k] for k in ("n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")} == {
         k: v for k, v in embedding.EMBEDDING_FRONTEND.items() if k not in ("sample_rate", "normalization")
     }
+    spec = config["subsampling"]["embedding"]
+    state = spec.pop("state")
     assert config["subsampling"] == {
         "kind": "embedding",
         "factor": 8,
@@ -141,20 +146,33 @@ def test_embedding_graph_equals_torch_and_int8_stores_its_convolutions_as_int8(t
             "input_floor": embedding.INPUT_FLOOR,
         },
     }
-    assert config["graphs"]["embedding"] == {
-        "file": "embedding.onnx",
-        "inputs": {"frames": ["batch", "frames", 32]},
-        "outputs": {"embeddings": ["batch", "steps", 96]},
-    }
+    assert len(state) == embedding.STATE_LAYERS
+    assert state[0] == {"name": "state0", "output": "new_state0", "shape": ["batch", 1, 2, 34],
+                        "initial": "frontend.npz:embedding_state0"}  # fmt: skip
+    assert state[-1]["shape"] == ["batch", 96, 2, 1]
+    graph_spec = config["graphs"]["embedding"]
+    assert graph_spec["file"] == "embedding.onnx"
+    assert list(graph_spec["inputs"]) == ["frames"] + [s["name"] for s in state]
+    assert list(graph_spec["outputs"]) == ["embeddings"] + [s["output"] for s in state]
+    with np.load(folder / "frontend.npz") as arrays:
+        initial = [arrays[s["initial"].split(":")[1]] for s in state]
     graph = session(folder / "embedding.onnx")
+    names = [s["name"] for s in state]
     torch.manual_seed(2)
     for batch, steps in [(1, 1), (3, 6)]:
-        frames = embedding.embedding_input(torch.randn(batch, 76 + 8 * (steps - 1), 32) * 3 - 8)
-        (got,) = graph.run(None, {"frames": frames.numpy()})
+        logmel = torch.randn(batch, 8 * steps, 32) * 3 - 8
         with torch.no_grad():
-            want = model.subsampling.embedding.windows(frames).numpy()
+            want = model.subsampling.embedding(logmel).numpy()
+        frames = embedding.embedding_input(logmel).numpy()
+        start = [np.repeat(value, batch, axis=0) for value in initial]
+        got, *_ = graph.run(None, {"frames": frames, **dict(zip(names, start))})
         assert got.shape == want.shape == (batch, steps, 96)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+        pieces, current = [], start
+        for k in range(steps):  # one step per call, the state passed back
+            out, *current = graph.run(None, {"frames": frames[:, 8 * k : 8 * k + 8], **dict(zip(names, current))})
+            pieces.append(out)
+        np.testing.assert_allclose(np.concatenate(pieces, axis=1), want, rtol=1e-5, atol=1e-4)
     small = export_onnx(model, tmp_path / "int8", quantize="int8")
     assert (small / "encoder.onnx").read_bytes() != (folder / "encoder.onnx").read_bytes()
     graph = onnx.load(str(small / "embedding.onnx")).graph
@@ -169,7 +187,7 @@ def test_embedding_graph_equals_torch_and_int8_stores_its_convolutions_as_int8(t
         assert not zero.any() and np.abs(q).max(axis=(1, 2, 3)).min() == 127
     assert all(value.dtype != np.float32 or value.size < 1024 for value in weights.values())  # biases, norm
     assert (small / "embedding.onnx").stat().st_size < (folder / "embedding.onnx").stat().st_size / 3
-    (got,) = session(small / "embedding.onnx").run(None, {"frames": frames.numpy()})
+    got, *_ = session(small / "embedding.onnx").run(None, {"frames": frames, **dict(zip(names, start))})
     assert np.abs(got - want).max() < 0.1 * (want.max() - want.min())  # random weights: not exact
 
 

@@ -373,7 +373,14 @@ def test_cli_error_lines(digits_dir, tmp_path):
     export_onnx(load_model(BUNDLED_MODEL), old)
     (old / "config.json").write_text(json.dumps({**config, "format_version": 99}))
     done = run_runtime("transcribe", "--model", str(old), str(EXAMPLE))
-    assert "export format version 99 is not 1 or 2; re-export" in done.stderr and done.returncode == 1
+    assert "export format version 99 is not one of 1, 2, 3; re-export" in done.stderr and done.returncode == 1
+    # format 2's embedding graph re-ran whole windows (the bundled digits model has the embedding): refused
+    (old / "config.json").write_text(json.dumps({**config, "format_version": 2}))
+    done = run_runtime("transcribe", "--model", str(old), str(EXAMPLE))
+    assert done.returncode == 1 and done.stderr == (
+        f"{prog} {old}: exported by an earlier speechrnn (format 2, an embedding graph without state); "
+        "re-export it with speechrnn export\n"
+    )
     # one bad file: its line, the others go on, exit 1
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")

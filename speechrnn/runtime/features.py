@@ -141,16 +141,17 @@ class ConvSubsampling:
 
 class EmbeddingSubsampling:
     """The frozen speech embedding of ``model.Subsampling`` ("embedding"): its network is the exported
-    ``embedding.onnx`` (``speechrnn.embedding.SpeechEmbedding.windows``) run by onnxruntime, its
+    ``embedding.onnx`` (``speechrnn.embedding.SpeechEmbedding.step``) run by onnxruntime, its
     constants those of config.json's ``subsampling.embedding`` block.
 
     ``units`` maps natural-log mels to the network's input units, ``max(x / input_divisor +
-    input_offset, input_floor)`` (``embedding.embedding_input``); ``windows`` maps (window + step
-    (n - 1), n_mels) of them to (n, output_dim); output step k sees frames ``step * k - left_pad``
-    .. ``step * k + step - 1``, frames before the first and after the last being ``input_floor``.
+    input_offset, input_floor)`` (``embedding.embedding_input``); ``run`` maps (step n, n_mels) of
+    them and the state after the frames before them to (n, output_dim) and the new state. Output
+    step k sees frames ``step * k - left_pad`` .. ``step * k + step - 1``; ``initial_state`` is the
+    state after ``left_pad`` frames of ``input_floor`` (silence before an utterance).
     """
 
-    def __init__(self, session, spec: dict) -> None:
+    def __init__(self, session, spec: dict, arrays: dict[str, np.ndarray]) -> None:
         self.session = session
         self.window, self.step, self.left_pad = int(spec["window"]), int(spec["step"]), int(spec["left_pad"])
         if self.window != self.left_pad + self.step:
@@ -158,17 +159,30 @@ class EmbeddingSubsampling:
         self.divisor = np.float32(spec["input_divisor"])
         self.offset = np.float32(spec["input_offset"])
         self.floor = np.float32(spec["input_floor"])
+        self.state_names = [entry["name"] for entry in spec["state"]]
+        self._initial = []
+        for entry in spec["state"]:
+            file, _, name = entry["initial"].partition(":")
+            if file != "frontend.npz" or name not in arrays:
+                raise ValueError(f"embedding state {entry['name']}: no initial value {entry['initial']}")
+            self._initial.append(np.ascontiguousarray(arrays[name], dtype=np.float32))
 
     def units(self, frames: np.ndarray) -> np.ndarray:
         """(frames, n_mels) natural-log mels -> the same in the network's input units, floored."""
         return np.maximum(np.asarray(frames, dtype=np.float32) / self.divisor + self.offset, self.floor)
 
-    def windows(self, x: np.ndarray) -> np.ndarray:
-        """(window + step (n - 1), n_mels) input units -> (n, output_dim): one vector per window."""
-        return self.session.run(None, {"frames": np.ascontiguousarray(x[None], dtype=np.float32)})[0][0]
+    def initial_state(self) -> list[np.ndarray]:
+        """The state where every utterance starts (onnxruntime never writes its inputs: shared, not copied)."""
+        return list(self._initial)
+
+    def run(self, x: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(step n, n_mels) input units, state -> (n, output_dim) embeddings, new state."""
+        feeds = {"frames": np.ascontiguousarray(x[None], dtype=np.float32), **dict(zip(self.state_names, state))}
+        out, *new_state = self.session.run(None, feeds)
+        return out[0], new_state
 
     def padding(self, count: int, n_mels: int) -> np.ndarray:
-        """(count, n_mels) frames of the floor (silence before and after an utterance)."""
+        """(count, n_mels) frames of the floor (silence after an utterance, to a whole step)."""
         return np.full((count, n_mels), self.floor, dtype=np.float32)
 
 
@@ -185,8 +199,8 @@ def subsample(frames: np.ndarray, kind: str, factor: int, net: SubsamplingNet = 
         x = np.pad(net.first(x), ((0, 0), (2, 0), (0, 0)))
         return net.second(x)
     if kind == "embedding":  # step k sees frames 8k-68 .. 8k+7; the floor before and after the utterance
-        before, after = net.padding(net.left_pad, dim), net.padding(steps * factor - count, dim)
-        return net.windows(np.concatenate([before, net.units(frames), after]))
+        after = net.padding(steps * factor - count, dim)
+        return net.run(np.concatenate([net.units(frames), after]), net.initial_state())[0]
     if factor == 1:
         return frames
     return np.pad(frames, ((0, steps * factor - count), (0, 0))).reshape(steps, factor * dim)
@@ -202,14 +216,13 @@ class StreamingSubsampler:
 
     def reset(self) -> None:
         self._frames = np.zeros((0, self.n_mels), dtype=np.float32)
-        self._first = 0  # utterance index of self._frames[0] (negative: "conv"'s zeros, "embedding"'s floor)
+        self._first = 0  # utterance index of self._frames[0] (negative: "conv"'s zeros)
         self.num_steps = 0
         if self.kind == "conv":
             self._frames = np.zeros((6, self.n_mels), dtype=np.float32)
             self._first = -6
-        elif self.kind == "embedding":  # kept in the network's input units
-            self._frames = self.net.padding(self.net.left_pad, self.n_mels)
-            self._first = -self.net.left_pad
+        elif self.kind == "embedding":  # frames of the next incomplete step, in the network's input units
+            self._state = self.net.initial_state()
 
     def accept(self, frames: np.ndarray) -> np.ndarray:
         """(frames, n_mels) normalised -> (steps, dim) ready now."""
@@ -245,17 +258,13 @@ class StreamingSubsampler:
         return out
 
     def _embedding_steps(self) -> np.ndarray:
-        """Step k needs frames 8k-68 .. 8k+7 (frames before 0 are the floor): every whole step, one call."""
-        step, left = self.net.step, self.net.left_pad
-        k0, k1 = self.num_steps, (self._first + self._frames.shape[0]) // step
-        if k1 <= k0:
+        """Every whole step (8 frames) in one call; the state carries what the network's layers still need."""
+        whole = self._frames.shape[0] // self.net.step * self.net.step
+        if whole == 0:
             return np.zeros((0, self.output_dim), dtype=np.float32)
-        start = step * k0 - left - self._first
-        out = self.net.windows(self._frames[start : start + step * (k1 - k0) + left])
-        drop = step * k1 - left - self._first  # keep the last left_pad frames: the next step's history
-        self._frames = self._frames[drop:]
-        self._first += drop
-        self.num_steps = k1
+        out, self._state = self.net.run(self._frames[:whole], self._state)
+        self._frames = self._frames[whole:]
+        self.num_steps += out.shape[0]
         return out
 
     def finalize(self) -> np.ndarray:
@@ -265,8 +274,8 @@ class StreamingSubsampler:
         if self.kind == "stack" and self._frames.shape[0]:
             pad = self.factor - self._frames.shape[0]
             self._frames = np.concatenate([self._frames, np.zeros((pad, self.n_mels), dtype=np.float32)])
-        elif self.kind == "embedding" and (self._first + self._frames.shape[0]) % self.net.step:
-            pad = self.net.step - (self._first + self._frames.shape[0]) % self.net.step
+        elif self.kind == "embedding" and self._frames.shape[0]:
+            pad = self.net.step - self._frames.shape[0]
             self._frames = np.concatenate([self._frames, self.net.padding(pad, self.n_mels)])
         out = self.accept(empty)
         self.reset()

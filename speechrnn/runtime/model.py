@@ -25,7 +25,7 @@ from speechrnn.runtime.features import (
 from speechrnn.runtime.results import Transcription, classification_result, greedy_ctc
 
 FORMAT = "speechrnn-onnx"
-FORMAT_VERSIONS = (1, 2)  # export.FORMAT_VERSION and the earlier ones this runtime reads
+FORMAT_VERSIONS = (1, 2, 3)  # export.FORMAT_VERSION and the earlier ones this runtime reads
 
 
 def _session(path: Path, threads: int):
@@ -65,9 +65,9 @@ class OnnxModel:
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise ModelError(f"{config_path}: not a speechrnn ONNX export (format {config.get('format')!r})")
         if config.get("format_version") not in FORMAT_VERSIONS:
-            versions = " or ".join(map(str, FORMAT_VERSIONS))
+            versions = ", ".join(map(str, FORMAT_VERSIONS))
             raise ModelError(
-                f"{config_path}: export format version {config.get('format_version')} is not "
+                f"{config_path}: export format version {config.get('format_version')} is not one of "
                 f"{versions}; re-export with this speechrnn"
             )
         self.directory = directory
@@ -109,9 +109,14 @@ class OnnxModel:
         if self.subsampling == "conv":
             self.subsampling_net = ConvSubsampling(frontend)
         elif self.subsampling == "embedding":
+            if config["format_version"] < 3:  # its embedding.onnx re-ran whole windows, without state
+                raise ModelError(
+                    f"{directory}: exported by an earlier speechrnn (format {config['format_version']}, an "
+                    "embedding graph without state); re-export it with speechrnn export"
+                )
             embedding = sub["embedding"]
             session = self._graph(graphs[embedding["graph"]], directory, threads)
-            self.subsampling_net = EmbeddingSubsampling(session, embedding)
+            self.subsampling_net = EmbeddingSubsampling(session, embedding, frontend)
             if self.factor != self.subsampling_net.step:
                 raise ValueError(f"subsampling factor {self.factor} is not the embedding's step")
         encoder = config["encoder"]
