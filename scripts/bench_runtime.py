@@ -14,7 +14,7 @@ TIDIGITS digit recogniser of Debian's ``pocketsphinx-testdata`` (its FSG grammar
 pocketsphinx`` for the decoder), fed the same chunks; it is skipped with a note when absent.
 
 Where the runtime's time goes: one more float32 run, its onnxruntime encoder steps (whole-utterance
-re-runs for a model that cannot stream by step), its speech-embedding steps (a model with
+re-runs for a model that cannot stream by step), its speech-embedding calls (a model with
 ``subsampling = "embedding"``) and its log-mel frames timed apart from the rest (the recogniser's
 logic, endpointing, decoding), and the number of encoder calls with the time of one.
 
@@ -127,7 +127,8 @@ class PocketSphinx:
 
 def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[str, float], dict[str, int]]:
     """Seconds of one streamed pass spent in the encoder's onnxruntime steps (or whole-utterance re-runs),
-    the speech embedding's steps (if the model has one), log-mel frames and the rest, by timing those
+    the speech embedding's calls (each over the whole 80 ms steps that arrived; if the model has one),
+    log-mel frames and the rest, by timing those
     calls on this recogniser's own objects; and how often each was called."""
     model = recognizer.model
     # a model that cannot stream by step re-runs the utterance through encode (which never calls step)
@@ -151,7 +152,7 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[s
 
     timed(model, method, f"onnxruntime {encoder}")
     if model.subsampling == "embedding":
-        timed(model.subsampling_net, "run", "onnxruntime embedding steps")
+        timed(model.subsampling_net, "run", "onnxruntime embedding calls")
     timed(recognizer._features, "accept", "log-mel frames")
     wall, _, _ = feed(recognizer, audio, chunk)
     for owner, name in patched:
@@ -270,7 +271,7 @@ def main(argv=None) -> int:
         print(f"PocketSphinx: {note}")
     recognizer = runtime.StreamingRecognizer(float_model, endpoint=endpoint)
     breakdown, calls = runtime_breakdown(recognizer, audio, chunk)
-    counts = {}  # "encoder steps" (or "encoder re-runs"), "embedding windows", "log-mel calls": (calls, us each)
+    counts = {}  # "encoder steps" (or "encoder re-runs"), "embedding calls", "log-mel calls": (calls, us each)
     for key, n in calls.items():
         name = key.removeprefix("onnxruntime ").replace("log-mel frames", "log-mel calls")
         counts[name] = n, 1e6 * breakdown[key] / max(n, 1)

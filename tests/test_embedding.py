@@ -19,8 +19,10 @@ from speechrnn.embedding import (
     EMBEDDING_FRONTEND,
     INPUT_FLOOR,
     LEFT_PAD,
+    STATE_LAYERS,
     STEP_FRAMES,
     WINDOW_FRAMES,
+    EmbeddingStream,
     SpeechEmbedding,
     embedding_input,
     from_onnx,
@@ -93,6 +95,39 @@ def test_forward_is_causal_and_floors_padding():
     alone = model(short)
     assert alone.shape[1] == 8
     assert_near(both[1, :8], alone[0])
+
+
+def test_step_carries_fixed_state_and_equals_forward_in_any_pieces():
+    """``SpeechEmbedding.step`` from ``initial_state``: 11 state tensors of 2 rows each, the same shapes
+    after every call, whatever whole steps a call takes; its outputs are ``forward``'s. ``EmbeddingStream``
+    takes frames in any counts (1 to 30) and gives the same, its last partial step floor-padded."""
+    model = random_embedding(4)
+    feats = embedding_frames(101, seed=3)
+    want = model(feats)  # (1, 13, 96)
+    initial = model.initial_state()
+    assert len(initial) == STATE_LAYERS and all(t.shape[:3] == (1, t.shape[1], 2) for t in initial)
+    x = embedding_input(feats)
+    x = torch.cat([x, torch.full((1, 13 * STEP_FRAMES - 101, 32), INPUT_FLOOR)], dim=1)
+    whole, _ = model.step(x, initial)
+    assert_near(whole, want)
+    pieces, state, begin = [], initial, 0
+    for steps in (1, 3, 2, 7):  # 13 steps in calls of 1, 3, 2 and 7
+        out, state = model.step(x[:, begin : begin + steps * STEP_FRAMES], state)
+        assert [t.shape for t in state] == [t.shape for t in initial]
+        pieces.append(out)
+        begin += steps * STEP_FRAMES
+    assert_near(torch.cat(pieces, dim=1), want)
+    batch, _ = model.step(torch.cat([x, torch.flip(x, [1])]), [t.expand(2, -1, -1, -1) for t in initial])
+    assert_near(batch[:1], want)  # items of a batch stay apart
+    stream, rng = EmbeddingStream(model), np.random.default_rng(0)
+    for _ in range(2):  # a reset stream starts over from the initial state
+        got, begin = [], 0
+        while begin < 101:
+            size = int(rng.integers(1, 31))
+            got.append(stream.accept(x[0, begin : min(begin + size, 101)]))
+            begin += size
+        got.append(stream.finalize())
+        assert_near(torch.cat(got)[None], want)
 
 
 def test_frozen_weights_are_buffers_and_stay_in_inference_mode():
