@@ -105,12 +105,15 @@ class SpeechEmbedding(nn.Module):
     def windows(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 76 + 8 (n - 1), 32) embedding-unit frames -> (batch, n, 96): one vector per 76-frame
         window, windows every 8 frames."""
-        x = nn.functional.pad(x, (1, 1)).unsqueeze(1)  # (batch, 1, frames, 34): one zero band each side
-        x = x.contiguous(memory_format=torch.channels_last)
-        x = self._activation(self.norm(torch.relu(self.first(x))))
-        for layer in self.layers:
-            x = layer(x) if isinstance(layer, nn.MaxPool2d) else self._activation(layer(x))
-        return self.last(x).squeeze(-1).transpose(1, 2)  # (batch, 96, n, 1) -> (batch, n, 96)
+        h = self._bands(x)
+        for function, _ in self._stages():
+            h = function(h)
+        return h.squeeze(-1).transpose(1, 2)  # (batch, 96, n, 1) -> (batch, n, 96)
+
+    @staticmethod
+    def _bands(x: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, 32) -> (batch, 1, frames, 34), channels-last: one zero band each side."""
+        return nn.functional.pad(x, (1, 1)).unsqueeze(1).contiguous(memory_format=torch.channels_last)
 
     def _stages(self) -> list[tuple]:
         """(function, rows of time it reads per output row) of every layer in order, pooling included.
@@ -130,8 +133,7 @@ class SpeechEmbedding(nn.Module):
     def initial_state(self) -> list[torch.Tensor]:
         """The state after the 68 frames of floor before a stream's first frame: per stateful layer, the
         last 2 rows of its input, (1, channels, 2, bands), in ``STATE_LAYERS`` order."""
-        h = nn.functional.pad(torch.full((LEFT_PAD, 32), INPUT_FLOOR, device=self.first.weight.device), (1, 1))
-        h = h[None, None].contiguous(memory_format=torch.channels_last)
+        h = self._bands(torch.full((1, LEFT_PAD, 32), INPUT_FLOOR, device=self.first.weight.device))
         state = []
         for function, rows in self._stages():
             if rows > 1:
@@ -146,7 +148,7 @@ class SpeechEmbedding(nn.Module):
 
         One call over a whole utterance (its frames floor-padded to whole steps) is ``forward``.
         """
-        h = nn.functional.pad(x, (1, 1)).unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        h = self._bands(x)
         new_state = []
         layer = 0
         for function, rows in self._stages():
