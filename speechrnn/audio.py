@@ -91,24 +91,15 @@ class LogMel(nn.Module):
         each: ``frames = 1 + (samples - n_fft) // hop_length``. The one place the spectral
         maths happens; the offline forward and the streaming extractor both call it.
         """
-        # float64 through the mel projection (float32 where the device has no float64): a float32 FFT puts
-        # errors of about 1e-7 of a frame's energy into every bin, up to 2e-4 in the log of a bin 40 dB
-        # below the loudest; float64 doubles the spectrum's small cost and leaves the features exact
-        precise = torch.float32 if padded.device.type == "mps" else torch.float64
-        with torch.autocast(padded.device.type, enabled=False):  # no reduced precision under AMP
+        with torch.autocast(padded.device.type, enabled=False):  # power and log need float32 under AMP
             spectrum = torch.stft(
-                padded.to(precise),
-                self.n_fft,
-                self.hop_length,
-                window=self.window.to(precise),
-                center=False,
-                return_complex=True,
+                padded.float(), self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
             )  # (batch, n_fft // 2 + 1, frames)
             # in place where possible: on CPU each fresh buffer of a long signal costs page faults
             power = spectrum.real.square().addcmul_(spectrum.imag, spectrum.imag)
             del spectrum
-            mel = self.mel_basis.to(precise) @ power  # (batch, n_mels, frames)
-            return mel.clamp_(min=LOG_FLOOR).log_().transpose(1, 2).float()
+            mel = self.mel_basis @ power  # (batch, n_mels, frames)
+            return mel.clamp_(min=LOG_FLOOR).log_().transpose(1, 2)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(batch, samples) float audio -> (batch, 1 + samples // hop_length, n_mels)."""

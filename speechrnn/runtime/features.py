@@ -28,11 +28,10 @@ def hann_window(n_fft: int, win_length: int | None = None) -> np.ndarray:
 class LogMel:
     """(samples,) float audio -> (1 + samples // hop_length, n_mels) float32 log-mels.
 
-    The FFT runs in float32 (numpy >= 2 keeps float32 through it; torch's ``LogMel`` runs in
-    float64, and numpy's float32 FFT stays within 1e-4 of it in the log where torch's float32 FFT
-    was 2e-4 off); the mel projection and the log run in float64 and are rounded to float32 at the
-    end, so that a frame's value does not depend on how many frames one call computes (float32 BLAS
-    sums differ with the row count): ``StreamingLogMel`` stays equal to the offline frames.
+    The FFT runs in float32 as torch's does (numpy >= 2 keeps float32 through it); the mel
+    projection and the log run in float64 and are rounded to float32 at the end, so that a frame's
+    value does not depend on how many frames one call computes (float32 BLAS sums differ with the
+    row count): ``StreamingLogMel`` stays equal to the offline frames. Within 1e-4 of torch's.
     """
 
     def __init__(
