@@ -108,6 +108,13 @@ def main(argv=None) -> int:
         blocks.put(indata[:, 0].copy())
 
     received = 0
+
+    def hear(block) -> None:
+        nonlocal received
+        received += block.size
+        for event in recognizer.accept_waveform(block, rate):
+            show(event)
+
     last_block = time.monotonic()
     try:
         stream = sd.InputStream(
@@ -136,10 +143,8 @@ def main(argv=None) -> int:
                         )
                         break
                     continue
-                received += block.size
                 last_block = time.monotonic()
-                for event in recognizer.accept_waveform(block, rate):
-                    show(event)
+                hear(block)
     except KeyboardInterrupt:
         pass
     except SpeechRNNError as error:
@@ -147,10 +152,7 @@ def main(argv=None) -> int:
     except sd.PortAudioError as error:  # closing a stream whose server died can fail too
         failure = failure or f"audio device error ({error})"
     while not blocks.empty():  # audio captured before the stop that a busy machine had not yet processed
-        block = blocks.get_nowait()
-        received += block.size
-        for event in recognizer.accept_waveform(block, rate):
-            show(event)
+        hear(blocks.get_nowait())
     for event in recognizer.finish():  # what was heard before the stop
         show(event)
     if failure is not None:

@@ -230,12 +230,10 @@ class EmbeddingStream:
     def reset(self) -> None:
         self.state = list(self._initial_state)
         self._pending = self._initial_state[0].new_zeros(0, 32)  # frames of the next, incomplete step
-        self.frames = 0  # frames accepted since the reset, the floor before them not counted
 
     @torch.no_grad()
     def accept(self, x: torch.Tensor) -> torch.Tensor:
         """(frames, 32) embedding-unit frames -> (steps, 96) embeddings complete now."""
-        self.frames += x.size(0)
         x = torch.cat([self._pending, x]) if self._pending.size(0) else x
         whole = x.size(0) // STEP_FRAMES * STEP_FRAMES
         self._pending = x[whole:]

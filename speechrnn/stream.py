@@ -136,7 +136,7 @@ class StreamingRecognizer(RecognizerCore):
         if self._speaker is not None:
             self._normalization = self.model.normalizer.adapted(self._speaker.statistics())
         if self._encoder is not None:
-            self._encoder.subsampler.normalization = self._normalization
+            self._encoder.inputs.subsampler.normalization = self._normalization
 
     def _end_utterance(self) -> None:
         """Adaptation: the finished utterance's speech frames join the speaker's statistics."""

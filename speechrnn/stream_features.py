@@ -179,9 +179,18 @@ class InputStream:
         self.subsampler.reset()
 
     @torch.no_grad()
+    def accept_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """(frames, n_mels) raw log-mels -> (steps, input_dim) encoder inputs complete now."""
+        return self.subsampler.accept(frames)
+
+    def finalize(self) -> torch.Tensor:
+        """The utterance's last encoder inputs (a partial step padded as offline); then reset."""
+        return self.subsampler.finalize()
+
+    @torch.no_grad()
     def accept(self, samples: torch.Tensor) -> torch.Tensor:
         """(samples,) model-rate audio -> (steps, input_dim) encoder inputs complete now."""
-        return self.subsampler.accept(self.features.accept(samples))
+        return self.accept_frames(self.features.accept(samples))
 
 
 class EncoderStream:
@@ -199,14 +208,12 @@ class EncoderStream:
         if model.config.full_utterance:
             raise ModelError("a full-utterance bidirectional model cannot stream chunk by chunk")
         self.model = model
-        self.features = StreamingLogMel(model.frontend)
-        self.subsampler = StreamingSubsampler(model)
+        self.inputs = InputStream(model)  # its encoder inputs, each frame computed once
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream: buffered samples and frames, pending steps and the recurrent state."""
-        self.features.reset()
-        self.subsampler.reset()
+        self.inputs.reset()
         self._pending: torch.Tensor | None = None  # encoder inputs waiting for their chunk / right context
         self._state = self.model.encoder.initial_state(1, self.model.device)
         self.num_steps = 0  # encoder outputs emitted so far
@@ -217,9 +224,9 @@ class EncoderStream:
 
         ``final``: the stream ends here; the last partial chunk is encoded without right context.
         """
-        steps = self.subsampler.accept(frames)
+        steps = self.inputs.accept_frames(frames)
         if final:
-            steps = torch.cat([steps, self.subsampler.finalize()])
+            steps = torch.cat([steps, self.inputs.finalize()])
         if self._pending is not None:
             steps = torch.cat([self._pending, steps])
         encoder = self.model.encoder
@@ -237,10 +244,10 @@ class EncoderStream:
 
     def accept(self, samples: torch.Tensor) -> torch.Tensor:
         """(samples,) model-rate audio -> (steps, output_size) encoder outputs final now."""
-        return self.accept_frames(self.features.accept(samples))
+        return self.accept_frames(self.inputs.features.accept(samples))
 
     def finalize(self) -> torch.Tensor:
         """The remaining encoder outputs at the end of the stream; then reset."""
-        out = self.accept_frames(self.features.finalize(), final=True)
+        out = self.accept_frames(self.inputs.features.finalize(), final=True)
         self.reset()
         return out

@@ -153,9 +153,7 @@ class EmbeddingSubsampling:
 
     def __init__(self, session, spec: dict, arrays: dict[str, np.ndarray]) -> None:
         self.session = session
-        self.window, self.step, self.left_pad = int(spec["window"]), int(spec["step"]), int(spec["left_pad"])
-        if self.window != self.left_pad + self.step:
-            raise ValueError(f"embedding window {self.window} is not left_pad + step ({self.left_pad} + {self.step})")
+        self.step = int(spec["step"])  # frames between output vectors; the graph takes whole steps
         self.divisor = np.float32(spec["input_divisor"])
         self.offset = np.float32(spec["input_offset"])
         self.floor = np.float32(spec["input_floor"])
@@ -221,7 +219,7 @@ class StreamingSubsampler:
         if self.kind == "conv":
             self._frames = np.zeros((6, self.n_mels), dtype=np.float32)
             self._first = -6
-        elif self.kind == "embedding":  # frames of the next incomplete step, in the network's input units
+        elif self.kind == "embedding":  # self._frames: the next incomplete step's, in the network's input units
             self._state = self.net.initial_state()
 
     def accept(self, frames: np.ndarray) -> np.ndarray:

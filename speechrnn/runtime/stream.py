@@ -27,6 +27,31 @@ from speechrnn.runtime.features import StreamingLogMel
 from speechrnn.runtime.results import StreamEvent, Transcription, classification_result, greedy_ctc, softmax
 
 
+class InputStream:
+    """``speechrnn.stream_features.InputStream`` over an exported model: (samples,) or log-mel frames of
+    one stream in pieces -> its encoder inputs (steps, D), each frame computed once."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.features = StreamingLogMel(model.logmel)
+        self.subsampler = model.streaming_subsampler()
+
+    def reset(self) -> None:
+        self.features.reset()
+        self.subsampler.reset()
+
+    def accept_frames(self, frames: np.ndarray) -> np.ndarray:
+        """(frames, n_mels) raw log-mels -> (steps, D) encoder inputs complete now."""
+        return self.subsampler.accept(self.model.normalize(frames) if frames.size else frames)
+
+    def finalize(self) -> np.ndarray:
+        """The utterance's last encoder inputs (a partial step padded as offline); then reset."""
+        return self.subsampler.finalize()
+
+    def accept(self, samples: np.ndarray) -> np.ndarray:
+        return self.accept_frames(self.features.accept(samples))
+
+
 class EncoderStream:
     """``speechrnn.stream_features.EncoderStream`` over an exported step-streaming model: log-mel frames
     (or samples) of one stream in pieces -> the encoder graph's outputs (CTC log-probs, or encoder
@@ -37,13 +62,11 @@ class EncoderStream:
         if not model.streams_by_step:
             raise ModelError("this model re-runs whole utterances; it cannot stream chunk by chunk")
         self.model = model
-        self.features = StreamingLogMel(model.logmel)
-        self.subsampler = model.streaming_subsampler()
+        self.inputs = InputStream(model)
         self.reset()
 
     def reset(self) -> None:
-        self.features.reset()
-        self.subsampler.reset()
+        self.inputs.reset()
         self._pending = None
         self._state = self.model.initial_state(1)
         self.num_steps = 0
@@ -51,9 +74,9 @@ class EncoderStream:
     def accept_frames(self, frames: np.ndarray, final: bool = False) -> np.ndarray:
         """(frames, n_mels) raw log-mels -> (steps, V) outputs final now; ``final`` ends the stream."""
         model = self.model
-        steps = self.subsampler.accept(model.normalize(frames) if frames.size else frames)
+        steps = self.inputs.accept_frames(frames)
         if final:
-            steps = np.concatenate([steps, self.subsampler.finalize()])
+            steps = np.concatenate([steps, self.inputs.finalize()])
         if self._pending is not None:
             steps = np.concatenate([self._pending, steps])
         chunks, self._pending = take_chunks(steps, model.chunk_size, model.right_context, final)
@@ -70,25 +93,7 @@ class EncoderStream:
 
     def accept(self, samples: np.ndarray) -> np.ndarray:
         """(samples,) model-rate float32 audio -> (steps, V) outputs final now."""
-        return self.accept_frames(self.features.accept(samples))
-
-
-class InputStream:
-    """``speechrnn.stream_features.InputStream`` over an exported model: (samples,) of one stream in
-    pieces -> its encoder inputs (steps, D), each frame computed once."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-        self.features = StreamingLogMel(model.logmel)
-        self.subsampler = model.streaming_subsampler()
-
-    def reset(self) -> None:
-        self.features.reset()
-        self.subsampler.reset()
-
-    def accept(self, samples: np.ndarray) -> np.ndarray:
-        frames = self.features.accept(samples)
-        return self.subsampler.accept(self.model.normalize(frames) if frames.size else frames)
+        return self.accept_frames(self.inputs.features.accept(samples))
 
 
 class KeywordSpotter:
@@ -121,8 +126,13 @@ class KeywordSpotter:
             self._sliding = SlidingWindow(int(round(config.window * rate)), int(round(config.hop * rate)))
         self.reset()
 
+    @property
+    def streams(self) -> bool:
+        """Whether each piece of audio is computed once (an encoder or input stream), not re-run in windows."""
+        return self.encoder_stream is not None or self.input_stream is not None
+
     def reset(self) -> None:
-        if self.encoder_stream is not None or self.input_stream is not None:
+        if self.streams:
             (self.encoder_stream or self.input_stream).reset()
             self._steps.reset()
         else:
