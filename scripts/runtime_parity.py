@@ -9,8 +9,10 @@ model: the digit words among Speech Commands' ``_unknown_`` test clips and the v
 digit folders; for a classifier: every test clip whose folder is one of its labels). Reported
 per clip set: clips whose runtime offline text equals torch's ``model.transcribe`` text, clips
 whose streamed final (100 ms int16 chunks) equals torch's streamed final, the largest
-absolute difference of the outputs (log-probs / logits), and the accuracy (text == the clip's
-word) of torch, runtime float32 and runtime int8.
+absolute difference of the outputs (log-probs / logits), the clips whose outputs differ by more
+than 1e-4, the largest difference of the log-mels (torch's ``LogMel`` against the runtime's numpy
+one, before any network), and the accuracy (text == the clip's word) of torch, runtime float32
+and runtime int8.
 """
 
 from __future__ import annotations
@@ -83,12 +85,15 @@ def main(argv=None) -> int:
     for name, clips in sets.items():
         clips = clips[: args.limit] if args.limit else clips
         counts = {"offline_equal": 0, "stream_equal": 0, "torch": 0, "float32": 0, "int8": 0, "int8_equal": 0}
-        max_diff = 0.0
+        max_diff, max_logmel_diff, over = 0.0, 0.0, 0
         for path, word in clips:
             samples = load_audio(path, model.config.sample_rate)
             with torch.no_grad():
                 want, _ = model(torch.from_numpy(samples))
-            max_diff = max(max_diff, float(np.abs(float_model.outputs(samples) - want[0].numpy()).max()))
+                logmel = model.frontend(torch.from_numpy(samples)[None])[0].numpy()
+            diff = float(np.abs(float_model.outputs(samples) - want[0].numpy()).max())
+            max_diff, over = max(max_diff, diff), over + (diff > 1e-4)
+            max_logmel_diff = max(max_logmel_diff, float(np.abs(float_model.logmel(samples) - logmel).max()))
             texts = {
                 "torch": model.transcribe(path).text,
                 "float32": float_model.transcribe(path).text,
@@ -102,10 +107,14 @@ def main(argv=None) -> int:
             for system, text in texts.items():
                 counts[system] += text == word
         n = len(clips)
-        report[name] = {"clips": n, **counts, "max_abs_output_diff": max_diff}
+        report[name] = {
+            "clips": n, **counts, "max_abs_output_diff": max_diff, "clips_output_diff_over_1e-4": over,
+            "max_abs_logmel_diff": max_logmel_diff,
+        }  # fmt: skip
         print(f"{name}: {n} clips")
         offline, stream = counts["offline_equal"], counts["stream_equal"]
-        print(f"  runtime float32 == torch: offline {offline}/{n}, streamed {stream}/{n}; max |diff| {max_diff:.2e}")
+        print(f"  runtime float32 == torch: offline {offline}/{n}, streamed {stream}/{n}; max |diff| {max_diff:.2e}"
+              f" ({over} of {n} over 1e-4); log-mels: max |diff| {max_logmel_diff:.2e}")  # fmt: skip
         print(f"  accuracy (text == word): torch {100 * counts['torch'] / n:.2f} %, float32 "
               f"{100 * counts['float32'] / n:.2f} %, int8 {100 * counts['int8'] / n:.2f} % "
               f"(int8 == torch on {counts['int8_equal']}/{n})")
