@@ -105,7 +105,7 @@ def test_step_carries_fixed_state_and_equals_forward_in_any_pieces():
     feats = embedding_frames(101, seed=3)
     want = model(feats)  # (1, 13, 96)
     initial = model.initial_state()
-    assert len(initial) == STATE_LAYERS and all(t.shape[:3] == (1, t.shape[1], 2) for t in initial)
+    assert len(initial) == STATE_LAYERS and all(t.size(0) == 1 and t.size(2) == 2 for t in initial)
     x = embedding_input(feats)
     x = torch.cat([x, torch.full((1, 13 * STEP_FRAMES - 101, 32), INPUT_FLOOR)], dim=1)
     whole, _ = model.step(x, initial)
