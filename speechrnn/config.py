@@ -59,6 +59,10 @@ class RunConfig:
     # model.subsampling="embedding" from scratch: the pretrained speech embedding's weights, openWakeWord's
     # embedding_model.onnx (recipes/commands/local/get_speech_embedding.py fetches it)
     embedding_from: str = ""
+    # fine-tune the speech embedding's last N convolutions (0: frozen; its last block of 5 is N=5), at
+    # embedding_lr_scale * optim.lr and without weight decay
+    embedding_trainable: int = 0
+    embedding_lr_scale: float = 0.1
 
 
 @dataclass

@@ -63,9 +63,10 @@ def embedding_input(logmel: torch.Tensor) -> torch.Tensor:
 class SpeechEmbedding(nn.Module):
     """(batch, frames, 32) natural-log mels -> (batch, ceil(frames / 8), 96) embeddings.
 
-    Frozen: its weights are buffers (saved in checkpoints, never trained). Activations follow the
-    original: ReLU and batch norm after the first convolution, then LeakyReLU(0.2) floored at -0.4
-    after every convolution but the last, whose output is the embedding.
+    Frozen: its weights are buffers (saved in checkpoints, never trained) unless ``unfreeze`` turns
+    the last convolutions' back into parameters for fine-tuning. Activations follow the original:
+    ReLU and batch norm after the first convolution, then LeakyReLU(0.2) floored at -0.4 after every
+    convolution but the last, whose output is the embedding.
     """
 
     def __init__(self) -> None:
@@ -92,14 +93,40 @@ class SpeechEmbedding(nn.Module):
         self.to(memory_format=torch.channels_last)  # a third faster on CPU than NCHW, the same values
         self.eval()
 
+    def convolutions(self) -> list[nn.Conv2d]:
+        """Every convolution in order, from the input's to the embedding's (20)."""
+        return [self.first, *(m for m in self.layers if isinstance(m, nn.Conv2d)), self.last]
+
+    def unfreeze(self, count: int) -> list[nn.Parameter]:
+        """Make the last ``count`` convolutions trainable (their buffers become parameters, under the
+        same state_dict keys, so a checkpoint loads into a frozen ``SpeechEmbedding`` unchanged).
+        Returns the new parameters. The first convolution's batch norm stays frozen."""
+        convolutions = self.convolutions()
+        if not 0 <= count <= len(convolutions) - 1:
+            from speechrnn.errors import ConfigError  # noqa: PLC0415
+
+            raise ConfigError(f"the speech embedding has {len(convolutions) - 1} convolutions after its first; "
+                              f"cannot train the last {count}")  # fmt: skip
+        parameters = []
+        for module in convolutions[len(convolutions) - count :]:
+            for name in ("weight", "bias"):
+                value = getattr(module, name)
+                if value is not None and not isinstance(value, nn.Parameter):
+                    delattr(module, name)
+                    module.register_parameter(name, nn.Parameter(value.clone()))
+                    parameters.append(getattr(module, name))
+        return parameters
+
     def train(self, mode: bool = True) -> SpeechEmbedding:
         """Always in inference mode (its batch norm uses the stored statistics)."""
         return super().train(False)
 
     @staticmethod
     def _activation(x: torch.Tensor) -> torch.Tensor:
-        """LeakyReLU(0.2) floored at -0.4, in place (``x`` is a fresh convolution output; the frozen
-        network never needs gradients)."""
+        """LeakyReLU(0.2) floored at -0.4; in place (``x`` is a fresh convolution output) unless ``x``
+        needs gradients (``unfreeze``)."""
+        if x.requires_grad:
+            return nn.functional.leaky_relu(x, 0.2).clamp(min=-0.4)
         return nn.functional.leaky_relu_(x, 0.2).clamp_(min=-0.4)
 
     def windows(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +223,7 @@ def from_onnx(path: str | os.PathLike) -> SpeechEmbedding:
     convs = [[weights[name] for name in node.input[1:]] for node in graph.node if node.op_type == "Conv"]
     norms = [[weights[name] for name in node.input[1:]] for node in graph.node if node.op_type == "BatchNormalization"]
     model = SpeechEmbedding()
-    targets = [model.first, *(m for m in model.layers if isinstance(m, nn.Conv2d)), model.last]
+    targets = model.convolutions()
     if len(convs) != len(targets) or len(norms) != 1:
         raise ModelError(f"{path}: not the speech embedding graph ({len(convs)} convolutions, {len(norms)} norms)")
     for module, tensors in zip(targets, convs):

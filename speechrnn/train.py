@@ -84,6 +84,17 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
 
 
 def build_model(config: TrainConfig, utterances) -> SpeechRNN:
+    """The model a run trains: ``init_from``'s, or a new one (with the pretrained speech embedding's
+    weights), its embedding's last ``train.embedding_trainable`` convolutions made trainable."""
+    model = _new_or_pretrained_model(config, utterances)
+    if config.train.embedding_trainable:
+        if model.config.subsampling != "embedding":
+            raise ConfigError("train.embedding_trainable needs model.subsampling='embedding'")
+        model.subsampling.embedding.unfreeze(config.train.embedding_trainable)
+    return model
+
+
+def _new_or_pretrained_model(config: TrainConfig, utterances) -> SpeechRNN:
     model_values = config.model.__dict__.copy()
     if not model_values["labels"]:
         model_values["labels"] = vocabulary(utterances, config.model.head, config.model.unit)
@@ -98,6 +109,19 @@ def build_model(config: TrainConfig, utterances) -> SpeechRNN:
             )
         model.subsampling.embedding.load_state_dict(embedding_from_onnx(config.train.embedding_from).state_dict())
     return model
+
+
+def parameter_groups(model: SpeechRNN, config: TrainConfig) -> list[dict]:
+    """AdamW's parameter groups: the model's, and with ``train.embedding_trainable`` the speech
+    embedding's last convolutions at ``embedding_lr_scale`` times the learning rate, without weight
+    decay (pretrained weights are kept near their values by the small rate, not pulled to 0)."""
+    if not config.train.embedding_trainable:
+        return [{"params": list(model.parameters())}]
+    embedding = list(model.subsampling.embedding.parameters())  # build_model unfroze them
+    ids = {id(p) for p in embedding}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    lr = config.optim.lr * config.train.embedding_lr_scale
+    return [{"params": rest}, {"params": embedding, "lr": lr, "weight_decay": 0.0}]
 
 
 FINE_TUNABLE = ("dropout",)  # model settings that may differ from the init_from checkpoint's
@@ -444,7 +468,8 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
     train_loader = make_loader(train_set, train_sampler, config.data.num_workers, pin)
     valid_loader = make_loader(valid_set, valid_sampler, min(config.data.num_workers, 1), pin)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.optim.lr,
+                                  weight_decay=config.optim.weight_decay)  # fmt: skip
     total_steps = config.train.epochs * len(train_sampler)  # max_steps cuts a run short, not its schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, total_steps, config.optim)

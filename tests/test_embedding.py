@@ -11,10 +11,13 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
+import speechrnn
 from speechrnn.audio import LogMel
 from speechrnn.config import load_config
+from speechrnn.data.manifest import Utterance, write_manifest
 from speechrnn.embedding import (
     EMBEDDING_FRONTEND,
     INPUT_FLOOR,
@@ -28,9 +31,9 @@ from speechrnn.embedding import (
     from_onnx,
 )
 from speechrnn.errors import ConfigError, ModelError
-from speechrnn.model import ModelConfig, SpeechRNN
+from speechrnn.model import ModelConfig, SpeechRNN, load_checkpoint
 from speechrnn.stream_features import EncoderStream
-from speechrnn.train import build_model
+from speechrnn.train import build_model, parameter_groups, train
 from tests.helpers import randomize_embedding, speechlike
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,6 +141,72 @@ def test_frozen_weights_are_buffers_and_stay_in_inference_mode():
     model.train()
     assert model.encoder.training and not model.subsampling.embedding.training
     assert not model.subsampling.embedding.norm.training
+
+
+def test_unfreeze_trains_only_the_last_convolutions_and_checkpoints_stay_loadable():
+    model = random_embedding(4)
+    keys = list(model.state_dict())
+    x = embedding_frames(WINDOW_FRAMES + 40)
+    before = model(x)
+    trained = model.unfreeze(3)
+    last_three = [t for conv in model.convolutions()[-3:] for t in (conv.weight, conv.bias) if t is not None]
+    assert [id(p) for p in trained] == [id(t) for t in last_three] == [id(p) for p in model.parameters()]
+    assert list(model.state_dict()) == keys  # the same checkpoint keys, frozen or not
+    out = model(x)
+    torch.testing.assert_close(out, before, atol=0, rtol=0)
+    out.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trained)
+    with torch.no_grad():
+        model.convolutions()[-1].weight.mul_(1.5)
+    frozen = SpeechEmbedding()
+    frozen.load_state_dict(model.state_dict())
+    assert not list(frozen.parameters())
+    torch.testing.assert_close(frozen(x), model(x).detach(), atol=0, rtol=0)
+    model.train()
+    assert not model.training  # its batch norm keeps the stored statistics
+    for count in (-1, 20):
+        with pytest.raises(ConfigError, match=f"19 convolutions after its first; cannot train the last {count}"):
+            SpeechEmbedding().unfreeze(count)
+
+
+def test_training_with_a_trainable_embedding_changes_only_its_last_convolutions(tmp_path):
+    """train.embedding_trainable=2: the last two convolutions learn, at embedding_lr_scale of the
+    learning rate and without weight decay; every other embedding weight stays the pretrained one."""
+    onnx_file = tmp_path / "embedding.onnx"
+    pretrained = random_embedding(5)
+    torch.onnx.export(Windows(pretrained), (embedding_input(embedding_frames(WINDOW_FRAMES)),), str(onnx_file),
+                      input_names=["input"], dynamo=False)  # fmt: skip
+    clips = []
+    for i in range(12):
+        path = tmp_path / f"{i}.wav"
+        sf.write(path, speechlike(0.6, seed=i % 2) * (0.5 + i / 12), 16000)
+        clips.append(Utterance(audio=str(path), duration=0.6, speaker=f"s{i}", label="ab"[i % 2]))
+    write_manifest(tmp_path / "train.jsonl", clips[:8])
+    write_manifest(tmp_path / "valid.jsonl", clips[8:])
+    front = [f"model.{k}={v}" for k, v in EMBEDDING_FRONTEND.items()]
+    overrides = [
+        "model.head=classify", "model.labels=['a', 'b']", "model.subsampling=embedding", *front,
+        "model.hidden_size=8", "model.num_layers=1", f"data.train={tmp_path / 'train.jsonl'}",
+        f"data.valid={tmp_path / 'valid.jsonl'}", "data.num_workers=0", "optim.lr=0.01", "optim.warmup_steps=1",
+        f"train.out_dir={tmp_path / 'run'}", "train.epochs=2", "train.threads=1", f"train.embedding_from={onnx_file}",
+        "train.embedding_trainable=2", "train.embedding_lr_scale=0.5",
+    ]  # fmt: skip
+    config = load_config(None, overrides)
+    groups = parameter_groups(build_model(config, []), config)
+    assert [len(g["params"]) for g in groups[1:]] == [3]  # two weights, one bias
+    assert groups[1]["lr"] == 0.005 and groups[1]["weight_decay"] == 0.0
+    best = train(config, quiet=True)
+    checkpoint = load_checkpoint(tmp_path / "run" / "last.pt")
+    state = {k.removeprefix("subsampling.embedding."): v for k, v in checkpoint["state_dict"].items()
+             if k.startswith("subsampling.embedding.")}  # fmt: skip
+    changed = {k for k, v in pretrained.state_dict().items() if not torch.equal(state[k], v)}
+    before_last = f"layers.{len(pretrained.layers) - 2}"  # the convolution before the last pooling
+    assert changed == {f"{before_last}.weight", f"{before_last}.bias", "last.weight"}
+    assert not list(speechrnn.load_model(best).subsampling.embedding.parameters())  # loads frozen
+
+    log_mel_model = load_config(None, ["model.head=classify", "model.labels=['a']", "train.embedding_trainable=1"])
+    with pytest.raises(ConfigError, match="train.embedding_trainable needs model.subsampling='embedding'"):
+        build_model(log_mel_model, [])
 
 
 class Windows(torch.nn.Module):
