@@ -1,4 +1,4 @@
-"""Google's pretrained speech embedding as a frozen front end: log-mel windows -> 96-dim vectors.
+"""Google's pretrained speech embedding as a front end: log-mel windows -> 96-dim vectors.
 
 The model is the convolutional ``speech_embedding`` of Lin et al., "Training Keyword Spotters with
 Limited and Synthesized Speech Data" (ICASSP 2020; TF Hub ``google/speech_embedding/1``, Apache-2.0),

@@ -62,7 +62,8 @@ class ModelConfig:
     normalization: str = "global"  # "global" (mean/std from training data), "utterance" or "none"
     speaker_norm: str = "none"  # "mean"/"meanvar": per-speaker statistics mapped onto a reference (speaker_norm.py)
     # "none", "stack" (concatenate frames), "conv" (2 causal conv layers) or "embedding" (Google's
-    # pretrained speech embedding, frozen: 96 values every 8 frames from the last 76; embedding.py)
+    # pretrained speech embedding, frozen unless train.embedding_trainable: 96 values every 8 frames
+    # from the last 76; embedding.py)
     subsampling: str = "stack"
     subsampling_factor: int = 3  # frames merged by "stack"; "conv" always subsamples by 4
     conv_channels: int = 32
@@ -217,7 +218,7 @@ class Subsampling(nn.Module):
 
     "stack" concatenates ``factor`` consecutive frames; "conv" applies two Conv2d layers with
     stride 2 and kernel 3, padded causally in time (two frames of left context), so an output
-    frame depends only on input frames up to its own; "embedding" is the frozen pretrained
+    frame depends only on input frames up to its own; "embedding" is the pretrained
     ``embedding.SpeechEmbedding`` (step k from frames 8k - 68 .. 8k + 7, also causal).
     """
 
