@@ -204,6 +204,17 @@ def test_training_with_a_trainable_embedding_changes_only_its_last_convolutions(
     assert changed == {f"{before_last}.weight", f"{before_last}.bias", "last.weight"}
     assert not list(speechrnn.load_model(best).subsampling.embedding.parameters())  # loads frozen
 
+    # resuming after the first epoch (the optimizer's two groups and their state restored) ends where the
+    # uninterrupted run ended
+    steps = int(checkpoint["step"]) // 2
+    resumed = [o.replace(str(tmp_path / "run"), str(tmp_path / "resumed")) for o in overrides]
+    train(load_config(None, [*resumed, f"train.max_steps={steps}"]), quiet=True)
+    train(load_config(None, resumed), resume=True, quiet=True)
+    again = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert again["step"] == checkpoint["step"]
+    for key, value in checkpoint["state_dict"].items():
+        torch.testing.assert_close(again["state_dict"][key], value, rtol=0, atol=1e-6, msg=key)
+
     log_mel_model = load_config(None, ["model.head=classify", "model.labels=['a']", "train.embedding_trainable=1"])
     with pytest.raises(ConfigError, match="train.embedding_trainable needs model.subsampling='embedding'"):
         build_model(log_mel_model, [])
