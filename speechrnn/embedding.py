@@ -97,25 +97,22 @@ class SpeechEmbedding(nn.Module):
         """Every convolution in order, from the input's to the embedding's (20)."""
         return [self.first, *(m for m in self.layers if isinstance(m, nn.Conv2d)), self.last]
 
-    def unfreeze(self, count: int) -> list[nn.Parameter]:
+    def unfreeze(self, count: int) -> None:
         """Make the last ``count`` convolutions trainable (their buffers become parameters, under the
-        same state_dict keys, so a checkpoint loads into a frozen ``SpeechEmbedding`` unchanged).
-        Returns the new parameters. The first convolution's batch norm stays frozen."""
+        same state_dict keys, so a checkpoint loads into a frozen ``SpeechEmbedding`` unchanged); then
+        they are this module's only ``parameters()``. The first convolution's batch norm stays frozen."""
         convolutions = self.convolutions()
         if not 0 <= count <= len(convolutions) - 1:
             from speechrnn.errors import ConfigError  # noqa: PLC0415
 
             raise ConfigError(f"the speech embedding has {len(convolutions) - 1} convolutions after its first; "
                               f"cannot train the last {count}")  # fmt: skip
-        parameters = []
         for module in convolutions[len(convolutions) - count :]:
             for name in ("weight", "bias"):
                 value = getattr(module, name)
                 if value is not None and not isinstance(value, nn.Parameter):
                     delattr(module, name)
                     module.register_parameter(name, nn.Parameter(value.clone()))
-                    parameters.append(getattr(module, name))
-        return parameters
 
     def train(self, mode: bool = True) -> SpeechEmbedding:
         """Always in inference mode (its batch norm uses the stored statistics)."""

@@ -117,11 +117,11 @@ def parameter_groups(model: SpeechRNN, config: TrainConfig) -> list[dict]:
     decay (pretrained weights are kept near their values by the small rate, not pulled to 0)."""
     if not config.train.embedding_trainable:
         return [{"params": list(model.parameters())}]
-    embedding = list(model.subsampling.embedding.parameters())  # build_model unfroze them
-    ids = {id(p) for p in embedding}
-    rest = [p for p in model.parameters() if id(p) not in ids]
+    groups = {True: [], False: []}  # in the embedding (build_model unfroze its last convolutions) or not
+    for name, parameter in model.named_parameters():
+        groups[name.startswith("subsampling.embedding.")].append(parameter)
     lr = config.optim.lr * config.train.embedding_lr_scale
-    return [{"params": rest}, {"params": embedding, "lr": lr, "weight_decay": 0.0}]
+    return [{"params": groups[False]}, {"params": groups[True], "lr": lr, "weight_decay": 0.0}]
 
 
 FINE_TUNABLE = ("dropout",)  # model settings that may differ from the init_from checkpoint's
@@ -482,6 +482,12 @@ def train(config: TrainConfig, resume: bool = False, quiet: bool = False) -> Pat
         state = load_checkpoint(out_dir / "last.pt")
         if state.get("train_config", {}).get("model") != config.to_dict()["model"]:
             raise ConfigError(f"{out_dir / 'last.pt'}: --resume needs the same model config as that run")
+        theirs = state.get("train_config", {}).get("train", {}).get("embedding_trainable", 0)
+        if theirs != config.train.embedding_trainable:  # it decides which weights the optimizer holds
+            raise ConfigError(
+                f"{out_dir / 'last.pt'}: --resume needs that run's train.embedding_trainable ({theirs}), "
+                f"not {config.train.embedding_trainable}"
+            )
         check_state_dict(model, state["state_dict"], out_dir / "last.pt")
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])

@@ -148,9 +148,10 @@ def test_unfreeze_trains_only_the_last_convolutions_and_checkpoints_stay_loadabl
     keys = list(model.state_dict())
     x = embedding_frames(WINDOW_FRAMES + 40)
     before = model(x)
-    trained = model.unfreeze(3)
+    model.unfreeze(3)
+    trained = list(model.parameters())
     last_three = [t for conv in model.convolutions()[-3:] for t in (conv.weight, conv.bias) if t is not None]
-    assert [id(p) for p in trained] == [id(t) for t in last_three] == [id(p) for p in model.parameters()]
+    assert [id(p) for p in trained] == [id(t) for t in last_three] and len(trained) == 5  # 3 weights, 2 biases
     assert list(model.state_dict()) == keys  # the same checkpoint keys, frozen or not
     out = model(x)
     torch.testing.assert_close(out, before, atol=0, rtol=0)
@@ -209,6 +210,8 @@ def test_training_with_a_trainable_embedding_changes_only_its_last_convolutions(
     steps = int(checkpoint["step"]) // 2
     resumed = [o.replace(str(tmp_path / "run"), str(tmp_path / "resumed")) for o in overrides]
     train(load_config(None, [*resumed, f"train.max_steps={steps}"]), quiet=True)
+    with pytest.raises(ConfigError, match=r"--resume needs that run's train.embedding_trainable \(2\), not 1"):
+        train(load_config(None, [*resumed, "train.embedding_trainable=1"]), resume=True, quiet=True)
     train(load_config(None, resumed), resume=True, quiet=True)
     again = load_checkpoint(tmp_path / "resumed" / "last.pt")
     assert again["step"] == checkpoint["step"]
