@@ -16,7 +16,9 @@ pocketsphinx`` for the decoder), fed the same chunks; it is skipped with a note 
 Where the runtime's time goes: one more float32 run, its onnxruntime encoder steps (whole-utterance
 re-runs for a model that cannot stream by step), its speech-embedding calls (a model with
 ``subsampling = "embedding"``) and its log-mel frames timed apart from the rest (the recogniser's
-logic, endpointing, decoding), and the number of encoder calls with the time of one.
+logic, endpointing, decoding), and the number of encoder calls with the time of one; and the
+arithmetic behind them: multiply-adds per encoder step of the speech embedding's convolutions
+(counted on a torch step of 10) and of the GRUs (3 gates x hidden x (input + hidden) a direction).
 
 Cold start: a new Python process that imports, loads the model and prints the result of a 1 s
 file, timed from the parent (interpreter start included; wall and the child's CPU time), and that
@@ -161,6 +163,35 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[s
     return spent, calls
 
 
+def multiply_adds_per_step(model) -> dict[str, float]:
+    """Multiply-adds per encoder step (80 ms for the embedding): ``embedding`` (its convolutions, counted
+    on one ``SpeechEmbedding.step`` over 10 steps) where the model has one, and ``GRU`` (every GRU
+    cell of the encoder, 3 gates of ``hidden x (input + hidden)``; bias terms left out)."""
+    import torch
+
+    from speechrnn.embedding import STEP_FRAMES
+
+    counts = {}
+    if model.config.subsampling == "embedding":
+        embedding = model.subsampling.embedding
+        total = 0
+
+        def count(conv, _inputs, output) -> None:
+            nonlocal total
+            total += output.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+
+        state = embedding.initial_state()  # before the hooks: it runs the layers over the 68 frames of floor
+        hooks = [conv.register_forward_hook(count) for conv in embedding.convolutions()]
+        with torch.no_grad():
+            embedding.step(torch.zeros(1, 10 * STEP_FRAMES, model.config.n_mels), state)
+        for hook in hooks:
+            hook.remove()
+        counts["embedding"] = total / 10
+    grus = [m for m in model.encoder.modules() if isinstance(m, torch.nn.GRU)]
+    counts["GRU"] = float(sum(3 * g.hidden_size * (g.input_size + g.hidden_size) for g in grus))
+    return counts
+
+
 def pocketsphinx_factory():
     """A PocketSphinx recogniser maker, or the reason there is none."""
     try:
@@ -278,6 +309,10 @@ def main(argv=None) -> int:
     print("runtime float32, one more run: " + ", ".join(f"{k} RTF {v / seconds:.4f}" for k, v in breakdown.items())
           + " (" + "; ".join(f"{n} {key}, {us:.0f} us each" for key, (n, us) in counts.items()) + ")")  # fmt: skip
     summary["runtime float32 breakdown (RTF)"] = {k: v / seconds for k, v in breakdown.items()}
+    macs = multiply_adds_per_step(model)
+    step_ms = 1000 * model.config.frame_shift
+    print(f"multiply-adds per {step_ms:.0f} ms step: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in macs.items()))
+    summary["multiply-adds per step"] = macs
     for key, (n, us) in counts.items():
         summary[f"runtime float32 {key}"] = {"count": n, "us_each": us}
 
