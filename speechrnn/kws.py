@@ -66,13 +66,21 @@ class KeywordSpotter:
     """
 
     def __init__(
-        self, model, config: KeywordConfig | None = None, scorer=None, vad=None, encoder_stream: bool = True
+        self,
+        model,
+        config: KeywordConfig | None = None,
+        scorer=None,
+        vad=None,
+        encoder_stream: bool = True,
+        keep_inputs: bool = False,
     ) -> None:
         """``scorer(window (samples,) float32) -> (classes,) probabilities`` replaces the model's forward
         (for other detectors over the same labels); by default the model scores each window.
         ``vad``: a ``vad.SileroVAD`` (16 kHz models): a window without a speech frame counts as
         silence (no detection; a sliding window then runs no model).
-        ``encoder_stream=False`` slides the window even over a model that could stream (to compare)."""
+        ``encoder_stream=False`` slides the window even over a model that could stream (to compare).
+        ``keep_inputs``: an input stream also keeps the encoder inputs it computes until ``take_inputs``
+        (a recogniser classifies its utterances from them instead of computing them again)."""
         if model.config.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model.eval()
@@ -112,6 +120,7 @@ class KeywordSpotter:
         if vad is not None and rate != 16000:
             raise ConfigError(f"the VAD gate needs a 16 kHz model, this one runs at {rate} Hz")
         self.keyword_index = self.detector.keyword_index
+        self.keep_inputs = keep_inputs and self.input_stream is not None
         self.reset()
 
     @property
@@ -121,6 +130,7 @@ class KeywordSpotter:
 
     def reset(self) -> None:
         self.last_posterior: torch.Tensor | None = None  # (classes,) of the last scored window
+        self._kept: list[torch.Tensor] = []  # encoder inputs (steps, D) not yet taken (keep_inputs)
         if self.streams:
             (self.encoder_stream or self.input_stream).reset()
             self._steps.reset()
@@ -176,6 +186,8 @@ class KeywordSpotter:
             self.vad.accept(samples)
         stream = self.encoder_stream or self.input_stream
         out = stream.accept(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
+        if self.keep_inputs:
+            self._kept.append(out)
         scored = []
         for end, window in self._steps.push(out):
             if self.vad is not None and not self.vad.speech(self.config.window):
@@ -187,6 +199,15 @@ class KeywordSpotter:
                 self.last_posterior = self.model.output(window[None], lengths)[0].float().softmax(dim=-1).cpu()
             scored.append((end * self.model.config.frame_shift, self.last_posterior))
         return scored
+
+    def take_inputs(self, final: bool = False) -> torch.Tensor:
+        """The encoder inputs (steps, D) computed since the last call (``keep_inputs``); ``final`` ends
+        the stream first, adding its last partial step padded as offline (then ``reset`` is due)."""
+        if final:
+            stream = self.input_stream
+            self._kept += [stream.accept_frames(stream.features.finalize()), stream.finalize()]
+        kept, self._kept = self._kept, []
+        return torch.cat(kept) if kept else torch.zeros(0, self.model.subsampling.output_dim)
 
 
 def score_detections(

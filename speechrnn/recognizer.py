@@ -5,7 +5,10 @@ Audio arrives in chunks of any size and rate. Per utterance: resampling (``soxr.
 its state carried; ``stream_features.EncoderStream`` or the runtime's) -> greedy CTC runs (partials)
 or buffered encoder outputs (a classifier's final). Models that cannot stream step by step
 (full-utterance bidirectional encoders, per-utterance normalisation) re-run the buffered utterance
-for partials every ``partial_interval`` seconds of audio and at the end. With an
+for partials every ``partial_interval`` seconds of audio and at the end. A speech-embedding
+classifier (``shared_inputs``) computes its front end once per stream, in its keyword spotter: the
+recogniser takes the spotter's encoder inputs of each utterance and runs only the encoder and head
+at the utterance's end. With an
 ``EndpointConfig`` the stream is cut into utterances, each with its own final result and times
 from the start of the stream; memory stays bounded by the longest utterance. A classifier's
 keyword spotter hears the whole stream beside this.
@@ -53,13 +56,20 @@ class RecognizerCore:
     CTC, whether it must ``rerun`` whole utterances, the ``endpoint`` rules (None = one utterance
     until ``finalize``), ``partial_interval`` (seconds between re-runs), the stream's ``features``
     (``accept``/``finalize``/``reset``), its ``encoder`` stream (None when re-running) and the
-    classifier's ``spotter`` (or None).
+    classifier's ``spotter`` (or None), and whether the spotter computes the classifier's encoder inputs
+    (``shared_inputs``: the spotter keeps them, ``take_inputs``; no ``features`` or ``encoder`` are run).
+
+    Shared inputs run on over the whole stream, as the spotter's do. Without endpointing (a file streamed
+    whole) the final equals the offline classification of the audio. With it, an utterance is classified
+    from the steps completed between its cuts: it hears the end of the pause before it through the front
+    end's history (760 ms for the speech embedding) instead of the floor an utterance starts with
+    offline, and it ends with the last whole step before its cut, in the pause that ended it.
     """
 
     def _setup(
         self, *, sample_rate: int, hop_length: int, frame_shift: float, labels, unit: str, is_ctc: bool,
         rerun: bool, endpoint: EndpointConfig | None, partial_interval: float, features, encoder, spotter,
-        keep_frames: bool = False,
+        keep_frames: bool = False, shared_inputs: bool = False,
     ) -> None:  # fmt: skip
         self.sample_rate, self.hop_length, self.frame_shift = sample_rate, hop_length, frame_shift
         self.labels, self.unit, self.is_ctc, self.rerun = list(labels), unit, is_ctc, rerun
@@ -71,6 +81,9 @@ class RecognizerCore:
             raise ConfigError("endpoint silence 'blank' needs a CTC model; use 'energy' for classifiers")
         self.partial_interval = partial_interval
         self._features, self._encoder, self.spotter = features, encoder, spotter
+        self.shared_inputs = shared_inputs
+        if shared_inputs and (spotter is None or is_ctc or rerun or encoder is not None):
+            raise ConfigError("shared encoder inputs are for a classifier's spotter, without an encoder or re-runs")
         self._keep_frames = rerun or keep_frames  # log-mel frames of the utterance are kept
         self._energy = EnergyTracker(hop_length, endpoint.energy_floor_db if endpoint else -45.0)
         self._reset_stream()
@@ -93,6 +106,10 @@ class RecognizerCore:
 
     def _pool(self, outputs):
         """Classifier: encoder outputs (steps, H) of the utterance -> (classes,) logits."""
+        raise NotImplementedError
+
+    def _classify_inputs(self, inputs):
+        """Shared inputs: the utterance's encoder inputs (steps, D) -> (classes,) logits (encoder and head)."""
         raise NotImplementedError
 
     def _decode(self, log_probs) -> tuple[str, list[WordTiming]]:
@@ -193,7 +210,10 @@ class RecognizerCore:
             self._samples += part.size
             if self.endpoint and self.silence == "energy":
                 self._energy.accept(part)
-            self._advance(self._frames(part), final=False)
+            if self.shared_inputs:
+                self._outputs.append(self.spotter.take_inputs())
+            else:
+                self._advance(self._frames(part), final=False)
             partial = self._partial_event()
             if partial is not None:
                 events.append(partial)
@@ -274,27 +294,35 @@ class RecognizerCore:
         """Flush the current utterance, return its final event (None for dropped silence) and start the next."""
         if self._samples == 0:
             return None
-        self._advance(self._frames(np.zeros(0, dtype=np.float32), final=True), final=True)
+        if self.shared_inputs:  # the stream's end flushes the spotter's last partial step
+            self._outputs.append(self.spotter.take_inputs(final=reason == "end"))
+        else:
+            self._advance(self._frames(np.zeros(0, dtype=np.float32), final=True), final=True)
         start, end = self.utterance_start, self.time
-        duration = end - start
+        result = None
+        if reason != "rule1":  # rule1: silence before any speech, dropped (neither decoded nor classified)
+            result = self._utterance_result(start, end)
+            self._end_utterance()
+        self._stream_samples += self._samples
+        self._reset_utterance()
+        if result is None:
+            return None
+        return StreamEvent("final", result.text, start, end, result.words, result.label, result.score, reason, result)
+
+    def _utterance_result(self, start: float, end: float) -> Transcription:
+        """The flushed utterance's final ``Transcription`` (CTC word times from the stream start)."""
         if self.is_ctc:
             log_probs = self._rerun_log_probs if self.rerun else self._concatenate(self._outputs)
             text, words = self._decode(log_probs)
             words = tuple(WordTiming(w.word, w.start + start, w.end + start) for w in words)
-            result = Transcription(text=text, words=words, duration=duration)
+            return Transcription(text=text, words=words, duration=end - start)
+        if self.shared_inputs:
+            logits = self._classify_inputs(self._concatenate(self._outputs))
+        elif self.rerun:
+            logits = self._rerun_outputs(self._concatenate(self._raw_frames))
         else:
-            if self.rerun:
-                logits = self._rerun_outputs(self._concatenate(self._raw_frames))
-            else:
-                logits = self._pool(self._concatenate(self._outputs))
-            result = self._classification(logits, duration)
-        if reason != "rule1":  # rule1: silence only
-            self._end_utterance()
-        self._stream_samples += self._samples
-        self._reset_utterance()
-        if reason == "rule1":  # silence before any speech: dropped
-            return None
-        return StreamEvent("final", result.text, start, end, result.words, result.label, result.score, reason, result)
+            logits = self._pool(self._concatenate(self._outputs))
+        return self._classification(logits, end - start)
 
     def finish(self) -> list[StreamEvent]:
         """End the stream: flush the resampler and the last utterance; return the remaining events.

@@ -4,7 +4,8 @@ The logic and per-stream state are ``recognizer.RecognizerCore``'s (shared with 
 runtime); this class computes with a ``SpeechRNN``: ``StreamingLogMel`` frames, a
 ``stream_features.EncoderStream``, the model's own head, full CTC decoding (``DecodingOptions``)
 of finals, and speaker normalisation (an enrolled speaker, or one learnt while listening). Either
-way the final result equals ``model.transcribe`` on the whole utterance.
+way the final result equals ``model.transcribe`` on the whole utterance (a speech-embedding
+classifier's finals after the first utterance of a stream: see ``RecognizerCore``).
 """
 
 from __future__ import annotations
@@ -73,17 +74,20 @@ class StreamingRecognizer(RecognizerCore):
         self.config = config = model.config
         self.decoding = decoding_options(decoding)
         rerun = not config.streams_by_step
-        spotter = None
+        spotter, shared = None, False
         if config.head != "ctc":
             from speechrnn.kws import KeywordSpotter  # noqa: PLC0415 - classifiers only
 
-            spotter = KeywordSpotter(model, keywords, vad=vad)
+            spotter = KeywordSpotter(model, keywords, vad=vad, keep_inputs=self._speaker is None)
+            shared = spotter.keep_inputs  # an input stream (speech embedding) serves the finals too
+            rerun = rerun and not shared
         self._normalization = None  # (2, n_mels) speaker (mean, std) for this utterance, or the global pair
         self._setup(
             sample_rate=config.sample_rate, hop_length=config.hop_length, frame_shift=config.frame_shift,
             labels=config.labels, unit=config.unit, is_ctc=config.head == "ctc", rerun=rerun, endpoint=endpoint,
             partial_interval=partial_interval, features=StreamingLogMel(model.frontend),
-            encoder=None if rerun else EncoderStream(model), spotter=spotter, keep_frames=adapt_speaker,
+            encoder=None if rerun or shared else EncoderStream(model), spotter=spotter, keep_frames=adapt_speaker,
+            shared_inputs=shared,
         )  # fmt: skip
 
     def reset(self) -> None:
@@ -124,6 +128,10 @@ class StreamingRecognizer(RecognizerCore):
 
     def _pool(self, outputs: torch.Tensor) -> torch.Tensor:
         return self.model.output(outputs[None], torch.tensor([outputs.size(0)], device=outputs.device))[0]
+
+    def _classify_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        steps = torch.tensor([inputs.size(0)], device=inputs.device)
+        return self.model.output(self.model.encoder(inputs[None], steps), steps)[0]
 
     def _decode(self, log_probs: torch.Tensor):
         return decode_ctc(log_probs.cpu(), self.labels, self.unit, self.frame_shift, self.decoding)

@@ -316,3 +316,48 @@ def test_an_input_stream_spotter_runs_the_embedding_once_and_the_encoder_over_it
     assert spotter._steps.recent.size(0) <= 13 + 3  # memory: the window (and a hop), not the stream
     sliding = KeywordSpotter(model, KeywordConfig(), encoder_stream=False)
     assert not sliding.streams and sliding.hop == 0.2
+
+
+def test_a_recogniser_classifies_its_utterances_from_its_spotters_embedding_steps():
+    """A speech-embedding classifier's recogniser computes each embedding step once, in its spotter: its
+    detections are the spotter's alone; without endpointing its final is the offline classification; an
+    utterance cut by the endpointer is classified from the stream's steps heard between its cuts."""
+    from speechrnn.endpoint import EndpointConfig
+
+    model = embedding_classifier()
+    audio, _ = constructed_stream([("low", 0.4), ("high", 3.3)], 4.4)
+    audio[int(0.95 * RATE) : int(3.2 * RATE)] *= 1e-3  # a pause the energy endpointer cuts at
+    keywords = KeywordConfig(threshold=0.2, refractory=0.5)  # random weights: fire on whatever leads
+    embedding = model.subsampling.embedding
+    computed = []  # the embedding steps each call computes
+    step = embedding.step
+    embedding.step = lambda x, state: computed.append(x.size(1) // 8) or step(x, state)
+    recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(rule2_min_trailing_silence=0.5), keywords=keywords)
+    assert recognizer.shared_inputs and recognizer.spotter.keep_inputs
+    events = []
+    for begin in range(0, audio.size, 1234):
+        events += recognizer.accept_waveform(audio[begin : begin + 1234], RATE)
+    events += recognizer.finish()
+    del embedding.step
+    steps_in_stream = -(-(1 + audio.size // 160) // 8)  # offline: frames floor-padded to whole steps
+    assert sum(computed) == steps_in_stream  # each step once, none for the finals
+
+    alone = run_spotter(KeywordSpotter(model, keywords), audio, chunk=1234)
+    assert alone and [e for e in events if e.kind == "detection"] == alone
+
+    finals = [e for e in events if e.kind == "final"]
+    assert [e.reason for e in finals] == ["rule2", "end"]
+    cut = int(round(finals[0].end * RATE))
+    heard = (1 + (cut + 256 - 512) // 160) // 8  # steps complete when the first utterance was cut
+    with torch.inference_mode():
+        feats, _ = model.features(torch.from_numpy(audio)[None], torch.tensor([audio.size]))
+        inputs = model.subsampling(feats)[0]  # the whole stream's steps, offline
+        for final, steps in zip(finals, (inputs[:heard], inputs[heard:])):
+            width = torch.tensor([steps.size(0)])
+            expected = model.output(model.encoder(steps[None], width), width).softmax(dim=-1)[0]
+            assert final.result.scores == pytest.approx(dict(zip(LABELS, expected.tolist())), abs=1e-5)
+
+    whole = StreamingRecognizer(model, keywords=keywords)  # no endpointing: one utterance, the offline result
+    for begin in range(0, audio.size, 1234):
+        whole.accept_waveform(audio[begin : begin + 1234], RATE)
+    assert whole.finalize().scores == pytest.approx(model.transcribe(audio).scores, abs=1e-5)

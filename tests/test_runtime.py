@@ -247,6 +247,24 @@ def test_classifier_stream_final_and_int16_input(exported, kind):
     assert recognizer.finalize().label == model.transcribe(audio.astype(np.float32) / 32768).label
 
 
+def test_an_embedding_classifier_classifies_cut_utterances_from_its_spotters_steps_as_torch(exported):
+    """The commands model's shape with endpointing: both recognisers read their finals from the
+    spotter's embedding steps (no second front end), and give the same finals and detections."""
+    from speechrnn.kws import KeywordConfig
+
+    model, onnx_model = exported("embedding-full", "classify")
+    audio = np.concatenate([speechlike(1.2, 7), np.zeros(16000, np.float32), speechlike(1.4, 8)])
+    cut, keywords = EndpointConfig(rule2_min_trailing_silence=0.5), KeywordConfig(threshold=0.34, refractory=0.3)
+    torch_recognizer = StreamingRecognizer(model, endpoint=cut, keywords=keywords)
+    onnx_recognizer = runtime.StreamingRecognizer(onnx_model, endpoint=cut, keywords=keywords)
+    assert torch_recognizer.shared_inputs and onnx_recognizer.shared_inputs
+    want = stream(torch_recognizer, audio, 16000, [999])
+    got = stream(onnx_recognizer, audio, 16000, [999])
+    assert [e.reason for e in want if e.kind == "final"] == ["rule2", "end"]
+    assert any(e.kind == "detection" for e in want)
+    assert [event_key(e) for e in got] == [event_key(e) for e in want]
+
+
 @pytest.mark.parametrize("kind", ["windowed", "chunked", "embedding-full"])
 def test_spotter_windows_and_detections_equal_torch(exported, kind):
     """An encoder-stream spotter (windowed model), a sliding one (chunked) and an input-stream one (a

@@ -99,9 +99,11 @@ class EncoderStream:
 class KeywordSpotter:
     """``speechrnn.kws.KeywordSpotter``'s detector (same settings, defaults and windows) over an exported
     classifier: a sliding window re-run every ``hop`` seconds, or for a windowed step-streaming model
-    (``pool_window``) one encoder stream whose last ``pool_window`` outputs are pooled every hop."""
+    (``pool_window``) one encoder stream whose last ``pool_window`` outputs are pooled every hop.
+    ``keep_inputs``: a speech-embedding model's input stream keeps its encoder inputs until
+    ``take_inputs`` (the recogniser's finals read them)."""
 
-    def __init__(self, model, config: KeywordConfig | None = None) -> None:
+    def __init__(self, model, config: KeywordConfig | None = None, keep_inputs: bool = False) -> None:
         if model.head != "classify":
             raise ModelError("keyword detection needs a classification model (head 'classify')")
         self.model = model
@@ -124,6 +126,7 @@ class KeywordSpotter:
         else:
             self.hop = config.hop
             self._sliding = SlidingWindow(int(round(config.window * rate)), int(round(config.hop * rate)))
+        self.keep_inputs = keep_inputs and self.input_stream is not None
         self.reset()
 
     @property
@@ -132,6 +135,7 @@ class KeywordSpotter:
         return self.encoder_stream is not None or self.input_stream is not None
 
     def reset(self) -> None:
+        self._kept: list[np.ndarray] = []  # encoder inputs (steps, D) not yet taken (keep_inputs)
         if self.streams:
             (self.encoder_stream or self.input_stream).reset()
             self._steps.reset()
@@ -158,12 +162,22 @@ class KeywordSpotter:
             ]
         if self.input_stream is not None:
             shift = self.model.frame_shift
-            return [
-                (end * shift, softmax(self.model.pool(self.model.encode(w))))
-                for end, w in self._steps.push(self.input_stream.accept(samples))
-            ]
+            inputs = self.input_stream.accept(samples)
+            if self.keep_inputs:
+                self._kept.append(inputs)
+            windows = self._steps.push(inputs)
+            return [(end * shift, softmax(self.model.pool(self.model.encode(w)))) for end, w in windows]
         rate = self.sample_rate
         return [(end / rate, softmax(self.model.outputs(w))) for _, end, w in self._sliding.push(samples)]
+
+    def take_inputs(self, final: bool = False) -> np.ndarray:
+        """``speechrnn.kws.KeywordSpotter.take_inputs``: the encoder inputs (steps, D) kept since the last
+        call; ``final`` ends the stream first (its last frames and partial step, padded as offline)."""
+        if final:
+            stream = self.input_stream
+            self._kept += [stream.accept_frames(stream.features.finalize()), stream.finalize()]
+        kept, self._kept = self._kept, []
+        return np.concatenate(kept) if kept else np.zeros((0, self.model.input_dim), dtype=np.float32)
 
 
 class StreamingRecognizer(RecognizerCore):
@@ -180,13 +194,16 @@ class StreamingRecognizer(RecognizerCore):
 
     def __init__(self, model, *, endpoint: EndpointConfig | None = None, partial_interval: float = 0.3, keywords=None):
         self.model = model
-        rerun = not model.streams_by_step
+        spotter = KeywordSpotter(model, keywords, keep_inputs=True) if model.head != "ctc" else None
+        shared = spotter is not None and spotter.keep_inputs  # an input stream (speech embedding) serves the finals
+        rerun = not model.streams_by_step and not shared
         self._setup(
             sample_rate=model.sample_rate, hop_length=model.hop_length, frame_shift=model.frame_shift,
             labels=model.labels, unit=model.unit, is_ctc=model.head == "ctc", rerun=rerun, endpoint=endpoint,
             partial_interval=partial_interval, features=StreamingLogMel(model.logmel),
-            encoder=None if rerun else EncoderStream(model),
-            spotter=KeywordSpotter(model, keywords) if model.head != "ctc" else None,
+            encoder=None if rerun or shared else EncoderStream(model),
+            spotter=spotter,
+            shared_inputs=shared,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ compute
@@ -207,6 +224,9 @@ class StreamingRecognizer(RecognizerCore):
 
     def _pool(self, outputs: np.ndarray) -> np.ndarray:
         return self.model.pool(outputs)
+
+    def _classify_inputs(self, inputs: np.ndarray) -> np.ndarray:
+        return self.model.pool(self.model.encode(inputs))
 
     def _decode(self, log_probs: np.ndarray):
         return greedy_ctc(log_probs, self.labels, self.unit, self.frame_shift)
