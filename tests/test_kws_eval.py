@@ -125,6 +125,7 @@ def test_a_tiny_real_stream_writes_its_table_and_det_png_from_valid_speakers_onl
     assert (out / "det.png").read_bytes()[:4] == b"\x89PNG"
     table = (out / "report.md").read_text()
     assert "| threshold |" in table and "| command |" in table
+    assert report["rtf_recognizer"] > 0 and "the whole live recogniser" in table  # transcribe --stream's cost
     for label, start, end, word_start, word_end, path in truth["commands"]:
         assert label in LABELS[:10] and start <= word_start < word_end <= end
         assert split_of(Path(path).name.split("_nohash_")[0]) == "valid"
