@@ -207,7 +207,7 @@ class KeywordSpotter:
             stream = self.input_stream
             self._kept += [stream.accept_frames(stream.features.finalize()), stream.finalize()]
         kept, self._kept = self._kept, []
-        return torch.cat(kept) if kept else torch.zeros(0, self.model.subsampling.output_dim)
+        return torch.cat(kept) if kept else torch.zeros(0, self.model.subsampling.output_dim, device=self.model.device)
 
 
 def score_detections(
