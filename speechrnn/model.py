@@ -261,6 +261,9 @@ class Subsampling(nn.Module):
         return feats.reshape(batch, steps, self.factor * dim)
 
 
+GRU_WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")  # one direction's, torch.gru's order
+
+
 class GRULayer(nn.Module):
     """One encoder layer: a forward GRU and, for bidirectional models, a backward GRU."""
 
@@ -273,6 +276,14 @@ class GRULayer(nn.Module):
         """Backward GRU over the first ``lengths[b]`` steps of each item, from a zero state."""
         out, _ = self.backward_gru(reverse_padded(x, lengths))
         return reverse_padded(out, lengths)
+
+    def both_directions(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, input) without padding -> (batch, steps, 2 hidden): both GRUs in one fused call
+        (the same arithmetic as ``forward_gru`` and ``backward_direction``, without reversing copies)."""
+        params = [getattr(gru, name) for gru in (self.forward_gru, self.backward_gru) for name in GRU_WEIGHTS]
+        state = x.new_zeros(2, x.size(0), self.forward_gru.hidden_size)
+        out, _ = torch.gru(x, state, params, True, 1, 0.0, False, True, True)
+        return out
 
 
 class GRUEncoder(nn.Module):
@@ -296,14 +307,26 @@ class GRUEncoder(nn.Module):
         """(batch, steps, input_size), (batch,) -> (batch, steps, output_size)."""
         if self.chunk_size:
             return self._forward_chunked(x, lengths)
+        fused = self._unpadded_inference(x, lengths)
         for i, layer in enumerate(self.layers):
             if i:
                 x = self.dropout(x)
+            if fused and layer.backward_gru is not None:
+                x = layer.both_directions(x)
+                continue
             out, _ = layer.forward_gru(x)
             if layer.backward_gru is not None:
                 out = torch.cat([out, layer.backward_direction(x, lengths)], dim=-1)
             x = out
         return x
+
+    @staticmethod
+    def _unpadded_inference(x: torch.Tensor, lengths: torch.Tensor) -> bool:
+        """Whether both directions can run as one fused GRU: no gradients, not tracing an export, and no
+        item padded (a streaming spotter's window, one utterance's final, a batch of equal clips)."""
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return False
+        return int(lengths.min()) == x.size(1)
 
     def _forward_chunked(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Latency-controlled mode, batched over chunks; see ``stream_chunk`` for the same per chunk."""

@@ -12,6 +12,7 @@ from speechrnn.errors import ConfigError, ModelError
 from speechrnn.model import (
     BUNDLED_MODEL,
     ClassifyHead,
+    GRUEncoder,
     ModelConfig,
     SpeechRNN,
     load_checkpoint,
@@ -256,3 +257,17 @@ def test_a_windowed_head_pools_only_the_last_valid_steps(pooling):
         torch.testing.assert_close(head(x[:, :3], torch.tensor([3, 2])), whole(x[:, :3], torch.tensor([3, 2])))
     with pytest.raises(ConfigError, match="pool_window"):
         ModelConfig(head="classify", labels=["a"], pool_window=-1)
+
+
+def test_unpadded_inference_runs_both_directions_as_one_fused_gru_with_the_same_outputs():
+    torch.manual_seed(0)
+    encoder = GRUEncoder(12, ModelConfig(hidden_size=8, num_layers=2)).eval()
+    x, lengths, padded = torch.randn(3, 7, 12), torch.full((3,), 7), torch.tensor([7, 5, 7])
+    with torch.no_grad():
+        assert GRUEncoder._unpadded_inference(x, lengths) and not GRUEncoder._unpadded_inference(x, padded)
+        fused = encoder(x, lengths)
+        shorter = encoder(x, padded)
+    assert not GRUEncoder._unpadded_inference(x, lengths)  # gradients on: the two GRUs, as training runs them
+    plain = encoder(x, lengths).detach()
+    torch.testing.assert_close(fused, plain, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(shorter[1, :5], encoder(x[1:2, :5], lengths[:1] - 2)[0].detach(), atol=1e-6, rtol=1e-5)
