@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechrnn.compute import multiply_adds_per_step
+
 ROOT = Path(__file__).resolve().parents[1]
 TIDIGITS = Path("/usr/share/pocketsphinx/test/data/tidigits")
 EXAMPLE = ROOT / "speechrnn" / "assets" / "example_digits.wav"
@@ -161,35 +163,6 @@ def runtime_breakdown(recognizer, audio: np.ndarray, chunk: int) -> tuple[dict[s
         delattr(owner, name)  # the instance attribute; the class's method again
     spent["the rest"] = wall - sum(spent.values())
     return spent, calls
-
-
-def multiply_adds_per_step(model) -> dict[str, float]:
-    """Multiply-adds per encoder step (80 ms for the embedding): ``embedding`` (its convolutions, counted
-    on one ``SpeechEmbedding.step`` over 10 steps) where the model has one, and ``GRU`` (every GRU
-    cell of the encoder, 3 gates of ``hidden x (input + hidden)``; bias terms left out)."""
-    import torch
-
-    from speechrnn.embedding import STEP_FRAMES
-
-    counts = {}
-    if model.config.subsampling == "embedding":
-        embedding = model.subsampling.embedding
-        total = 0
-
-        def count(conv, _inputs, output) -> None:
-            nonlocal total
-            total += output.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
-
-        state = embedding.initial_state()  # before the hooks: it runs the layers over the 68 frames of floor
-        hooks = [conv.register_forward_hook(count) for conv in embedding.convolutions()]
-        with torch.no_grad():
-            embedding.step(torch.zeros(1, 10 * STEP_FRAMES, model.config.n_mels), state)
-        for hook in hooks:
-            hook.remove()
-        counts["embedding"] = total / 10
-    grus = [m for m in model.encoder.modules() if isinstance(m, torch.nn.GRU)]
-    counts["GRU"] = float(sum(3 * g.hidden_size * (g.input_size + g.hidden_size) for g in grus))
-    return counts
 
 
 def pocketsphinx_factory():

@@ -27,7 +27,9 @@ label is the command of a not-yet-matched clip it overlaps; every other detectio
 alarm. Decision latency is detection time minus the end of the word (the last 10 ms frame
 within 20 dB of the clip's loudest). The real-time factor is measured on the live spotter
 (``--rtf-seconds`` of the stream, 100 ms chunks, ``--threads`` threads), and on the whole live
-recogniser as ``speechrnn transcribe --stream`` runs it (the spotter, endpointing, finals).
+recogniser as ``speechrnn transcribe --stream`` runs it (the spotter, endpointing, finals); for an
+input-stream spotter the report also counts its multiply-adds per second of audio (``speechrnn.compute``),
+which do not swing with the machine's hour as timings do.
 
 Writes ``report.json``, ``report.md`` (sweep, per-command table, false alarms by what they fell
 on), ``det.png`` (miss rate against false alarms per hour, log x), ``stream.wav``, ``truth.json``.
@@ -408,6 +410,13 @@ def markdown(report: dict) -> str:
         )
         + f"; scoring pass {report['rtf_batched']:.3f}.",
     ]
+    if report.get("multiply_adds_per_second"):
+        macs = report["multiply_adds_per_second"]
+        lines.append(
+            "Multiply-adds per second of audio (`speechrnn.compute`): the spotter's "
+            + " + ".join(f"{k} {v / 1e6:.1f}M" for k, v in macs.items() if k != "recogniser finals")
+            + f"; the recogniser's finals add {macs['recogniser finals'] / 1e6:.1f}M."
+        )
     if report["vad"]:
         lines.append(
             f"silero-vad gate: RTF {report['vad']['rtf']:.3f}; windows with speech (scored by the model): "
@@ -503,6 +512,14 @@ def main(argv=None) -> int:
     rtf_live = {h: statistics.median(times) for h, times in live.items()}
     rtf_sliding = statistics.median(sliding) if sliding else None
     rtf_recognizer = statistics.median(whole) if whole else None
+    macs = None
+    if spotter.input_stream is not None:  # the arithmetic behind those timings, which swing with the hour
+        from speechrnn.compute import spotter_multiply_adds_per_second
+        from speechrnn.detect import window_steps
+
+        mc = model.config
+        width = window_steps(config.window, mc.sample_rate, mc.hop_length, mc.frames_per_step)
+        macs = spotter_multiply_adds_per_second(model, width, spotter.hop_steps)
     np.save(out_dir / "posteriors.npy", posteriors)
     variants = [("", posteriors)]
     vad_report = None
@@ -547,6 +564,7 @@ def main(argv=None) -> int:
         "rtf_batched": rtf_batched,
         "rtf_sliding": rtf_sliding,
         "rtf_recognizer": rtf_recognizer,
+        "multiply_adds_per_second": macs,
         "vad": vad_report,
         "stream": {
             "minutes": truth["seconds"] / 60,

@@ -110,10 +110,23 @@ def test_an_encoder_stream_model_is_scored_by_the_live_spotters_one_pass(tmp_pat
     np.testing.assert_allclose(posteriors, np.stack(live), atol=1e-6)
 
 
+def tiny_embedding_classifier() -> SpeechRNN:
+    """The bundled commands model's shape, small and random: an input-stream spotter."""
+    from speechrnn.embedding import EMBEDDING_FRONTEND
+    from tests.helpers import randomize_embedding
+
+    torch.manual_seed(0)
+    model = SpeechRNN(ModelConfig(head="classify", labels=LABELS, hidden_size=8, subsampling="embedding",
+                                  **EMBEDDING_FRONTEND))  # fmt: skip
+    randomize_embedding(model.subsampling.embedding)
+    return model.eval()
+
+
 @needs_shared
-def test_a_tiny_real_stream_writes_its_table_and_det_png_from_valid_speakers_only(tmp_path):
+@pytest.mark.parametrize("make", [tiny_classifier, tiny_embedding_classifier])
+def test_a_tiny_real_stream_writes_its_table_and_det_png_from_valid_speakers_only(tmp_path, make):
     checkpoint = tmp_path / "tiny.pt"
-    save_checkpoint(checkpoint, tiny_classifier())
+    save_checkpoint(checkpoint, make())
     out = tmp_path / "out"
     command = [sys.executable, str(ROOT / "scripts/kws_eval.py"), "--model", str(checkpoint), "--root", str(SHARED)]
     command += ["--out-dir", str(out), "--hours", "0.006", "--rtf-seconds", "2", "--seed", "3"]
@@ -126,6 +139,11 @@ def test_a_tiny_real_stream_writes_its_table_and_det_png_from_valid_speakers_onl
     table = (out / "report.md").read_text()
     assert "| threshold |" in table and "| command |" in table
     assert report["rtf_recognizer"] > 0 and "the whole live recogniser" in table  # transcribe --stream's cost
+    macs = report["multiply_adds_per_second"]  # counted for an input-stream spotter (the embedding's)
+    if make is tiny_embedding_classifier:
+        assert macs["embedding"] == 12.5 * 5_612_544 and "Multiply-adds per second of audio" in table
+    else:
+        assert macs is None and "Multiply-adds" not in table
     for label, start, end, word_start, word_end, path in truth["commands"]:
         assert label in LABELS[:10] and start <= word_start < word_end <= end
         assert split_of(Path(path).name.split("_nohash_")[0]) == "valid"

@@ -1,10 +1,12 @@
-"""scripts/bench_runtime.py's arithmetic count: the multiply-adds per encoder step it reports."""
+"""speechrnn.compute: multiply-adds per encoder step (bench_runtime reports them) and per second of a spotter's
+audio (kws_eval reports them), against counts derived from the layer shapes."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+from speechrnn.compute import multiply_adds_per_step, spotter_multiply_adds_per_second
 from speechrnn.embedding import _LAYERS, EMBEDDING_DIM, EMBEDDING_FRONTEND, STEP_FRAMES
 from speechrnn.model import ModelConfig, SpeechRNN
 
@@ -36,14 +38,27 @@ def embedding_multiply_adds_from_shapes() -> int:
     return total + rows * bands * EMBEDDING_DIM * channels * 3  # the last convolution, (3, 1)
 
 
-def test_multiply_adds_per_step_match_the_layer_shapes():
-    counts = load_script().multiply_adds_per_step(
-        SpeechRNN(ModelConfig(head="classify", labels=["a", "b"], subsampling="embedding", hidden_size=16,
-                              num_layers=2, bidirectional=True, **EMBEDDING_FRONTEND))
-    )  # fmt: skip
-    assert counts["embedding"] == embedding_multiply_adds_from_shapes() == 5_612_544
-    # two layers, two directions: 96 inputs into the first, 2 x 16 into the second
-    assert counts["GRU"] == 2 * 3 * 16 * (96 + 16) + 2 * 3 * 16 * (32 + 16)
+def embedding_model() -> SpeechRNN:
+    return SpeechRNN(ModelConfig(head="classify", labels=["a", "b"], subsampling="embedding", hidden_size=16,
+                                 num_layers=2, bidirectional=True, **EMBEDDING_FRONTEND))  # fmt: skip
 
-    log_mel = load_script().multiply_adds_per_step(SpeechRNN(ModelConfig(head="classify", labels=["a"], hidden_size=8)))
+
+# two layers, two directions: 96 inputs into the first, 2 x 16 into the second
+GRU_PER_STEP = 2 * 3 * 16 * (96 + 16) + 2 * 3 * 16 * (32 + 16)
+
+
+def test_multiply_adds_per_step_match_the_layer_shapes():
+    counts = multiply_adds_per_step(embedding_model())
+    assert counts["embedding"] == embedding_multiply_adds_from_shapes() == 5_612_544
+    assert counts["GRU"] == GRU_PER_STEP
+    log_mel = multiply_adds_per_step(SpeechRNN(ModelConfig(head="classify", labels=["a"], hidden_size=8)))
     assert set(log_mel) == {"GRU"}
+    assert load_script().multiply_adds_per_step is multiply_adds_per_step  # what bench_runtime prints
+
+
+def test_a_spotter_per_second_computes_each_embedding_step_once_and_its_encoder_over_every_window():
+    counts = spotter_multiply_adds_per_second(embedding_model(), window_steps=13, hop_steps=3)
+    steps = 12.5  # 80 ms steps per second
+    assert counts["embedding"] == steps * 5_612_544
+    assert counts["encoder windows"] == steps * GRU_PER_STEP * 13 / 3
+    assert counts["recogniser finals"] == steps * GRU_PER_STEP
