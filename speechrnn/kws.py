@@ -62,7 +62,8 @@ class KeywordSpotter:
     """Stateful detector; ``accept(samples)`` takes model-rate float32 audio and returns ``StreamEvent``s.
 
     ``hop`` (seconds) is how often a window is scored: ``config.hop`` for a sliding window; for an
-    encoder stream, the first multiple of the model's chunk that reaches ``config.hop``.
+    encoder stream, the first multiple of the model's chunk that reaches ``config.hop``. An input
+    stream's window is ``window_width`` encoder steps, re-encoded every ``hop_steps``.
     """
 
     def __init__(
@@ -107,8 +108,8 @@ class KeywordSpotter:
             self.hop_steps = stream_hop_steps(self.config.hop, 1, step)
             self.hop = self.hop_steps * step
             mc = model.config
-            width = window_steps(self.config.window, mc.sample_rate, mc.hop_length, mc.frames_per_step)
-            self._steps = StepWindows(width, self.hop_steps, torch.cat)
+            self.window_width = window_steps(self.config.window, mc.sample_rate, mc.hop_length, mc.frames_per_step)
+            self._steps = StepWindows(self.window_width, self.hop_steps, torch.cat)
         else:
             self.hop = self.config.hop
             self._sliding = SlidingWindow(int(round(self.config.window * rate)), int(round(self.config.hop * rate)))
@@ -207,6 +208,8 @@ class KeywordSpotter:
             stream = self.input_stream
             self._kept += [stream.accept_frames(stream.features.finalize()), stream.finalize()]
         kept, self._kept = self._kept, []
+        if len(kept) == 1:  # a 100 ms piece: no copy
+            return kept[0]
         return torch.cat(kept) if kept else torch.zeros(0, self.model.subsampling.output_dim, device=self.model.device)
 
 

@@ -56,8 +56,9 @@ class RecognizerCore:
     CTC, whether it must ``rerun`` whole utterances, the ``endpoint`` rules (None = one utterance
     until ``finalize``), ``partial_interval`` (seconds between re-runs), the stream's ``features``
     (``accept``/``finalize``/``reset``), its ``encoder`` stream (None when re-running) and the
-    classifier's ``spotter`` (or None), and whether the spotter computes the classifier's encoder inputs
-    (``shared_inputs``: the spotter keeps them, ``take_inputs``; no ``features`` or ``encoder`` are run).
+    classifier's ``spotter`` (or None). A spotter made with ``keep_inputs`` computes the classifier's
+    encoder inputs for it (``shared_inputs``; ``take_inputs``): then no ``features``, ``encoder`` or
+    re-runs are run here.
 
     Shared inputs run on over the whole stream, as the spotter's do. Without endpointing (a file streamed
     whole) the final equals the offline classification of the audio. With it, an utterance is classified
@@ -69,7 +70,7 @@ class RecognizerCore:
     def _setup(
         self, *, sample_rate: int, hop_length: int, frame_shift: float, labels, unit: str, is_ctc: bool,
         rerun: bool, endpoint: EndpointConfig | None, partial_interval: float, features, encoder, spotter,
-        keep_frames: bool = False, shared_inputs: bool = False,
+        keep_frames: bool = False,
     ) -> None:  # fmt: skip
         self.sample_rate, self.hop_length, self.frame_shift = sample_rate, hop_length, frame_shift
         self.labels, self.unit, self.is_ctc, self.rerun = list(labels), unit, is_ctc, rerun
@@ -81,9 +82,7 @@ class RecognizerCore:
             raise ConfigError("endpoint silence 'blank' needs a CTC model; use 'energy' for classifiers")
         self.partial_interval = partial_interval
         self._features, self._encoder, self.spotter = features, encoder, spotter
-        self.shared_inputs = shared_inputs
-        if shared_inputs and (spotter is None or is_ctc or rerun or encoder is not None):
-            raise ConfigError("shared encoder inputs are for a classifier's spotter, without an encoder or re-runs")
+        self.shared_inputs = spotter is not None and spotter.keep_inputs
         self._keep_frames = rerun or keep_frames  # log-mel frames of the utterance are kept
         self._energy = EnergyTracker(hop_length, endpoint.energy_floor_db if endpoint else -45.0)
         self._reset_stream()

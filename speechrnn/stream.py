@@ -87,7 +87,6 @@ class StreamingRecognizer(RecognizerCore):
             labels=config.labels, unit=config.unit, is_ctc=config.head == "ctc", rerun=rerun, endpoint=endpoint,
             partial_interval=partial_interval, features=StreamingLogMel(model.frontend),
             encoder=None if rerun or shared else EncoderStream(model), spotter=spotter, keep_frames=adapt_speaker,
-            shared_inputs=shared,
         )  # fmt: skip
 
     def reset(self) -> None:

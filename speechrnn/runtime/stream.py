@@ -177,6 +177,8 @@ class KeywordSpotter:
             stream = self.input_stream
             self._kept += [stream.accept_frames(stream.features.finalize()), stream.finalize()]
         kept, self._kept = self._kept, []
+        if len(kept) == 1:  # a 100 ms piece: no copy
+            return kept[0]
         return np.concatenate(kept) if kept else np.zeros((0, self.model.input_dim), dtype=np.float32)
 
 
@@ -203,7 +205,6 @@ class StreamingRecognizer(RecognizerCore):
             partial_interval=partial_interval, features=StreamingLogMel(model.logmel),
             encoder=None if rerun or shared else EncoderStream(model),
             spotter=spotter,
-            shared_inputs=shared,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ compute
