@@ -313,18 +313,25 @@ def fell_on(event, pieces, piece_starts) -> str:
     return kind
 
 
+def _live_rtf(accept, finish, wav: Path, seconds: float) -> float:
+    """Compute per second of audio of ``accept(chunk)`` over the stream's first ``seconds`` in 100 ms
+    chunks, then ``finish()``."""
+    audio, _ = sf.read(wav, frames=int(seconds * RATE), dtype="float32")
+    chunk = RATE // 10
+    start = time.perf_counter()
+    for begin in range(0, audio.size, chunk):
+        accept(audio[begin : begin + chunk])
+    finish()
+    return (time.perf_counter() - start) / (audio.size / RATE)
+
+
 def live_rtf(model, wav: Path, config, seconds: float, encoder_stream: bool = True) -> float:
     """Compute per second of audio of the live ``KeywordSpotter`` on the stream's first ``seconds``
     (``encoder_stream=False``: the same model re-run over a sliding window)."""
     from speechrnn.kws import KeywordSpotter
 
-    audio, _ = sf.read(wav, frames=int(seconds * RATE), dtype="float32")
     spotter = KeywordSpotter(model, config, encoder_stream=encoder_stream)
-    chunk = RATE // 10
-    start = time.perf_counter()
-    for begin in range(0, audio.size, chunk):
-        spotter.accept(audio[begin : begin + chunk])
-    return (time.perf_counter() - start) / (audio.size / RATE)
+    return _live_rtf(spotter.accept, lambda: None, wav, seconds)
 
 
 def recognizer_rtf(model, wav: Path, config, seconds: float) -> float:
@@ -333,14 +340,8 @@ def recognizer_rtf(model, wav: Path, config, seconds: float) -> float:
     from speechrnn.endpoint import EndpointConfig
     from speechrnn.stream import StreamingRecognizer
 
-    audio, _ = sf.read(wav, frames=int(seconds * RATE), dtype="float32")
     recognizer = StreamingRecognizer(model, endpoint=EndpointConfig(), keywords=config)
-    chunk = RATE // 10
-    start = time.perf_counter()
-    for begin in range(0, audio.size, chunk):
-        recognizer.accept_waveform(audio[begin : begin + chunk])
-    recognizer.finish()
-    return (time.perf_counter() - start) / (audio.size / RATE)
+    return _live_rtf(recognizer.accept_waveform, recognizer.finish, wav, seconds)
 
 
 def draw_det(lines: dict, path: Path, title: str) -> None:
@@ -463,6 +464,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     from speechrnn import SpeechRNNError, load_model
+    from speechrnn.compute import spotter_multiply_adds_per_second
     from speechrnn.data.realspeech import realspeech_root
     from speechrnn.kws import KeywordConfig, KeywordSpotter, replay
 
@@ -512,14 +514,8 @@ def main(argv=None) -> int:
     rtf_live = {h: statistics.median(times) for h, times in live.items()}
     rtf_sliding = statistics.median(sliding) if sliding else None
     rtf_recognizer = statistics.median(whole) if whole else None
-    macs = None
-    if spotter.input_stream is not None:  # the arithmetic behind those timings, which swing with the hour
-        from speechrnn.compute import spotter_multiply_adds_per_second
-        from speechrnn.detect import window_steps
-
-        mc = model.config
-        width = window_steps(config.window, mc.sample_rate, mc.hop_length, mc.frames_per_step)
-        macs = spotter_multiply_adds_per_second(model, width, spotter.hop_steps)
+    # the arithmetic behind those timings, which swing with the hour
+    macs = spotter_multiply_adds_per_second(spotter) if spotter.input_stream is not None else None
     np.save(out_dir / "posteriors.npy", posteriors)
     variants = [("", posteriors)]
     vad_report = None

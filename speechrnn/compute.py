@@ -35,15 +35,16 @@ def multiply_adds_per_step(model) -> dict[str, float]:
     return counts
 
 
-def spotter_multiply_adds_per_second(model, window_steps: int, hop_steps: int) -> dict[str, float]:
-    """An input-stream spotter (``kws.KeywordSpotter`` over a speech-embedding model) per second of audio:
-    ``embedding`` once per step; ``encoder windows``, the encoder's GRUs over ``window_steps`` every
-    ``hop_steps``; ``recogniser finals``, what a recogniser adds by classifying each step once more in its
-    utterance's final (``RecognizerCore``'s shared inputs). Heads and log-mels are left out (small)."""
+def spotter_multiply_adds_per_second(spotter) -> dict[str, float]:
+    """An input-stream ``kws.KeywordSpotter`` (over a speech-embedding model) per second of audio:
+    ``embedding`` once per step; ``encoder windows``, the encoder's GRUs over its ``window_width`` steps
+    every ``hop_steps``; ``recogniser finals``, what a recogniser adds by classifying each step once more in
+    its utterance's final (``RecognizerCore``'s shared inputs). Heads and log-mels are left out (small)."""
+    model = spotter.model
     per_step = multiply_adds_per_step(model)
     steps = 1.0 / model.config.frame_shift
     return {
-        "embedding": steps * per_step.get("embedding", 0.0),
-        "encoder windows": steps * per_step["GRU"] * window_steps / hop_steps,
+        "embedding": steps * per_step["embedding"],
+        "encoder windows": steps * per_step["GRU"] * spotter.window_width / spotter.hop_steps,
         "recogniser finals": steps * per_step["GRU"],
     }

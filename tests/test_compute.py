@@ -57,7 +57,11 @@ def test_multiply_adds_per_step_match_the_layer_shapes():
 
 
 def test_a_spotter_per_second_computes_each_embedding_step_once_and_its_encoder_over_every_window():
-    counts = spotter_multiply_adds_per_second(embedding_model(), window_steps=13, hop_steps=3)
+    from speechrnn.kws import KeywordConfig, KeywordSpotter
+
+    spotter = KeywordSpotter(embedding_model(), KeywordConfig())  # 1 s windows of 13 steps, every 3 steps
+    assert (spotter.window_width, spotter.hop_steps) == (13, 3)
+    counts = spotter_multiply_adds_per_second(spotter)
     steps = 12.5  # 80 ms steps per second
     assert counts["embedding"] == steps * 5_612_544
     assert counts["encoder windows"] == steps * GRU_PER_STEP * 13 / 3
